@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Regenerates gen/go and gen/openapi from proto/ with the pinned local plugins.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/tools.sh
+export PATH="$PWD/.tools/bin:$PATH"
+rm -rf gen/go/hookmesh gen/openapi
+buf generate
+(cd gen/go && GOWORK=off go mod tidy >/dev/null)
