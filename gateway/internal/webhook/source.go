@@ -26,6 +26,11 @@ type Result struct {
 	// Reply, when set, is written as the 200 response body instead of appending.
 	Reply            []byte
 	ReplyContentType string
+	// AckEmpty, when Event is set, asks for an empty 200 body instead of the gateway's
+	// JSON status once the event is appended (or found a duplicate): Slack shows a slash
+	// command's response body to the user and reads a view_submission answer as
+	// instructions for the modal.
+	AckEmpty bool
 }
 
 // Source verifies and normalises requests of one configured source.
