@@ -1,0 +1,62 @@
+package grpcserver
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// MustStart serves the services that register adds on a loopback port (port
+// 0) and returns a client connection to it (with otelgrpc client tracing on
+// the global provider). The server stops and the connection closes at cleanup.
+func MustStart(tb testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
+	tb.Helper()
+	return MustStartWith(tb, Config{}, register)
+}
+
+// MustStartWith is MustStart with a Config, e.g. to trace into a test
+// TracerProvider. The client uses the same TracerProvider and propagators.
+func MustStartWith(tb testing.TB, cfg Config, register func(*grpc.Server)) *grpc.ClientConn {
+	tb.Helper()
+	srv, err := New(cfg)
+	if err != nil {
+		tb.Fatalf("grpcserver: new: %v", err)
+	}
+	if register != nil {
+		register(srv.GRPC())
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("grpcserver: listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+
+	conn, err := grpc.NewClient(lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+			otelgrpc.WithTracerProvider(srv.cfg.TracerProvider),
+			otelgrpc.WithPropagators(srv.cfg.Propagators),
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
+		)),
+	)
+	if err != nil {
+		cancel()
+		<-done
+		tb.Fatalf("grpcserver: dial: %v", err)
+	}
+	tb.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("grpcserver: serve: %v", err)
+		}
+	})
+	return conn
+}
