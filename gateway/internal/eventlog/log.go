@@ -1,0 +1,431 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the log's JetStream objects (each prefixed with Config.StreamPrefix).
+const (
+	StreamName  = "HOOKMESH_EVENTS"         // the event stream
+	SubjectRoot = "hookmesh.events"         // events are published on SubjectRoot.<source>
+	IndexBucket = "HOOKMESH_EVENT_IDS"      // KV bucket: (source, id) -> stream sequence
+	IndexerName = "HOOKMESH_EVENTS_INDEXER" // durable consumer that fills IndexBucket
+	HeaderType  = "Hookmesh-Type"           // event type, for filtering without decoding
+)
+
+// MinServerVersion is the oldest NATS server the log runs on: batched direct gets and
+// direct gets by start time arrived in 2.11 (Debian's 2.9 is too old).
+const MinServerVersion = "2.11.0"
+
+// Errors returned (wrapped) by the log.
+var (
+	// ErrUnavailable: the log cannot take or serve events now (server down, index
+	// catching up, closed); retry later (HTTP 503 with Retry-After).
+	ErrUnavailable = errors.New("eventlog: unavailable")
+	// ErrFull: the stream reached its limits and refuses new events; old ones are kept.
+	ErrFull = errors.New("eventlog: full")
+	// ErrTooLarge: the encoded event exceeds the server's max_payload.
+	ErrTooLarge = errors.New("eventlog: event too large")
+	// ErrInvalid: the event (or lookup key, filter, cursor) cannot be stored or used.
+	ErrInvalid = errors.New("eventlog: invalid")
+	// ErrNotFound: no such event in the log.
+	ErrNotFound = errors.New("eventlog: not found")
+)
+
+// Log is the durable, de-duplicated event log on NATS JetStream. It is safe for
+// concurrent use.
+type Log struct {
+	cfg    Config
+	logger *slog.Logger
+
+	srv    *server.Server // embedded server; nil with an external URL
+	unlock func()         // releases the data dir lock
+
+	nc     *nats.Conn // Conn(): appends, reads, shared with the dispatcher
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	inc    *nats.Conn // the indexer's own connection, so it never queues behind appends
+	ijs    jetstream.JetStream
+	cons   jetstream.Consumer
+
+	streamName  string // prefixed StreamName
+	subjectRoot string // prefixed SubjectRoot
+	kvStream    string // "KV_" + bucket
+	kvSubject   string // "$KV.<bucket>."
+
+	subjects sync.Map // source -> subject string, to skip a concat per append
+	bufs     sync.Pool
+
+	state     atomic.Pointer[readyState] // gates Append: connection and index lag
+	fullState atomic.Pointer[readyState] // for Ready only
+	full      atomic.Bool                // an append was refused as full; cleared by the monitor or a success
+	closed    atomic.Bool
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	consCtx  jetstream.ConsumeContext
+	closeMu  sync.Mutex
+	closeErr error
+}
+
+type readyState struct{ err error }
+
+// Open starts (embedded) or connects to (URL) the server, creates or updates the
+// stream, the index bucket and the indexer, and starts them. It returns before the
+// index has caught up: until it has, Ready and Append answer ErrUnavailable.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.StartTimeout)
+		defer cancel()
+	}
+	bucket := cfg.StreamPrefix + IndexBucket
+	l := &Log{
+		cfg:         cfg,
+		logger:      logger,
+		streamName:  cfg.StreamPrefix + StreamName,
+		subjectRoot: cfg.StreamPrefix + SubjectRoot,
+		kvStream:    "KV_" + bucket,
+		kvSubject:   "$KV." + bucket + ".",
+		unlock:      func() {},
+	}
+	l.state.Store(&readyState{err: fmt.Errorf("%w: index not checked yet", ErrUnavailable)})
+	l.fullState.Store(&readyState{})
+	if err := l.open(ctx); err != nil {
+		l.shutdown()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) open(ctx context.Context) error {
+	if l.cfg.URL == "" {
+		if err := l.startEmbedded(ctx); err != nil {
+			return err
+		}
+	}
+	var err error
+	if l.nc, err = l.connect(ctx, l.cfg.Name); err != nil {
+		return err
+	}
+	if err := l.checkServer(); err != nil {
+		return err
+	}
+	if l.inc, err = l.connect(ctx, l.cfg.Name+"-indexer"); err != nil {
+		return err
+	}
+	jsOpts := []jetstream.JetStreamOpt{
+		jetstream.WithDefaultTimeout(l.cfg.Timeout),
+		jetstream.WithPublishAsyncTimeout(l.cfg.Timeout),
+		jetstream.WithPublishAsyncMaxPending(8192),
+	}
+	if l.js, err = jetstream.New(l.nc, jsOpts...); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if l.ijs, err = jetstream.New(l.inc, jsOpts...); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := retrySetup(ctx, l.logger, "create stream", func(ctx context.Context) error {
+		l.stream, err = l.js.CreateOrUpdateStream(ctx, l.streamConfig())
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := retrySetup(ctx, l.logger, "create index bucket", func(ctx context.Context) error {
+		_, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      l.cfg.StreamPrefix + IndexBucket,
+			Description: "hookmesh dedupe index: (source, id) -> event log sequence, built from the log",
+			TTL:         l.cfg.DedupeHorizon,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    l.cfg.Replicas,
+		})
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := retrySetup(ctx, l.logger, "create indexer", func(ctx context.Context) error {
+		l.cons, err = l.ijs.CreateOrUpdateConsumer(ctx, l.streamName, l.indexerConfig())
+		return err
+	}); err != nil {
+		return err
+	}
+	return l.startIndex()
+}
+
+func (l *Log) streamConfig() jetstream.StreamConfig {
+	maxAge := l.cfg.MaxAge
+	if maxAge < 0 {
+		maxAge = 0
+	}
+	return jetstream.StreamConfig{
+		Name:        l.streamName,
+		Description: "hookmesh events, one per (source, id)",
+		Subjects:    []string{l.subjectRoot + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew, // refuse new events when full, never drop old ones
+		MaxAge:      maxAge,
+		MaxBytes:    l.cfg.MaxBytes,
+		MaxMsgs:     -1,
+		Duplicates:  l.cfg.DedupeWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    l.cfg.Replicas,
+		AllowDirect: true,
+	}
+}
+
+// ackWait of the indexer: long enough for a batch of index writes, short enough that
+// a dead gateway's unacknowledged events are re-indexed well inside the window.
+func (l *Log) ackWait() time.Duration {
+	return min(max(l.cfg.DedupeWindow/4, 2*time.Second), 30*time.Second)
+}
+
+func (l *Log) indexerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       l.cfg.StreamPrefix + IndexerName,
+		Description:   "writes each event's (source, id) into the dedupe index",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       l.ackWait(),
+		MaxDeliver:    -1, // an event is never dropped from the index
+		MaxAckPending: 8192,
+		FilterSubject: l.subjectRoot + ".>",
+	}
+}
+
+// retrySetup retries a setup step while a (new) cluster elects its leaders.
+func retrySetup(ctx context.Context, logger *slog.Logger, what string, fn func(ctx context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 {
+			return fmt.Errorf("%s: %w", what, err) // the server refused the config: no retry
+		}
+		logger.DebugContext(ctx, "event log setup step failed, retrying", "step", what, "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ErrUnavailable, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (l *Log) startEmbedded(ctx context.Context) error {
+	dir := filepath.Join(l.cfg.DataDir, "eventlog")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create event log dir: %w", err)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	l.unlock = unlock
+	opts := &server.Options{
+		ServerName: "hookmesh-embedded",
+		DontListen: true, // in-process connections only: never a port, never 4222
+		JetStream:  true,
+		StoreDir:   dir,
+		MaxPayload: l.cfg.MaxPayload,
+		SyncAlways: l.cfg.Sync == SyncAlways,
+		NoSigs:     true,
+		NoLog:      false,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("embedded nats server: %w", err)
+	}
+	srv.SetLoggerV2(serverLogger{l.logger}, false, false, false)
+	l.srv = srv
+	srv.Start()
+	wait := DefaultStartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	if !srv.ReadyForConnections(wait) {
+		return fmt.Errorf("embedded nats server: %w: not ready after %s", ErrUnavailable, wait.Round(time.Millisecond))
+	}
+	if !srv.JetStreamEnabled() {
+		return fmt.Errorf("embedded nats server: %w: jetstream did not start", ErrUnavailable)
+	}
+	return nil
+}
+
+func (l *Log) connect(ctx context.Context, name string) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		// Fail publishes at once while disconnected rather than buffering them: the
+		// caller answers 503 and the sender retries.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			l.logger.Warn("event log connection lost", "conn", name, "error", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			l.logger.Info("event log connection restored", "conn", name, "server", c.ConnectedServerName())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			l.logger.Warn("event log connection error", "conn", name, "error", err)
+		}),
+	}
+	url := l.cfg.URL
+	if l.srv != nil {
+		opts = append(opts, nats.InProcessServer(l.srv))
+		url = ""
+	} else {
+		timeout := l.cfg.Timeout
+		if d, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(d))
+		}
+		opts = append(opts, nats.Timeout(timeout))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats: %w: %w", ErrUnavailable, err)
+	}
+	return nc, nil
+}
+
+// checkServer refuses servers that are too old or whose max_payload cannot carry the
+// largest event a source may produce.
+func (l *Log) checkServer() error {
+	version := l.nc.ConnectedServerVersion()
+	if !versionAtLeast(version, MinServerVersion) {
+		return fmt.Errorf("%w: nats server %s is older than %s", ErrConfig, version, MinServerVersion)
+	}
+	need := RequiredPayload(l.cfg.MaxBodyBytes)
+	if got := l.nc.MaxPayload(); got < need {
+		return fmt.Errorf("%w: nats server max_payload is %d bytes; events from %d-byte bodies need %d (set max_payload: 8MB on the server)",
+			ErrConfig, got, l.cfg.MaxBodyBytes, need)
+	}
+	return nil
+}
+
+// versionAtLeast compares dotted numeric versions ("2.11.0", "v2.15.3-beta").
+func versionAtLeast(have, want string) bool {
+	parse := func(v string) [3]int {
+		var out [3]int
+		v = strings.TrimPrefix(v, "v")
+		if i := strings.IndexAny(v, "-+"); i >= 0 {
+			v = v[:i]
+		}
+		for i, part := range strings.SplitN(v, ".", 3) {
+			n, err := strconv.Atoi(part)
+			if err != nil {
+				return [3]int{-1}
+			}
+			out[i] = n
+		}
+		return out
+	}
+	h, w := parse(have), parse(want)
+	for i := range h {
+		if h[i] != w[i] {
+			return h[i] > w[i]
+		}
+	}
+	return true
+}
+
+// JetStream returns the JetStream handle on Conn, for the dispatcher's own streams
+// and consumers.
+func (l *Log) JetStream() jetstream.JetStream { return l.js }
+
+// Conn returns the log's NATS connection (in-process for the embedded server).
+func (l *Log) Conn() *nats.Conn { return l.nc }
+
+// Stream returns the event stream's name (StreamName with the prefix).
+func (l *Log) Stream() string { return l.streamName }
+
+// Subject returns the subject events of source are published on.
+func (l *Log) Subject(source string) string { return l.subjectRoot + "." + source }
+
+// SubjectFilter matches every event subject.
+func (l *Log) SubjectFilter() string { return l.subjectRoot + ".>" }
+
+// Close stops the indexer, drains the connections and stops the embedded server.
+// Later calls return the first result.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	defer l.closeMu.Unlock()
+	if l.closed.Swap(true) {
+		return l.closeErr
+	}
+	l.state.Store(&readyState{err: fmt.Errorf("%w: log closed", ErrUnavailable)})
+	l.closeErr = l.shutdown()
+	return l.closeErr
+}
+
+func (l *Log) shutdown() error {
+	l.closed.Store(true)
+	if l.consCtx != nil {
+		l.consCtx.Stop()
+	}
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	var errs []error
+	for _, nc := range []*nats.Conn{l.inc, l.nc} {
+		if err := drain(nc, 5*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.srv != nil {
+		l.srv.Shutdown()
+		l.srv.WaitForShutdown()
+	}
+	l.unlock()
+	return errors.Join(errs...)
+}
+
+// drain flushes what nc still has to send and closes it, giving up after limit.
+func drain(nc *nats.Conn, limit time.Duration) error {
+	if nc == nil || nc.IsClosed() {
+		return nil
+	}
+	if !nc.IsConnected() {
+		nc.Close()
+		return nil
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return fmt.Errorf("drain nats connection: %w", err)
+	}
+	deadline := time.Now().Add(limit)
+	for !nc.IsClosed() {
+		if time.Now().After(deadline) {
+			nc.Close()
+			return fmt.Errorf("drain nats connection: %w: still draining after %s", ErrUnavailable, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
