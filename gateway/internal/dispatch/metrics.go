@@ -1,0 +1,81 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Delivery outcomes counted in hookmesh_dispatch_deliveries_total.
+const (
+	outcomeDelivered   = "delivered"
+	outcomeRetry       = "retry"
+	outcomeDead        = "dead"
+	outcomeFiltered    = "filtered"
+	outcomeFilterError = "filter_error"
+	outcomeShutdown    = "shutdown"
+)
+
+type metrics struct {
+	deliveries  *prometheus.CounterVec
+	attempt     *prometheus.HistogramVec
+	lag         *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	inFlight    *prometheus.GaugeVec
+	backlog     *prometheus.GaugeVec
+	oldest      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookmesh_dispatch_deliveries_total",
+			Help: "Handled deliveries by subscription and outcome (delivered, retry, dead, filtered, filter_error, shutdown).",
+		}, []string{"subscription", "outcome"}),
+		attempt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookmesh_dispatch_attempt_duration_seconds",
+			Help:    "Duration of one Deliver call by subscription and gRPC code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"subscription", "code"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookmesh_dispatch_delivery_lag_seconds",
+			Help:    "From the log receiving an event to the consumer accepting it, by subscription.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60, 300, 1800, 3600},
+		}, []string{"subscription"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookmesh_dispatch_retries_total",
+			Help: "Retries parked, by subscription.",
+		}, []string{"subscription"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookmesh_dispatch_dead_letters_total",
+			Help: "Dead letters written, by subscription and reason (exhausted, terminal).",
+		}, []string{"subscription", "reason"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookmesh_dispatch_in_flight",
+			Help: "Attempts running in this process, by subscription.",
+		}, []string{"subscription"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookmesh_dispatch_backlog",
+			Help: "Messages not yet handled (event consumer pending + unacked, plus parked retries and replays), by subscription.",
+		}, []string{"subscription"}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookmesh_dispatch_oldest_undelivered_age_seconds",
+			Help: "Age of the oldest event not yet handled, by subscription (0 when none).",
+		}, []string{"subscription"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempt, m.lag, m.retries, m.deadLetters, m.inFlight, m.backlog, m.oldest} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("register dispatch metrics (one registry per dispatcher): %w", err)
+			}
+			return nil, fmt.Errorf("register dispatch metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,205 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStream layout owned by the dispatcher. It needs nats-server 2.10 or later
+// (consumers with several filter subjects, consumer metadata).
+const (
+	// EventStream is the event log's stream (owned by eventlog).
+	EventStream = "HOOKMESH_EVENTS"
+	// RetryStream holds parked retries (hookmesh.retry.<subscription>) and replay
+	// requests (hookmesh.replay.<subscription>), as a work queue.
+	RetryStream = "HOOKMESH_RETRY"
+	// DLQStream holds dead letters, hookmesh.dlq.<subscription>.<open|closed>.<id>.
+	DLQStream = "HOOKMESH_DLQ"
+	// DeliveriesBucket is the KV bucket of delivery states, key
+	// <b64(source)>.<b64(id)>.<subscription> (base64url without padding).
+	DeliveriesBucket = "HOOKMESH_DELIVERIES"
+	// ControlBucket is the KV bucket of cluster-wide switches and jobs:
+	// paused.<subscription>, replay.<job id>.
+	ControlBucket = "HOOKMESH_DISPATCH"
+
+	retrySubjectPrefix  = "hookmesh.retry."
+	replaySubjectPrefix = "hookmesh.replay."
+	dlqSubjectPrefix    = "hookmesh.dlq."
+
+	// consumerPrefix names the dispatcher's durable consumers; metaSubscription
+	// in their metadata says which subscription owns them.
+	eventsConsumerPrefix = "dispatch-"
+	retryConsumerPrefix  = "dispatch-retry-"
+	metaSubscription     = "hookmesh.subscription"
+)
+
+// Message headers of parked retries and replay requests.
+const (
+	hdrType      = "Hookmesh-Type"
+	hdrAttempt   = "Hookmesh-Attempt"    // number of the attempt this message is for
+	hdrCycle     = "Hookmesh-Cycle"      // delivery cycle: e<event seq> or p<replay seq>
+	hdrReplay    = "Hookmesh-Replay"     // "1" for operator replays
+	hdrNotBefore = "Hookmesh-Not-Before" // RFC 3339 nano time the attempt is due
+	hdrSeq       = "Hookmesh-Seq"        // the event's sequence in HOOKMESH_EVENTS
+	hdrReceived  = "Hookmesh-Received"   // when the log received the event (RFC 3339 nano)
+	hdrForce     = "Hookmesh-Force"      // "1": replay even if the filter does not select it
+)
+
+var b64 = base64.RawURLEncoding
+
+func stateKey(source, id, sub string) string {
+	return b64.EncodeToString([]byte(source)) + "." + b64.EncodeToString([]byte(id)) + "." + sub
+}
+
+func eventsConsumerName(sub string) string { return eventsConsumerPrefix + sub }
+func retryConsumerName(sub string) string  { return retryConsumerPrefix + sub }
+
+type layout struct {
+	events   jetstream.Stream
+	retry    jetstream.Stream
+	dlq      jetstream.Stream
+	states   jetstream.KeyValue
+	control  jetstream.KeyValue
+	replicas int
+}
+
+func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*layout, error) {
+	l := &layout{replicas: cfg.Replicas}
+	var err error
+	if l.events, err = js.Stream(ctx, EventStream); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("event stream %s does not exist (open the event log first): %w", EventStream, err)
+		}
+		return nil, fmt.Errorf("event stream: %w", err)
+	}
+	if l.retry, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        RetryStream,
+		Description: "hookmesh: parked retries and replay requests",
+		Subjects:    []string{retrySubjectPrefix + ">", replaySubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.StateTTL,
+		Duplicates:  2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("retry stream: %w", err)
+	}
+	if l.dlq, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "hookmesh: dead letters",
+		Subjects:    []string{dlqSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.DeadLetterTTL,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
+	}); err != nil {
+		return nil, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	if l.states, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DeliveriesBucket,
+		Description: "hookmesh: delivery state per event and subscription",
+		History:     1,
+		TTL:         cfg.StateTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("delivery state bucket: %w", err)
+	}
+	if l.control, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      ControlBucket,
+		Description: "hookmesh: paused subscriptions and replay jobs",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("control bucket: %w", err)
+	}
+	return l, nil
+}
+
+// ensureConsumers creates or updates the two durable consumers of sub.
+func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait time.Duration) (events, retry jetstream.Consumer, err error) {
+	meta := map[string]string{metaSubscription: s.Name}
+	events, err = l.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       eventsConsumerName(s.Name),
+		Description:   "hookmesh dispatcher: subscription " + s.Name,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: s.MaxInFlight,
+		FilterSubject: "hookmesh.events.>",
+		Replicas:      l.replicas,
+		Metadata:      meta,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscription %q: event consumer: %w", s.Name, err)
+	}
+	retry, err = l.retry.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       retryConsumerName(s.Name),
+		Description:   "hookmesh dispatcher: retries and replays of " + s.Name,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		// Parked messages wait here (NAK with delay) without holding a delivery slot.
+		MaxAckPending:  retryMaxAckPending,
+		FilterSubjects: []string{retrySubjectPrefix + s.Name, replaySubjectPrefix + s.Name},
+		Replicas:       l.replicas,
+		Metadata:       meta,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscription %q: retry consumer: %w", s.Name, err)
+	}
+	return events, retry, nil
+}
+
+// retryMaxAckPending bounds parked retries in flight per subscription; beyond it
+// the rest wait in the stream until earlier ones are delivered.
+const retryMaxAckPending = 100_000
+
+// orphans lists subscriptions that own consumers but are not configured.
+func (l *layout) orphans(ctx context.Context, configured map[string]bool) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, st := range []jetstream.Stream{l.events, l.retry} {
+		lister := st.ListConsumers(ctx)
+		for ci := range lister.Info() {
+			name := ci.Config.Metadata[metaSubscription]
+			if name == "" || configured[name] || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, name)
+		}
+		if err := lister.Err(); err != nil {
+			return nil, fmt.Errorf("list consumers: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// prune deletes a removed subscription's consumers and parked retries.
+func (l *layout) prune(ctx context.Context, sub string) error {
+	for _, c := range []struct {
+		st   jetstream.Stream
+		name string
+	}{{l.events, eventsConsumerName(sub)}, {l.retry, retryConsumerName(sub)}} {
+		if err := c.st.DeleteConsumer(ctx, c.name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("delete consumer %s: %w", c.name, err)
+		}
+	}
+	for _, subj := range []string{retrySubjectPrefix + sub, replaySubjectPrefix + sub} {
+		if err := l.retry.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			return fmt.Errorf("purge %s: %w", subj, err)
+		}
+	}
+	return nil
+}

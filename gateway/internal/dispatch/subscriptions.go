@@ -1,0 +1,245 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+)
+
+// ListSubscriptions lists the configured subscriptions in config order with their
+// live state. Backlog counts the event consumer's pending and unacknowledged
+// messages (all types: other types are skipped quickly) plus parked retries and
+// replays; delivered counts this process's deliveries since start; health is this
+// process's last check and delivery outcome.
+func (d *Dispatcher) ListSubscriptions(ctx context.Context, _ *adminv1.ListSubscriptionsRequest) (*adminv1.ListSubscriptionsResponse, error) {
+	resp := &adminv1.ListSubscriptionsResponse{}
+	for _, w := range d.workers {
+		s, err := d.view(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		resp.Subscriptions = append(resp.Subscriptions, s)
+	}
+	return resp, nil
+}
+
+// PauseSubscription stops deliveries of a subscription on every gateway; its
+// backlog is kept. In-flight attempts finish.
+func (d *Dispatcher) PauseSubscription(ctx context.Context, req *adminv1.PauseSubscriptionRequest) (*adminv1.PauseSubscriptionResponse, error) {
+	w, err := d.worker(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.l.control.Put(ctx, pausePrefix+w.sub.Name, []byte(d.now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "pause: %v", err)
+	}
+	s, err := d.view(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.PauseSubscriptionResponse{Subscription: s}, nil
+}
+
+// ResumeSubscription restarts deliveries of a paused subscription on every gateway.
+func (d *Dispatcher) ResumeSubscription(ctx context.Context, req *adminv1.ResumeSubscriptionRequest) (*adminv1.ResumeSubscriptionResponse, error) {
+	w, err := d.worker(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := d.l.control.Delete(ctx, pausePrefix+w.sub.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, status.Errorf(codes.Unavailable, "resume: %v", err)
+	}
+	s, err := d.view(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.ResumeSubscriptionResponse{Subscription: s}, nil
+}
+
+func (d *Dispatcher) worker(name string) (*worker, error) {
+	if name == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	w := d.byName[name]
+	if w == nil {
+		return nil, status.Errorf(codes.NotFound, "subscription %q not found", name)
+	}
+	return w, nil
+}
+
+func (d *Dispatcher) paused(ctx context.Context, name string) (bool, error) {
+	_, err := d.l.control.Get(ctx, pausePrefix+name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read pause flag: %w", err)
+	}
+	return true, nil
+}
+
+func (d *Dispatcher) view(ctx context.Context, w *worker) (*adminv1.Subscription, error) {
+	paused, err := d.paused(ctx, w.sub.Name)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+	}
+	backlog, oldest, err := d.backlog(ctx, w)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+	}
+	open, err := d.openDeadLetters(ctx, w.sub.Name)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+	}
+	s := &adminv1.Subscription{
+		Name:        w.sub.Name,
+		Target:      w.sub.Target,
+		Events:      append([]string(nil), w.sub.Events...),
+		Filter:      w.sub.Filter,
+		Paused:      paused,
+		Backlog:     backlog,
+		Delivered:   w.delivered.Load(),
+		DeadLetters: open,
+	}
+	if !oldest.IsZero() {
+		s.OldestUndeliveredAge = durationpb.New(max(d.now().Sub(oldest), 0))
+	}
+	h, at := w.health.value()
+	s.Health = h
+	if !at.IsZero() {
+		s.HealthCheckTime = timestamppb.New(at)
+	}
+	return s, nil
+}
+
+// backlog returns the messages of w not yet handled and the receive time of the
+// oldest of them (zero when none).
+func (d *Dispatcher) backlog(ctx context.Context, w *worker) (int64, time.Time, error) {
+	var oldest time.Time
+	older := func(t time.Time) {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	ei, err := w.events.Info(ctx)
+	if err != nil {
+		return 0, oldest, fmt.Errorf("event consumer info: %w", err)
+	}
+	n := int64(ei.NumPending) + int64(ei.NumAckPending)
+	if n > 0 {
+		raw, err := d.l.events.GetMsg(ctx, ei.AckFloor.Stream+1, jetstream.WithGetMsgSubject("hookmesh.events.>"))
+		if err == nil {
+			older(raw.Time)
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, oldest, fmt.Errorf("oldest event: %w", err)
+		}
+	}
+	ri, err := w.retry.Info(ctx)
+	if err != nil {
+		return 0, oldest, fmt.Errorf("retry consumer info: %w", err)
+	}
+	parked := int64(ri.NumPending) + int64(ri.NumAckPending)
+	if parked > 0 {
+		for _, subj := range []string{retrySubjectPrefix + w.sub.Name, replaySubjectPrefix + w.sub.Name} {
+			raw, err := d.l.retry.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return 0, oldest, fmt.Errorf("oldest retry: %w", err)
+			}
+			if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(hdrReceived)); err == nil {
+				older(t)
+			} else {
+				older(raw.Time)
+			}
+		}
+	}
+	return n + parked, oldest, nil
+}
+
+func (d *Dispatcher) openDeadLetters(ctx context.Context, sub string) (int64, error) {
+	info, err := d.l.dlq.Info(ctx, jetstream.WithSubjectFilter(dlqSubject(sub, "open", "*")))
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream info: %w", err)
+	}
+	var n int64
+	for _, c := range info.State.Subjects {
+		n += int64(c)
+	}
+	return n, nil
+}
+
+func (d *Dispatcher) statsLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		for _, w := range d.workers {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			n, oldest, err := d.backlog(cctx, w)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Debug("refresh backlog", "subscription", w.sub.Name, "error", err)
+				}
+				continue
+			}
+			d.m.backlog.WithLabelValues(w.sub.Name).Set(float64(n))
+			age := 0.0
+			if !oldest.IsZero() {
+				age = max(d.now().Sub(oldest).Seconds(), 0)
+			}
+			d.m.oldest.WithLabelValues(w.sub.Name).Set(age)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Deliveries is the state of ev per subscription, in config order: one entry per
+// subscription whose globs match its type (FILTERED when its filter did not select
+// it, PENDING when it is routed and not attempted yet), plus any subscription that
+// recorded a state for it.
+func (d *Dispatcher) Deliveries(ctx context.Context, ev *eventv1.Event) ([]*adminv1.Delivery, error) {
+	var out []*adminv1.Delivery
+	var evMap map[string]any
+	for _, w := range d.workers {
+		rec, err := d.st.get(ctx, stateKey(ev.GetSource(), ev.GetId(), w.sub.Name))
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "deliveries: %v", err)
+		}
+		if rec != nil {
+			out = append(out, rec.delivery(w.sub.Name))
+			continue
+		}
+		if !w.globs.match(ev.GetType()) {
+			continue
+		}
+		state := adminv1.DeliveryState_DELIVERY_STATE_PENDING
+		if w.filter != nil {
+			if evMap == nil {
+				if evMap, err = eventMap(ev); err != nil {
+					return nil, status.Errorf(codes.Internal, "deliveries: %v", err)
+				}
+			}
+			if ok, _ := w.filter.match(evMap); !ok {
+				state = adminv1.DeliveryState_DELIVERY_STATE_FILTERED
+			}
+		}
+		out = append(out, &adminv1.Delivery{Subscription: w.sub.Name, State: state})
+	}
+	return out, nil
+}
