@@ -1,0 +1,118 @@
+// Package app wires the orders service: storage, the event consumer, the read
+// API, the publish outbox and the fulfillment webhook sender.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the orders service's configuration, loaded from the environment.
+type Config struct {
+	// DatabaseURL selects PostgreSQL for this service; it wins over DATABASE_URL.
+	DatabaseURL string `env:"ORDERS_DATABASE_URL" secret:"true"`
+	// SharedDatabaseURL is the PostgreSQL URL shared by every service.
+	SharedDatabaseURL string `env:"DATABASE_URL" secret:"true"`
+	// DatabaseSchema is the PostgreSQL schema of this service's tables, so that
+	// services sharing one database keep their tables and migrations apart.
+	DatabaseSchema string `env:"ORDERS_DATABASE_SCHEMA" default:"orders"`
+	// DataDir holds the SQLite file (orders.db) when no database URL is set.
+	DataDir string `env:"HOOKMESH_DATA_DIR" default:"./hookmesh-data"`
+	// GRPCAddr serves EventConsumerService, OrdersService and health.
+	GRPCAddr string `env:"ORDERS_GRPC_ADDR" default:"127.0.0.1:9103"`
+	// HTTPAddr serves the REST read API (/v1/orders/...) and /healthz; empty disables it.
+	HTTPAddr string `env:"ORDERS_HTTP_ADDR" default:"127.0.0.1:8103"`
+	// FulfillmentWebhookURL receives the signed shipment webhooks; empty keeps
+	// them pending in the outbox (visible through the read API) until it is set.
+	FulfillmentWebhookURL string `env:"FULFILLMENT_WEBHOOK_URL"`
+	// FulfillmentWebhookSecret signs them, whsec_<base64>; required with the URL.
+	FulfillmentWebhookSecret string `env:"FULFILLMENT_WEBHOOK_SECRET" secret:"true"`
+	// FulfillmentMaxAttempts before a notification is marked failed.
+	FulfillmentMaxAttempts int `env:"FULFILLMENT_MAX_ATTEMPTS" default:"10"`
+	// FulfillmentBackoffInitial is the wait after the first failed attempt; it doubles.
+	FulfillmentBackoffInitial time.Duration `env:"FULFILLMENT_BACKOFF_INITIAL" default:"2s"`
+	// FulfillmentBackoffMax caps the wait between attempts.
+	FulfillmentBackoffMax time.Duration `env:"FULFILLMENT_BACKOFF_MAX" default:"10m"`
+	// PublisherAddr is the gateway's PublisherService (host:port or dns:///…),
+	// used when Deps.Publisher is nil.
+	PublisherAddr string `env:"PUBLISHER_ADDR"`
+	// SeedCatalogue loads the demo catalogue into stock at first start: "true",
+	// "false" or "auto" (true on SQLite, the embedded default; false on PostgreSQL).
+	SeedCatalogue string `env:"ORDERS_SEED_CATALOGUE" default:"auto"`
+}
+
+func (c *Config) setDefaults() {
+	if c.DatabaseSchema == "" {
+		c.DatabaseSchema = "orders"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./hookmesh-data"
+	}
+	if c.FulfillmentMaxAttempts == 0 {
+		c.FulfillmentMaxAttempts = 10
+	}
+	if c.FulfillmentBackoffInitial == 0 {
+		c.FulfillmentBackoffInitial = 2 * time.Second
+	}
+	if c.FulfillmentBackoffMax == 0 {
+		c.FulfillmentBackoffMax = 10 * time.Minute
+	}
+	if c.SeedCatalogue == "" {
+		c.SeedCatalogue = "auto"
+	}
+}
+
+// Validate reports a configuration that cannot work. Messages name the
+// variable, never its value.
+func (c Config) Validate() error {
+	var errs []error
+	if c.FulfillmentWebhookURL != "" {
+		u, err := url.Parse(c.FulfillmentWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("FULFILLMENT_WEBHOOK_URL must be an http(s) URL"))
+		}
+		if c.FulfillmentWebhookSecret == "" {
+			errs = append(errs, errors.New("FULFILLMENT_WEBHOOK_SECRET is required with FULFILLMENT_WEBHOOK_URL"))
+		}
+	}
+	if c.FulfillmentMaxAttempts < 1 {
+		errs = append(errs, errors.New("FULFILLMENT_MAX_ATTEMPTS must be at least 1"))
+	}
+	if c.FulfillmentBackoffInitial <= 0 || c.FulfillmentBackoffMax < c.FulfillmentBackoffInitial {
+		errs = append(errs, errors.New("FULFILLMENT_BACKOFF_INITIAL must be positive and at most FULFILLMENT_BACKOFF_MAX"))
+	}
+	if _, err := c.seed(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("orders config: %w", err)
+	}
+	return nil
+}
+
+// databaseURL is ORDERS_DATABASE_URL, else DATABASE_URL; empty means SQLite.
+func (c Config) databaseURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.SharedDatabaseURL
+}
+
+func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "orders.db") }
+
+func (c Config) seed() (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(c.SeedCatalogue)) {
+	case "auto", "":
+		return c.databaseURL() == "", nil
+	}
+	b, err := strconv.ParseBool(c.SeedCatalogue)
+	if err != nil {
+		return false, errors.New("ORDERS_SEED_CATALOGUE must be true, false or auto")
+	}
+	return b, nil
+}

@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
+)
+
+// Run runs the orders service as its own process until ctx ends: gRPC on
+// ORDERS_GRPC_ADDR, the REST read API and /healthz on ORDERS_HTTP_ADDR, and the
+// outbox workers.
+func Run(ctx context.Context, cfg Config) error {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "orders")
+	tp := otel.GetTracerProvider()
+	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := svc.Close(); err != nil {
+			logger.Error("close orders service", "error", err.Error())
+		}
+	}()
+
+	gs, err := grpcserver.New(grpcserver.Config{TracerProvider: tp, Logger: logger})
+	if err != nil {
+		return err
+	}
+	svc.Register(gs.GRPC())
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen on ORDERS_GRPC_ADDR: %w", err)
+	}
+
+	var (
+		hlis net.Listener
+		srv  *http.Server
+	)
+	if cfg.HTTPAddr != "" {
+		if hlis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return errors.Join(fmt.Errorf("listen on ORDERS_HTTP_ADDR: %w", err), lis.Close())
+		}
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp))))
+		if err != nil {
+			return errors.Join(fmt.Errorf("dial own gRPC server: %w", err), lis.Close(), hlis.Close())
+		}
+		defer conn.Close()
+		mux := runtime.NewServeMux()
+		if err := svc.RegisterGateway(ctx, mux, conn); err != nil {
+			return errors.Join(err, lis.Close(), hlis.Close())
+		}
+		root := http.NewServeMux()
+		root.Handle("/v1/", mux)
+		root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			if err := svc.Ready(r.Context()); err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		srv = &http.Server{Handler: otelhttp.NewHandler(root, "orders", otelhttp.WithTracerProvider(tp))}
+		logger.InfoContext(ctx, "orders http listening", "addr", hlis.Addr().String())
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	svc.Start(ctx)
+	g.Go(func() error { return gs.Serve(ctx, lis) })
+	if srv != nil {
+		g.Go(func() error { return httpserver.Serve(ctx, srv, hlis) })
+	}
+	logger.InfoContext(ctx, "orders grpc listening", "addr", lis.Addr().String())
+	return g.Wait()
+}
+
+// Health asks the gRPC server at cfg.GRPCAddr for its grpc.health.v1 status
+// (the health subcommand compose probes).
+func Health(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(cfg.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial ORDERS_GRPC_ADDR: %w", err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("orders is %s", resp.GetStatus())
+	}
+	return nil
+}
