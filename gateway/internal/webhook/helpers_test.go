@@ -190,3 +190,5 @@ func vectorByID(t *testing.T, id string) vector {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func hexString(b []byte) string { return hex.EncodeToString(b) }
