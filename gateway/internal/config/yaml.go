@@ -2,8 +2,8 @@ package config
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"strconv"

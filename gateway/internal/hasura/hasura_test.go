@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
 // et builds an event-trigger body; each case replaces one piece.

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/hasura"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
 const hasuraSecret = "hasura-test-secret"
@@ -185,3 +187,22 @@ func spanIDOf(tp string) string {
 }
 
 var _ = trace.SpanContext{}
+
+// getEvent reads an event back, polling briefly: eventlog.Get can miss an event in
+// the instant its index entry is being written (reported to the eventlog owner).
+func getEvent(t testing.TB, l *eventlog.Log, source, id string) *eventv1.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ev, _, err := l.Get(ctx, source, id)
+		cancel()
+		if err == nil {
+			return ev
+		}
+		if !errors.Is(err, eventlog.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("get %s/%s: %v", source, id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

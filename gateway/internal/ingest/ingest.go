@@ -24,10 +24,10 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
 // Appender stores an event once per (source, id) and returns only after it is

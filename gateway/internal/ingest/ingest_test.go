@@ -10,10 +10,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
 func TestAcceptedThenDuplicate(t *testing.T) {
@@ -34,12 +34,7 @@ func TestAcceptedThenDuplicate(t *testing.T) {
 	if n := stored(t, l); n != 1 {
 		t.Fatalf("log holds %d events, want 1", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ev, _, err := l.Get(ctx, "hasura", "4b5d3c1e-0000-4000-8000-000000000001")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := getEvent(t, l, "hasura", "4b5d3c1e-0000-4000-8000-000000000001")
 	if ev.GetType() != "hasura.public.users.insert" || ev.GetSubject() != "public.users/7" || ev.GetReceivedTime() == nil ||
 		string(ev.GetOriginalBody()) != string(body) || ev.GetHasuraTable().GetDeliveryInfo().GetCurrentRetry() != 0 {
 		t.Errorf("stored event: %v", ev)
