@@ -102,8 +102,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if cfg.FulfillmentWebhookURL != "" {
 		s.sender, err = fulfillment.New(fulfillment.Config{
 			URL: cfg.FulfillmentWebhookURL, Secret: cfg.FulfillmentWebhookSecret,
-			MaxAttempts: cfg.FulfillmentMaxAttempts,
-			Backoff:     outbox.Backoff{Initial: cfg.FulfillmentBackoffInitial, Max: cfg.FulfillmentBackoffMax},
+			MaxAttempts:    cfg.FulfillmentMaxAttempts,
+			Backoff:        outbox.Backoff{Initial: cfg.FulfillmentBackoffInitial, Max: cfg.FulfillmentBackoffMax},
 			TracerProvider: deps.TracerProvider, Logger: deps.Logger,
 		}, s.store)
 		if err != nil {

@@ -114,7 +114,7 @@ func MonthlyPriceCents(unitAmount, quantity int64, interval string, intervalCoun
 		intervalCount = 1
 	}
 	const limit = int64(1) << 40 // far above any real price; keeps the products below in range
-	if unitAmount > limit || quantity > limit/ max(unitAmount, 1) {
+	if unitAmount > limit || quantity > limit/max(unitAmount, 1) {
 		return 0, Invalidf("price out of range")
 	}
 	amount := unitAmount * quantity

@@ -33,7 +33,9 @@ func StockInsufficientID(cause EventRef) string {
 }
 
 // InvoiceID is the id of a customer's invoice for a month.
-func InvoiceID(customerID string, m Month) string { return derive("invoice", m.String()+"\x00"+customerID) }
+func InvoiceID(customerID string, m Month) string {
+	return derive("invoice", m.String()+"\x00"+customerID)
+}
 
 // NewTrackingNumber returns a random carrier-style tracking number.
 func NewTrackingNumber() (string, error) {
