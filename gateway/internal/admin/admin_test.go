@@ -12,9 +12,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 )
 
@@ -175,18 +175,33 @@ func TestUnwiredSeamsAreUnimplemented(t *testing.T) {
 	c := client(t, Config{Events: l})
 	ctx := context.Background()
 	calls := map[string]func() error{
-		"ReplayEvent":          func() error { _, err := c.ReplayEvent(ctx, &adminv1.ReplayEventRequest{Id: "x"}); return err },
-		"ListDeadLetters":      func() error { _, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{}); return err },
-		"ResolveDeadLetter":    func() error { _, err := c.ResolveDeadLetter(ctx, &adminv1.ResolveDeadLetterRequest{Id: "x"}); return err },
-		"PurgeDeadLetters":     func() error { _, err := c.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{}); return err },
-		"CreateReplay":         func() error { _, err := c.CreateReplay(ctx, &adminv1.CreateReplayRequest{}); return err },
-		"GetReplay":            func() error { _, err := c.GetReplay(ctx, &adminv1.GetReplayRequest{Id: "x"}); return err },
-		"ListSubscriptions":    func() error { _, err := c.ListSubscriptions(ctx, &adminv1.ListSubscriptionsRequest{}); return err },
-		"PauseSubscription":    func() error { _, err := c.PauseSubscription(ctx, &adminv1.PauseSubscriptionRequest{Name: "x"}); return err },
-		"ResumeSubscription":   func() error { _, err := c.ResumeSubscription(ctx, &adminv1.ResumeSubscriptionRequest{Name: "x"}); return err },
-		"CreateScheduledEvent": func() error { _, err := c.CreateScheduledEvent(ctx, &adminv1.CreateScheduledEventRequest{}); return err },
-		"ListScheduledEvents":  func() error { _, err := c.ListScheduledEvents(ctx, &adminv1.ListScheduledEventsRequest{}); return err },
-		"DeleteScheduledEvent": func() error { _, err := c.DeleteScheduledEvent(ctx, &adminv1.DeleteScheduledEventRequest{Id: "x"}); return err },
+		"ReplayEvent":     func() error { _, err := c.ReplayEvent(ctx, &adminv1.ReplayEventRequest{Id: "x"}); return err },
+		"ListDeadLetters": func() error { _, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{}); return err },
+		"ResolveDeadLetter": func() error {
+			_, err := c.ResolveDeadLetter(ctx, &adminv1.ResolveDeadLetterRequest{Id: "x"})
+			return err
+		},
+		"PurgeDeadLetters":  func() error { _, err := c.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{}); return err },
+		"CreateReplay":      func() error { _, err := c.CreateReplay(ctx, &adminv1.CreateReplayRequest{}); return err },
+		"GetReplay":         func() error { _, err := c.GetReplay(ctx, &adminv1.GetReplayRequest{Id: "x"}); return err },
+		"ListSubscriptions": func() error { _, err := c.ListSubscriptions(ctx, &adminv1.ListSubscriptionsRequest{}); return err },
+		"PauseSubscription": func() error {
+			_, err := c.PauseSubscription(ctx, &adminv1.PauseSubscriptionRequest{Name: "x"})
+			return err
+		},
+		"ResumeSubscription": func() error {
+			_, err := c.ResumeSubscription(ctx, &adminv1.ResumeSubscriptionRequest{Name: "x"})
+			return err
+		},
+		"CreateScheduledEvent": func() error {
+			_, err := c.CreateScheduledEvent(ctx, &adminv1.CreateScheduledEventRequest{})
+			return err
+		},
+		"ListScheduledEvents": func() error { _, err := c.ListScheduledEvents(ctx, &adminv1.ListScheduledEventsRequest{}); return err },
+		"DeleteScheduledEvent": func() error {
+			_, err := c.DeleteScheduledEvent(ctx, &adminv1.DeleteScheduledEventRequest{Id: "x"})
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
