@@ -84,6 +84,12 @@ func (g *GitHub) Verify(req *Request, _ time.Time) error {
 	return nil
 }
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (g *GitHub) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType) || mediaType == mediaForm
+}
+
 // Normalize answers ping without an event and maps every other delivery.
 func (g *GitHub) Normalize(req *Request) (Result, error) {
 	var obj map[string]any

@@ -40,7 +40,7 @@ func TestGitHubNormalize(t *testing.T) {
 		},
 		{
 			name: "issues opened with non-ASCII text (vector body)",
-			req: gh("application/json", "issues", vectorByID(t, "github-valid-unicode-payload").Request.Body),
+			req:  gh("application/json", "issues", vectorByID(t, "github-valid-unicode-payload").Request.Body),
 			want: wantEvent{id: delivery, typ: "github.issues.opened", provider: "github", subject: "octocat/Hello-World/issues/1347",
 				payload: func(t *testing.T, p map[string]any) {
 					if got := p["issue"].(map[string]any)["title"]; got != "Fehler beim Öffnen — ошибка 🐛" {

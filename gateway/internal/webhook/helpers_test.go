@@ -94,9 +94,9 @@ var signatureHeaders = []string{"stripe-signature", "x-hub-signature", "x-hub-si
 // except id, type and provider which always are.
 type wantEvent struct {
 	id, typ, subject, provider, providerType, deliveryID, contentType string
-	time                                                               time.Time
-	headers                                                            map[string]string // must be kept with these values
-	payload                                                            func(t *testing.T, p map[string]any)
+	time                                                              time.Time
+	headers                                                           map[string]string // must be kept with these values
+	payload                                                           func(t *testing.T, p map[string]any)
 }
 
 func checkEvent(t *testing.T, req *Request, res Result, err error, w wantEvent) *eventv1.Event {

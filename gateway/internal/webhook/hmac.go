@@ -309,6 +309,12 @@ func (h *HMAC) Verify(req *Request, now time.Time) error {
 	return nil
 }
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (h *HMAC) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType) || mediaType == mediaForm
+}
+
 // Normalize decodes a JSON or form body and applies id_from, type_from and subject_from.
 func (h *HMAC) Normalize(req *Request) (Result, error) {
 	s := h.s

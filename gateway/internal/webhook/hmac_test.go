@@ -69,7 +69,7 @@ func TestHMACVerify(t *testing.T) {
 			[]string{"X-Sig", sha256hex, "X-Timestamp", ts}, testNow.Add(-61 * time.Second), CodeTimestampInFuture},
 		{"id and timestamp signed", HMACConfig{Header: "X-Sig", TimestampHeader: "X-Ts", IDFrom: "header:X-Event-Id",
 			SignedContent: "{id}:{timestamp}:{body}"},
-			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, "ev_9:" + ts + ":" + string(b))), "X-Ts", ts, "X-Event-Id", "ev_9"}, time.Time{}, ""},
+			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, "ev_9:"+ts+":"+string(b))), "X-Ts", ts, "X-Event-Id", "ev_9"}, time.Time{}, ""},
 		{"signed id changed", HMACConfig{Header: "X-Sig", IDFrom: "header:X-Event-Id", SignedContent: "{id}.{body}"},
 			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, "ev_9."+string(b))), "X-Event-Id", "ev_8"}, time.Time{}, CodeSignatureMismatch},
 		{"signed id header missing", HMACConfig{Header: "X-Sig", IDFrom: "header:X-Event-Id", SignedContent: "{id}.{body}"},

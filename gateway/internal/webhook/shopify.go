@@ -85,6 +85,12 @@ func base64Bytes(enc *base64.Encoding, sum []byte) []byte {
 	return out
 }
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (s *Shopify) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType)
+}
+
 // Normalize maps a delivery: type from the topic, subject = the resource's
 // admin_graphql_api_id (gid://shopify/Order/…), else <resource>/<id>, else the shop.
 func (s *Shopify) Normalize(req *Request) (Result, error) {

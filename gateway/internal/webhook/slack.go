@@ -108,6 +108,12 @@ func (s *Slack) Verify(req *Request, now time.Time) error {
 
 var slackKeepHeaders = append([]string{SlackTimestampHeader, "X-Slack-Retry-Num", "X-Slack-Retry-Reason"}, commonHeaders...)
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (s *Slack) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType) || mediaType == mediaForm
+}
+
 // Normalize dispatches on the body shape.
 func (s *Slack) Normalize(req *Request) (Result, error) {
 	switch {

@@ -153,6 +153,12 @@ func (s *StandardWebhooks) Verify(req *Request, now time.Time) error {
 	return nil
 }
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (s *StandardWebhooks) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType)
+}
+
 // Normalize maps {type, timestamp, data}: type = webhook.<source>.<type> (".received"
 // when the body has no string type), subject = data.id, time = the body's timestamp
 // (when the event happened; the header timestamp changes with every retry), else

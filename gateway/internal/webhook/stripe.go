@@ -129,6 +129,12 @@ func hexBytes(sum []byte) []byte {
 	return out
 }
 
+// AcceptsContentType lets the gateway answer 415 before reading the body; Normalize
+// applies the same rule.
+func (s *Stripe) AcceptsContentType(mediaType string) bool {
+	return isJSONMedia(mediaType)
+}
+
 // Normalize maps a Stripe event object: id = evt_…, type = stripe.<type>,
 // subject = data.object.id (thin v2 events: related_object.id), time = created.
 func (s *Stripe) Normalize(req *Request) (Result, error) {

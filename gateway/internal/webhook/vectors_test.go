@@ -21,10 +21,10 @@ type vectorFile struct {
 }
 
 type vector struct {
-	ID      string `json:"id"`
-	Scheme  string `json:"scheme"`
-	Case    string `json:"case"`
-	Config  struct {
+	ID     string `json:"id"`
+	Scheme string `json:"scheme"`
+	Case   string `json:"case"`
+	Config struct {
 		HeaderName string `json:"header_name"`
 	} `json:"config"`
 	Secrets []string `json:"secrets"`

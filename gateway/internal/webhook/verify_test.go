@@ -82,7 +82,9 @@ func TestGitHubVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := func(sig string) *Request { return newReq("github", "application/json", body, "X-Hub-Signature-256", sig) }
+	req := func(sig string) *Request {
+		return newReq("github", "application/json", body, "X-Hub-Signature-256", sig)
+	}
 	runVerifyCases(t, src, []verifyCase{
 		{"current", req(signGitHub(githubSecret, body)), time.Time{}, ""},
 		{"previous", req(signGitHub("gh-secret-previous", body)), time.Time{}, ""},
@@ -208,3 +210,34 @@ func TestKinds(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+func TestAcceptsContentType(t *testing.T) {
+	type checker interface{ AcceptsContentType(string) bool }
+	must := func(s Source, err error) checker {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.(checker)
+	}
+	sources := map[string]checker{
+		"stripe":            must(NewStripe(StripeConfig{Secrets: []string{"s"}})),
+		"shopify":           must(NewShopify(ShopifyConfig{Secrets: []string{"s"}})),
+		"standard_webhooks": must(NewStandardWebhooks(StandardWebhooksConfig{Secrets: []string{standardSecret}})),
+		"github":            must(NewGitHub(GitHubConfig{Secrets: []string{"s"}})),
+		"slack":             must(NewSlack(SlackConfig{Secrets: []string{"s"}})),
+		"hmac":              must(NewHMAC(HMACConfig{Secrets: []string{"s"}, Header: "X-Sig"})),
+	}
+	takesForm := map[string]bool{"github": true, "slack": true, "hmac": true}
+	for name, src := range sources {
+		t.Run(name, func(t *testing.T) {
+			for ct, want := range map[string]bool{
+				"": true, "application/json": true, "application/cloudevents+json": true,
+				"application/x-www-form-urlencoded": takesForm[name], "text/plain": false, "multipart/form-data": false,
+			} {
+				if got := src.AcceptsContentType(ct); got != want {
+					t.Errorf("AcceptsContentType(%q) = %v, want %v", ct, got, want)
+				}
+			}
+		})
+	}
+}
