@@ -1,0 +1,352 @@
+// Package gateway assembles hookmesh's gateway: the webhook front door
+// (POST /hooks/{source}), the event log, the admin API (gRPC, and REST under /v1/
+// through grpc-gateway over a real loopback gRPC connection), health and metrics.
+// The dispatcher plugs in through Deps.NewDispatcher.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hookmesh/hookmesh/gateway/internal/admin"
+	"github.com/hookmesh/hookmesh/gateway/internal/config"
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/ingest"
+	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
+)
+
+// Config is the gateway's environment (DESIGN.md, "The user-facing interface").
+type Config struct {
+	// DataDir holds the embedded event log (and the other embedded state).
+	DataDir string `env:"HOOKMESH_DATA_DIR" default:"./hookmesh-data"`
+	// HTTPAddr serves webhooks, /healthz and /readyz; also the REST API and /metrics
+	// unless AdminAddr is set.
+	HTTPAddr string `env:"HOOKMESH_HTTP_ADDR" default:"127.0.0.1:8090"`
+	// AdminAddr, when set, serves the REST API and /metrics on their own listener.
+	AdminAddr string `env:"HOOKMESH_ADMIN_ADDR"`
+	// NATSURL is an external NATS cluster; empty runs the embedded server.
+	NATSURL string `env:"HOOKMESH_NATS_URL"`
+	// AdminToken is the bearer token of the REST API; required when its listener is
+	// not loopback.
+	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
+	// ConfigFile is the YAML file; empty uses the built-in demo config.
+	ConfigFile string `env:"HOOKMESH_CONFIG"`
+}
+
+// Dispatcher delivers stored events to subscriptions. Start begins consuming and
+// returns once running; Stop drains in-flight deliveries. A Dispatcher that also
+// implements admin.Deliveries, admin.DeadLetters, admin.Replays or
+// admin.Subscriptions serves those admin RPCs.
+type Dispatcher interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// Deps are the gateway's collaborators; every field is optional.
+type Deps struct {
+	Logger *slog.Logger
+	// TracerProvider and Registry are the component's telemetry (platform/telemetry).
+	TracerProvider trace.TracerProvider
+	Registry       *prometheus.Registry
+	// File overrides Config.ConfigFile with an already loaded config.
+	File *config.File
+	// Secrets resolves secrets_from_env (default: the environment, NAME or NAME_FILE);
+	// the embedded mode passes one that falls back to generated demo secrets.
+	Secrets config.SecretLookup
+	// HTTPListener and AdminListener replace listening on the configured addresses.
+	HTTPListener, AdminListener net.Listener
+	// NewDispatcher builds the dispatcher once the log is open (the dispatcher's
+	// wiring goes here). Nil runs the gateway without deliveries.
+	NewDispatcher func(ctx context.Context, log *eventlog.Log, file *config.File) (Dispatcher, error)
+	// Schedules serves the scheduled-event RPCs (the scheduler).
+	Schedules admin.Schedules
+	// LogFault is eventlog.Config.Fault (crash tests only).
+	LogFault func(point string) error
+}
+
+// Gateway is a configured gateway; Run serves it.
+type Gateway struct {
+	cfg    Config
+	logger *slog.Logger
+	file   *config.File
+	log    *eventlog.Log
+	disp   Dispatcher
+
+	httpLis, adminLis, grpcLis net.Listener
+	httpSrv, adminSrv          *http.Server
+	grpcSrv                    *grpcserver.Server
+	grpcConn                   *grpc.ClientConn
+
+	closeOnce sync.Once
+}
+
+// New loads the config, opens the event log and prepares every listener; nothing is
+// served until Run. On error everything opened so far is closed.
+func New(ctx context.Context, cfg Config, deps Deps) (g *Gateway, err error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	tp := deps.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	if cfg.HTTPAddr == "" && deps.HTTPListener == nil {
+		cfg.HTTPAddr = "127.0.0.1:8090"
+	}
+	if cfg.DataDir == "" && cfg.NATSURL == "" {
+		cfg.DataDir = "./hookmesh-data"
+	}
+	g = &Gateway{cfg: cfg, logger: deps.Logger}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+
+	g.file = deps.File
+	if g.file == nil {
+		if g.file, err = config.Load(cfg.ConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := ingest.Routes(g.file, deps.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("sources: %w", err)
+	}
+
+	// Listeners first: a refused admin listener must not leave a log behind.
+	if g.httpLis, err = listen(deps.HTTPListener, cfg.HTTPAddr); err != nil {
+		return nil, err
+	}
+	restLis := g.httpLis
+	if cfg.AdminAddr != "" || deps.AdminListener != nil {
+		if g.adminLis, err = listen(deps.AdminListener, cfg.AdminAddr); err != nil {
+			return nil, err
+		}
+		restLis = g.adminLis
+	}
+	if cfg.AdminToken == "" && !isLoopback(restLis.Addr()) {
+		return nil, fmt.Errorf("the REST API listens on %s, which is not loopback: set HOOKMESH_ADMIN_TOKEN", restLis.Addr())
+	}
+
+	logCfg := eventlog.Config{
+		DataDir:       cfg.DataDir,
+		URL:           cfg.NATSURL,
+		Replicas:      g.file.Log.Replicas,
+		MaxAge:        g.file.Log.MaxAge.Std(),
+		MaxBytes:      int64(g.file.Log.MaxBytes),
+		Sync:          g.file.Log.Sync,
+		DedupeHorizon: g.file.Log.DedupeHorizon.Std(),
+		MaxBodyBytes:  g.file.MaxBodyBytes(),
+		Fault:         deps.LogFault,
+	}
+	if need := eventlog.RequiredPayload(logCfg.MaxBodyBytes); need > int64(eventlog.DefaultMaxPayload) {
+		logCfg.MaxPayload = int32(need)
+	}
+	if g.log, err = eventlog.Open(ctx, logCfg, deps.Logger.With("part", "eventlog")); err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+
+	hooks, err := ingest.New(ingest.Config{
+		Routes:         routes,
+		Log:            g.log,
+		TracerProvider: tp,
+		Logger:         deps.Logger.With("part", "ingest"),
+		Metrics:        registerer(deps.Registry),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if deps.NewDispatcher != nil {
+		if g.disp, err = deps.NewDispatcher(ctx, g.log, g.file); err != nil {
+			return nil, fmt.Errorf("dispatcher: %w", err)
+		}
+	}
+	adminCfg := admin.Config{Events: g.log, Schedules: deps.Schedules, Logger: deps.Logger.With("part", "admin")}
+	adminCfg.Deliveries, _ = g.disp.(admin.Deliveries)
+	adminCfg.DeadLetters, _ = g.disp.(admin.DeadLetters)
+	adminCfg.Replays, _ = g.disp.(admin.Replays)
+	adminCfg.Subscriptions, _ = g.disp.(admin.Subscriptions)
+	svc, err := admin.New(adminCfg)
+	if err != nil {
+		return nil, err
+	}
+	if g.grpcSrv, err = grpcserver.New(grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc")}); err != nil {
+		return nil, fmt.Errorf("admin grpc server: %w", err)
+	}
+	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
+	// The REST API reaches AdminService through a real gRPC connection on loopback.
+	if g.grpcLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("admin grpc listener: %w", err)
+	}
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, fmt.Errorf("admin grpc client: %w", err)
+	}
+	rest, err := restHandler(ctx, g.grpcConn, cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+
+	metrics := http.NotFoundHandler()
+	if deps.Registry != nil {
+		metrics = promHandler(deps.Registry)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/{source}", hooks)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
+	mux.HandleFunc("GET /readyz", g.ready)
+	adminMux := mux
+	if g.adminLis != nil {
+		adminMux = http.NewServeMux()
+		adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
+		adminMux.HandleFunc("GET /readyz", g.ready)
+	}
+	adminMux.Handle("GET /metrics", metrics)
+	adminMux.Handle("/v1/", rest)
+	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	if g.adminLis != nil {
+		g.adminSrv = &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return g, nil
+}
+
+// HTTPAddr is the address webhooks are served on.
+func (g *Gateway) HTTPAddr() string { return g.httpLis.Addr().String() }
+
+// AdminAddr is the address of the REST API (HTTPAddr when no admin listener is set).
+func (g *Gateway) AdminAddr() string {
+	if g.adminLis != nil {
+		return g.adminLis.Addr().String()
+	}
+	return g.HTTPAddr()
+}
+
+// Log is the gateway's event log (for in-process publishers and tests).
+func (g *Gateway) Log() *eventlog.Log { return g.log }
+
+// Run serves until ctx ends, then shuts down in order: HTTP (no new webhooks, in-flight
+// ones answered), the dispatcher, the admin gRPC server, the event log.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.close()
+	if g.disp != nil {
+		if err := g.disp.Start(ctx); err != nil {
+			return fmt.Errorf("start dispatcher: %w", err)
+		}
+	}
+	grpcCtx, stopGRPC := context.WithCancel(context.WithoutCancel(ctx))
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- g.grpcSrv.Serve(grpcCtx, g.grpcLis) }()
+
+	eg, egCtx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return httpserver.Serve(egCtx, g.httpSrv, g.httpLis) })
+	if g.adminSrv != nil {
+		eg.Go(func() error { return httpserver.Serve(egCtx, g.adminSrv, g.adminLis) })
+	}
+	g.logger.InfoContext(ctx, "gateway serving", "http", g.HTTPAddr(), "admin", g.AdminAddr())
+	var errs []error
+	if err := eg.Wait(); err != nil {
+		errs = append(errs, err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if g.disp != nil {
+		if err := g.disp.Stop(stopCtx); err != nil {
+			errs = append(errs, fmt.Errorf("stop dispatcher: %w", err))
+		}
+	}
+	stopGRPC()
+	if err := <-grpcDone; err != nil {
+		errs = append(errs, err)
+	}
+	if err := g.log.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close event log: %w", err))
+	}
+	g.logger.InfoContext(ctx, "gateway stopped")
+	return errors.Join(errs...)
+}
+
+// Close releases a gateway that was never Run (Run closes everything itself).
+func (g *Gateway) Close() { g.close() }
+
+// close releases what New opened; Run's orderly shutdown comes first when it ran.
+func (g *Gateway) close() {
+	g.closeOnce.Do(func() {
+		for _, l := range []net.Listener{g.httpLis, g.adminLis, g.grpcLis} {
+			if l != nil {
+				_ = l.Close()
+			}
+		}
+		if g.grpcConn != nil {
+			_ = g.grpcConn.Close()
+		}
+		if g.log != nil {
+			_ = g.log.Close()
+		}
+	})
+}
+
+// ready answers whether the log takes writes (not whether consumers are up: a down
+// service must not pull gateways out of a load balancer).
+func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := g.log.Ready(ctx); err != nil {
+		writeStatus(w, http.StatusServiceUnavailable, "unavailable", "the event log does not take writes")
+		return
+	}
+	writeStatus(w, http.StatusOK, "ready", "")
+}
+
+func writeStatus(w http.ResponseWriter, code int, status, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(code)
+	body := map[string]string{"status": status}
+	if reason != "" {
+		body["reason"] = reason
+	}
+	b, _ := json.Marshal(body)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func listen(given net.Listener, addr string) (net.Listener, error) {
+	if given != nil {
+		return given, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+func registerer(r *prometheus.Registry) prometheus.Registerer {
+	if r == nil {
+		return nil
+	}
+	return r
+}
