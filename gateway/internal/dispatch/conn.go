@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -54,6 +56,11 @@ func (d *Dispatcher) dial(target string, t *TLS, rr bool) (*grpc.ClientConn, err
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		// Reconnect to a restarted service within seconds, not gRPC's default 2 minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(d.cfg.TracerProvider),
 			otelgrpc.WithPropagators(d.cfg.Propagator),

@@ -42,10 +42,6 @@ func deadLetterID(sub, source, id, cycle string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-func dlqSubject(sub, state, id string) string {
-	return dlqSubjectPrefix + sub + "." + state + "." + id
-}
-
 func (d *Dispatcher) deadLetter(ctx context.Context, sub string, j *job, rec *record, reason string) (string, error) {
 	id := deadLetterID(sub, j.ev.GetSource(), j.ev.GetId(), j.cycle)
 	dl := &adminv1.DeadLetter{
@@ -60,7 +56,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, sub string, j *job, rec *re
 	if err != nil {
 		return "", fmt.Errorf("marshal dead letter: %w", err)
 	}
-	m := nats.NewMsg(dlqSubject(sub, "open", id))
+	m := nats.NewMsg(d.l.dlqSubject(sub, "open", id))
 	m.Data = data
 	m.Header.Set(hdrType, j.ev.GetType())
 	if _, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgID("dlq/"+id)); err != nil {
@@ -81,7 +77,7 @@ func (d *Dispatcher) closeDeadLetter(ctx context.Context, raw *jetstream.RawStre
 	if err != nil {
 		return nil, fmt.Errorf("marshal dead letter: %w", err)
 	}
-	m := nats.NewMsg(dlqSubject(dl.GetSubscription(), "closed", dl.GetId()))
+	m := nats.NewMsg(d.l.dlqSubject(dl.GetSubscription(), "closed", dl.GetId()))
 	m.Data = data
 	m.Header.Set(hdrType, dl.GetEvent().GetType())
 	if _, err := d.js.PublishMsg(ctx, m, jetstream.WithMsgID("dlqc/"+dl.GetId())); err != nil {
@@ -96,7 +92,7 @@ func (d *Dispatcher) closeDeadLetter(ctx context.Context, raw *jetstream.RawStre
 // findDeadLetter returns the open copy, or else the closed one, of dead letter id.
 func (d *Dispatcher) findDeadLetter(ctx context.Context, id string) (raw *jetstream.RawStreamMsg, open bool, err error) {
 	for _, state := range []string{"open", "closed"} {
-		raw, err := d.l.dlq.GetLastMsgForSubject(ctx, dlqSubject("*", state, id))
+		raw, err := d.l.dlq.GetLastMsgForSubject(ctx, d.l.dlqSubject("*", state, id))
 		if err == nil {
 			return raw, state == "open", nil
 		}
@@ -137,7 +133,7 @@ func (d *Dispatcher) ListDeadLetters(ctx context.Context, req *adminv1.ListDeadL
 		until = req.GetUntil().AsTime()
 	}
 	byID := map[string]*adminv1.DeadLetter{}
-	err = scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
+	err = scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
 		dl := &adminv1.DeadLetter{}
 		if err := proto.Unmarshal(msg.Data(), dl); err != nil {
 			d.log.WarnContext(ctx, "undecodable dead letter skipped", "subject", msg.Subject(), "error", err)
@@ -274,7 +270,7 @@ func (d *Dispatcher) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDea
 		before = req.GetBefore().AsTime()
 	}
 	var seqs []uint64
-	err := scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
+	err := scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
 		if !before.IsZero() {
 			dl := &adminv1.DeadLetter{}
 			if err := proto.Unmarshal(msg.Data(), dl); err == nil && !dl.GetCreateTime().AsTime().Before(before) {

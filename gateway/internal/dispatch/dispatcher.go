@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,10 +42,10 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// EventGetter reads one stored event; (*eventlog.Log).Get fits. It is used by
-// ReplayEvent for events that have no delivery state yet.
+// EventGetter reads one stored event and its sequence; (*eventlog.Log).Get fits.
+// ReplayEvent uses it for events that have no delivery state yet.
 type EventGetter interface {
-	Get(ctx context.Context, source, id string) (*eventv1.Event, error)
+	Get(ctx context.Context, source, id string) (*eventv1.Event, uint64, error)
 }
 
 // Config configures a Dispatcher.
@@ -74,6 +75,9 @@ type Config struct {
 	Clock Clock
 	// Rand returns uniform values in [0,1) for backoff jitter (default math/rand/v2).
 	Rand func() float64
+	// StreamPrefix is prepended to every stream, bucket and subject name, the
+	// event log's included: set it to the event log's StreamPrefix (tests).
+	StreamPrefix string
 	// Replicas of the dispatcher's streams and buckets (default 1; 3 in a cluster).
 	Replicas int
 	// AckMargin is added to a subscription's timeout to form its consumers' AckWait
@@ -139,6 +143,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.JS == nil {
 		errs = append(errs, errors.New("dispatch: JS is required"))
+	}
+	if !prefixRE.MatchString(c.StreamPrefix) {
+		errs = append(errs, errors.New("dispatch: stream prefix must be letters, digits, '_' or '-'"))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("dispatch: replicas must be 1..5"))
@@ -412,3 +419,5 @@ func (d *Dispatcher) watchPauses(ctx context.Context) error {
 }
 
 const pausePrefix = "paused."
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)

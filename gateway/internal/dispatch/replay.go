@@ -140,7 +140,7 @@ func (d *Dispatcher) loadEvent(ctx context.Context, source, id string, seq uint6
 		}
 	}
 	if d.cfg.Events != nil {
-		ev, err := d.cfg.Events.Get(ctx, source, id)
+		ev, _, err := d.cfg.Events.Get(ctx, source, id)
 		if err == nil && ev != nil {
 			data, err := proto.Marshal(ev)
 			if err != nil {
@@ -157,7 +157,7 @@ func (d *Dispatcher) loadEvent(ctx context.Context, source, id string, seq uint6
 
 // queueReplay publishes a replay request; msgID (optional) makes it idempotent.
 func (d *Dispatcher) queueReplay(ctx context.Context, sub string, ev *eventv1.Event, data []byte, seq uint64, msgID string) error {
-	m := nats.NewMsg(replaySubjectPrefix + sub)
+	m := nats.NewMsg(d.l.replaySubject(sub))
 	m.Data = data
 	m.Header.Set(hdrType, ev.GetType())
 	m.Header.Set(hdrReplay, "1")
@@ -478,7 +478,7 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 		if req.GetSubscription() != "" {
 			sub = req.GetSubscription()
 		}
-		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{dlqSubject(sub, "open", "*")}}
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, "open", "*")}}
 		if cursor > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor+1
 		}
@@ -516,9 +516,9 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 		return n, err
 	}
 
-	subject := "hookmesh.events.>"
+	subject := d.l.eventsAll()
 	if req.GetSource() != "" {
-		subject = "hookmesh.events." + req.GetSource()
+		subject = d.l.eventsOf(req.GetSource())
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
 	if cursor > 0 {

@@ -20,14 +20,18 @@ func scan(ctx context.Context, st jetstream.Stream, cfg jetstream.OrderedConsume
 	if err != nil {
 		return fmt.Errorf("scan: ordered consumer: %w", err)
 	}
-	if info := c.CachedInfo(); info == nil || info.NumPending == 0 {
+	info := c.CachedInfo()
+	if info == nil || info.NumPending == 0 {
 		return nil
 	}
+	// Fetch exactly what is pending (at most 500 at a time), so a batch completes
+	// as soon as its messages arrive rather than at its expiry.
+	pending := info.NumPending
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		batch, err := c.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := c.Fetch(int(min(pending, 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("scan: fetch: %w", err)
 		}
@@ -49,7 +53,8 @@ func scan(ctx context.Context, st jetstream.Stream, cfg jetstream.OrderedConsume
 				}
 				return err
 			}
-			if md.NumPending == 0 {
+			pending = md.NumPending
+			if pending == 0 {
 				last = true
 			}
 		}

@@ -13,7 +13,8 @@ import (
 // JetStream layout owned by the dispatcher. It needs nats-server 2.10 or later
 // (consumers with several filter subjects, consumer metadata).
 const (
-	// EventStream is the event log's stream (owned by eventlog).
+	// EventStream is the event log's stream (owned by eventlog). Every name here
+	// gets Config.StreamPrefix prepended, like the event log's StreamPrefix.
 	EventStream = "HOOKMESH_EVENTS"
 	// RetryStream holds parked retries (hookmesh.retry.<subscription>) and replay
 	// requests (hookmesh.replay.<subscription>), as a work queue.
@@ -27,9 +28,10 @@ const (
 	// paused.<subscription>, replay.<job id>.
 	ControlBucket = "HOOKMESH_DISPATCH"
 
-	retrySubjectPrefix  = "hookmesh.retry."
-	replaySubjectPrefix = "hookmesh.replay."
-	dlqSubjectPrefix    = "hookmesh.dlq."
+	eventSubjectRoot  = "hookmesh.events"
+	retrySubjectRoot  = "hookmesh.retry"
+	replaySubjectRoot = "hookmesh.replay"
+	dlqSubjectRoot    = "hookmesh.dlq"
 
 	// consumerPrefix names the dispatcher's durable consumers; metaSubscription
 	// in their metadata says which subscription owns them.
@@ -59,7 +61,32 @@ func stateKey(source, id, sub string) string {
 func eventsConsumerName(sub string) string { return eventsConsumerPrefix + sub }
 func retryConsumerName(sub string) string  { return retryConsumerPrefix + sub }
 
+// names are the layout's names with Config.StreamPrefix applied (as the event
+// log applies its StreamPrefix: prepended to stream, bucket and subject names).
+type names struct {
+	events, retry, dlq, states, control       string
+	eventRoot, retryRoot, replayRoot, dlqRoot string
+}
+
+func newNames(prefix string) names {
+	return names{
+		events: prefix + EventStream, retry: prefix + RetryStream, dlq: prefix + DLQStream,
+		states: prefix + DeliveriesBucket, control: prefix + ControlBucket,
+		eventRoot: prefix + eventSubjectRoot, retryRoot: prefix + retrySubjectRoot,
+		replayRoot: prefix + replaySubjectRoot, dlqRoot: prefix + dlqSubjectRoot,
+	}
+}
+
+func (n names) eventsAll() string               { return n.eventRoot + ".>" }
+func (n names) eventsOf(source string) string   { return n.eventRoot + "." + source }
+func (n names) retrySubject(sub string) string  { return n.retryRoot + "." + sub }
+func (n names) replaySubject(sub string) string { return n.replayRoot + "." + sub }
+func (n names) dlqSubject(sub, state, id string) string {
+	return n.dlqRoot + "." + sub + "." + state + "." + id
+}
+
 type layout struct {
+	names
 	events   jetstream.Stream
 	retry    jetstream.Stream
 	dlq      jetstream.Stream
@@ -69,18 +96,18 @@ type layout struct {
 }
 
 func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*layout, error) {
-	l := &layout{replicas: cfg.Replicas}
+	l := &layout{names: newNames(cfg.StreamPrefix), replicas: cfg.Replicas}
 	var err error
-	if l.events, err = js.Stream(ctx, EventStream); err != nil {
+	if l.events, err = js.Stream(ctx, l.names.events); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("event stream %s does not exist (open the event log first): %w", EventStream, err)
+			return nil, fmt.Errorf("event stream %s does not exist (open the event log first): %w", l.names.events, err)
 		}
 		return nil, fmt.Errorf("event stream: %w", err)
 	}
 	if l.retry, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        RetryStream,
+		Name:        l.names.retry,
 		Description: "hookmesh: parked retries and replay requests",
-		Subjects:    []string{retrySubjectPrefix + ">", replaySubjectPrefix + ">"},
+		Subjects:    []string{l.retryRoot + ".>", l.replayRoot + ".>"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
@@ -90,9 +117,9 @@ func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*la
 		return nil, fmt.Errorf("retry stream: %w", err)
 	}
 	if l.dlq, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        DLQStream,
+		Name:        l.names.dlq,
 		Description: "hookmesh: dead letters",
-		Subjects:    []string{dlqSubjectPrefix + ">"},
+		Subjects:    []string{l.dlqRoot + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
@@ -103,7 +130,7 @@ func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*la
 		return nil, fmt.Errorf("dead-letter stream: %w", err)
 	}
 	if l.states, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DeliveriesBucket,
+		Bucket:      l.names.states,
 		Description: "hookmesh: delivery state per event and subscription",
 		History:     1,
 		TTL:         cfg.StateTTL,
@@ -113,7 +140,7 @@ func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*la
 		return nil, fmt.Errorf("delivery state bucket: %w", err)
 	}
 	if l.control, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      ControlBucket,
+		Bucket:      l.names.control,
 		Description: "hookmesh: paused subscriptions and replay jobs",
 		History:     1,
 		Storage:     jetstream.FileStorage,
@@ -135,7 +162,7 @@ func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait t
 		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: s.MaxInFlight,
-		FilterSubject: "hookmesh.events.>",
+		FilterSubject: l.eventsAll(),
 		Replicas:      l.replicas,
 		Metadata:      meta,
 	})
@@ -151,7 +178,7 @@ func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait t
 		MaxDeliver:    -1,
 		// Parked messages wait here (NAK with delay) without holding a delivery slot.
 		MaxAckPending:  retryMaxAckPending,
-		FilterSubjects: []string{retrySubjectPrefix + s.Name, replaySubjectPrefix + s.Name},
+		FilterSubjects: []string{l.retrySubject(s.Name), l.replaySubject(s.Name)},
 		Replicas:       l.replicas,
 		Metadata:       meta,
 	})
@@ -196,7 +223,7 @@ func (l *layout) prune(ctx context.Context, sub string) error {
 			return fmt.Errorf("delete consumer %s: %w", c.name, err)
 		}
 	}
-	for _, subj := range []string{retrySubjectPrefix + sub, replaySubjectPrefix + sub} {
+	for _, subj := range []string{l.retrySubject(sub), l.replaySubject(sub)} {
 		if err := l.retry.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
 			return fmt.Errorf("purge %s: %w", subj, err)
 		}

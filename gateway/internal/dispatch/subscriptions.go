@@ -137,7 +137,7 @@ func (d *Dispatcher) backlog(ctx context.Context, w *worker) (int64, time.Time, 
 	}
 	n := int64(ei.NumPending) + int64(ei.NumAckPending)
 	if n > 0 {
-		raw, err := d.l.events.GetMsg(ctx, ei.AckFloor.Stream+1, jetstream.WithGetMsgSubject("hookmesh.events.>"))
+		raw, err := d.l.events.GetMsg(ctx, ei.AckFloor.Stream+1, jetstream.WithGetMsgSubject(d.l.eventsAll()))
 		if err == nil {
 			older(raw.Time)
 		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -150,7 +150,7 @@ func (d *Dispatcher) backlog(ctx context.Context, w *worker) (int64, time.Time, 
 	}
 	parked := int64(ri.NumPending) + int64(ri.NumAckPending)
 	if parked > 0 {
-		for _, subj := range []string{retrySubjectPrefix + w.sub.Name, replaySubjectPrefix + w.sub.Name} {
+		for _, subj := range []string{d.l.retrySubject(w.sub.Name), d.l.replaySubject(w.sub.Name)} {
 			raw, err := d.l.retry.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				continue
@@ -169,7 +169,7 @@ func (d *Dispatcher) backlog(ctx context.Context, w *worker) (int64, time.Time, 
 }
 
 func (d *Dispatcher) openDeadLetters(ctx context.Context, sub string) (int64, error) {
-	info, err := d.l.dlq.Info(ctx, jetstream.WithSubjectFilter(dlqSubject(sub, "open", "*")))
+	info, err := d.l.dlq.Info(ctx, jetstream.WithSubjectFilter(d.l.dlqSubject(sub, "open", "*")))
 	if err != nil {
 		return 0, fmt.Errorf("dead-letter stream info: %w", err)
 	}

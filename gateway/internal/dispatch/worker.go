@@ -81,7 +81,9 @@ func (d *Dispatcher) newWorker(s *Subscription) (*worker, error) {
 		})}, mws...)
 	}
 	w.call = middleware.Chain(func(ctx context.Context, req *consumerv1.DeliverRequest) error {
-		_, err := client.Deliver(ctx, req)
+		// Waiting for a (re)connecting target counts against the attempt's deadline
+		// instead of failing at once: a restarting service costs no attempts.
+		_, err := client.Deliver(ctx, req, grpc.WaitForReady(true))
 		return err
 	}, mws...)
 	return w, nil
@@ -400,6 +402,10 @@ func (w *worker) attempt(j *job) (attempt, *status.Status) {
 	if Classify(st.Code()) != Done {
 		span.SetStatus(otelcodes.Error, st.Code().String())
 	}
+	traceID := ""
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		traceID = sc.TraceID().String()
+	}
 	return attempt{
 		Number:   j.attempt,
 		Cycle:    j.cycle,
@@ -408,7 +414,7 @@ func (w *worker) attempt(j *job) (attempt, *status.Status) {
 		Code:     codeName(st.Code()),
 		Message:  st.Message(),
 		Replay:   j.replay,
-		TraceID:  span.SpanContext().TraceID().String(),
+		TraceID:  traceID,
 	}, st
 }
 
@@ -563,7 +569,7 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 
 // park publishes the next attempt to the retry subject, due at due.
 func (w *worker) park(ctx context.Context, j *job, next int32, due time.Time) error {
-	m := nats.NewMsg(retrySubjectPrefix + w.sub.Name)
+	m := nats.NewMsg(w.d.l.retrySubject(w.sub.Name))
 	m.Data = j.data
 	w.parkHeaders(m.Header, j, next, due)
 	_, err := w.d.js.PublishMsg(ctx, m, jetstream.WithMsgID(

@@ -1,36 +1,35 @@
-// Package jstest starts a real embedded NATS JetStream server for the dispatcher's
-// tests and benchmarks, and creates the event stream with the event log's layout
-// (stream HOOKMESH_EVENTS, subject hookmesh.events.<source>, Nats-Msg-Id
-// "<source>/<id>", header Hookmesh-Type, data = proto Event).
+// Package jstest starts a real NATS JetStream server (the pinned nats-server
+// module, in-process, listening on a random loopback port) for the dispatcher's
+// tests and opens the real event log on it, so tests use the log's own layout and
+// Append, and can open independent connections (one per gateway process).
 package jstest
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 )
 
-// Server is an embedded JetStream server living as long as the test.
+// Server is a JetStream server living as long as the test.
 type Server struct {
 	NS *server.Server
 }
 
-// Start runs a JetStream server in-process (no listener) with its store in a temp dir.
+// Start runs a JetStream server with its store in a temp dir, on 127.0.0.1:<random>.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	ns, err := server.NewServer(&server.Options{
+		Host:       "127.0.0.1",
+		Port:       -1,
 		JetStream:  true,
 		StoreDir:   tb.TempDir(),
-		DontListen: true,
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
@@ -49,10 +48,13 @@ func Start(tb testing.TB) *Server {
 	return &Server{NS: ns}
 }
 
-// Connect opens a new in-process connection, closed at the end of the test.
+// URL is the server's client URL.
+func (s *Server) URL() string { return s.NS.ClientURL() }
+
+// Connect opens a new connection (a separate "process"), closed at the end of the test.
 func (s *Server) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect("", nats.InProcessServer(s.NS), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1))
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
@@ -64,54 +66,30 @@ func (s *Server) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
-// CreateEventStream creates HOOKMESH_EVENTS as the event log lays it out.
-func CreateEventStream(tb testing.TB, js jetstream.JetStream) {
+// OpenLog opens the event log on the server and waits until it takes writes.
+func (s *Server) OpenLog(tb testing.TB) *eventlog.Log {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := eventlog.Open(ctx, eventlog.Config{URL: s.URL()}, nil)
+	if err != nil {
+		tb.Fatalf("open event log: %v", err)
+	}
+	tb.Cleanup(func() { _ = l.Close() })
+	if err := l.WaitReady(ctx); err != nil {
+		tb.Fatalf("event log ready: %v", err)
+	}
+	return l
+}
+
+// Append stores ev in the log, failing the test on error.
+func Append(tb testing.TB, l *eventlog.Log, ev *eventv1.Event) uint64 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       "HOOKMESH_EVENTS",
-		Subjects:   []string{"hookmesh.events.>"},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		Discard:    jetstream.DiscardNew,
-		Duplicates: 2 * time.Minute,
-	})
+	res, err := l.Append(ctx, ev)
 	if err != nil {
-		tb.Fatalf("create event stream: %v", err)
+		tb.Fatalf("append %s/%s: %v", ev.GetSource(), ev.GetId(), err)
 	}
-}
-
-// Publish appends ev the way the event log does and returns its stream sequence.
-func Publish(ctx context.Context, js jetstream.JetStream, ev *eventv1.Event) (uint64, error) {
-	if ev.GetReceivedTime() == nil {
-		ev.ReceivedTime = timestamppb.Now()
-	}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		return 0, fmt.Errorf("marshal event: %w", err)
-	}
-	msg := &nats.Msg{
-		Subject: "hookmesh.events." + ev.GetSource(),
-		Data:    data,
-		Header:  nats.Header{},
-	}
-	msg.Header.Set("Hookmesh-Type", ev.GetType())
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.GetSource()+"/"+ev.GetId()))
-	if err != nil {
-		return 0, fmt.Errorf("publish event: %w", err)
-	}
-	return ack.Sequence, nil
-}
-
-// MustPublish is Publish failing the test on error.
-func MustPublish(tb testing.TB, js jetstream.JetStream, ev *eventv1.Event) uint64 {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seq, err := Publish(ctx, js, ev)
-	if err != nil {
-		tb.Fatalf("publish: %v", err)
-	}
-	return seq
+	return res.Seq
 }
