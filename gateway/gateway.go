@@ -98,7 +98,7 @@ type Gateway struct {
 
 // New loads the config, opens the event log and prepares every listener; nothing is
 // served until Run. On error everything opened so far is closed.
-func New(ctx context.Context, cfg Config, deps Deps) (g *Gateway, err error) {
+func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (g *Gateway, err error) {
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
 		cfg.DataDir = "./hookmesh-data"
 	}
-	g = &Gateway{cfg: cfg, logger: deps.Logger}
+	g := &Gateway{cfg: cfg, logger: deps.Logger}
 	defer func() {
 		if err != nil {
 			g.close()
