@@ -283,7 +283,7 @@ func (p *Planner) backOrder(ev *eventv1.Event) ([]Draft, error) {
 	if d.OrderID == "" {
 		return nil, invalidf("back-order email: no order_id")
 	}
-	for i, v := range field(data, "missing_items", "missing", "items").GetListValue().GetValues() {
+	for i, v := range field(data, "shortages", "missing_items", "missing").GetListValue().GetValues() {
 		it := v.GetStructValue()
 		if it == nil {
 			return nil, invalidf("back-order email: missing item %d is not an object", i)

@@ -141,10 +141,17 @@ func TestPlan(t *testing.T) {
 		{
 			name: "stock insufficient",
 			ev: factEvent(t, "f2", "orders.stock.insufficient", map[string]any{"order_id": 7.0, "customer_email": "bob@example.com",
-				"missing_items": []any{map[string]any{"sku": "MUG", "requested": 5.0, "available": 2.0}, map[string]any{"sku": "CAP", "quantity": 1.0}}}),
+				"items":     []any{map[string]any{"sku": "MUG", "quantity": 5.0}, map[string]any{"sku": "CAP", "quantity": 1.0}, map[string]any{"sku": "TEE", "quantity": 1.0}},
+				"shortages": []any{map[string]any{"sku": "MUG", "requested": 5.0, "available": 2.0}, map[string]any{"sku": "CAP", "quantity": 1.0}}}),
 			want: []email.Draft{{Kind: email.KindBackOrder, To: []mail.Address{{Address: "bob@example.com"}},
 				Data: email.BackOrderData{OrderID: "7", Email: "bob@example.com",
 					Missing: []email.MissingItem{{SKU: "MUG", Requested: 5, Available: 2}, {SKU: "CAP", Requested: 1, Available: -1}}}}},
+		},
+		{
+			name: "stock insufficient, other spelling",
+			ev:   factEvent(t, "f2", "orders.stock.insufficient", map[string]any{"order_id": "9", "email": "c@example.com", "missing_items": []any{map[string]any{"sku": "X"}}}),
+			want: []email.Draft{{Kind: email.KindBackOrder, To: []mail.Address{{Address: "c@example.com"}},
+				Data: email.BackOrderData{OrderID: "9", Email: "c@example.com", Missing: []email.MissingItem{{SKU: "X", Available: -1}}}}},
 		},
 		{name: "stock insufficient without address", ev: factEvent(t, "f2", "orders.stock.insufficient", map[string]any{"order_id": 7.0}), wantErr: email.ErrInvalid},
 		{name: "stock insufficient without order id", ev: factEvent(t, "f2", "orders.stock.insufficient", map[string]any{"email": "a@example.com"}), wantErr: email.ErrInvalid},

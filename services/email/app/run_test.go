@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookmesh/hookmesh/platform/telemetry"
+)
+
+// TestServe runs the standalone wiring on loopback port-0 listeners: health
+// over gRPC, /healthz, /metrics, the REST error shape, and a clean stop.
+func TestServe(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "email"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hlis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), HTTPAddr: hlis.Addr().String()}
+	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
+
+	// Liveness deadline, not a timing assertion.
+	deadline := time.Now().Add(20 * time.Second)
+	for Health(context.Background(), cfg) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("never became healthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	base := "http://" + hlis.Addr().String()
+	for _, tc := range []struct {
+		path     string
+		want     int
+		wantBody string
+	}{
+		{"/healthz", 200, "ok"},
+		{"/metrics", 200, "# HELP"},
+		{"/v1/email/messages", 200, "messages"},
+		{"/v1/email/messages/nope", 404, `"code":"not_found"`},
+		{"/v1/email/verify?token=v1.x.y", 400, `"code":"invalid_argument"`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(base + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.wantBody) {
+				t.Fatalf("GET %s = %d %s", tc.path, resp.StatusCode, body)
+			}
+			if tc.want >= 400 {
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" {
+					t.Errorf("error body %s (%v)", body, err)
+				}
+			}
+		})
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if Health(context.Background(), cfg) == nil {
+		t.Error("still healthy after stop")
+	}
+}
+
+func TestServeFailsOnBadConfig(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "email"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serve(context.Background(), Config{DataDir: t.TempDir(), GRPCAddr: "x", From: "nobody"}, tel, slog.New(slog.DiscardHandler), lis, nil)
+	if err == nil || !strings.Contains(err.Error(), "EMAIL_FROM") {
+		t.Fatalf("serve = %v", err)
+	}
+	if _, err := lis.Accept(); err == nil {
+		t.Error("listener left open")
+	}
+}
