@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,14 +19,28 @@ import (
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
+	"github.com/hookmesh/hookmesh/platform/logging"
+	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
 // Run runs the orders service as its own process until ctx ends: gRPC on
-// ORDERS_GRPC_ADDR, the REST read API and /healthz on ORDERS_HTTP_ADDR, and the
+// ORDERS_GRPC_ADDR, the REST read API, /healthz and /metrics on ORDERS_HTTP_ADDR, and the
 // outbox workers.
 func Run(ctx context.Context, cfg Config) error {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "orders")
-	tp := otel.GetTracerProvider()
+	logger := logging.New(os.Stderr, "orders")
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Component: "orders", Global: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last: flush the spans of the shutdown too.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			logger.Error("telemetry shutdown", "error", err.Error())
+		}
+	}()
+	tp := tel.TracerProvider
 	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Logger: logger})
 	if err != nil {
 		return err
@@ -69,6 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		root := http.NewServeMux()
 		root.Handle("/v1/", mux)
+		root.Handle("GET /metrics", tel.Handler())
 		root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.Ready(r.Context()); err != nil {
 				http.Error(w, "store unavailable", http.StatusServiceUnavailable)

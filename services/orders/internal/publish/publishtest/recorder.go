@@ -23,10 +23,13 @@ import (
 // Recorder records publishes.
 type Recorder struct {
 	eventv1.UnimplementedPublisherServiceServer
+	// Addr is the server's host:port (for PUBLISHER_ADDR).
+	Addr string
 
 	mu     sync.Mutex
 	fail   int
 	calls  int
+	perID  map[string]int
 	events []*eventv1.Event
 	seen   map[string]bool
 }
@@ -34,8 +37,9 @@ type Recorder struct {
 // Start serves a Recorder on loopback and returns a client for it; both stop at cleanup.
 func Start(tb testing.TB) (eventv1.PublisherServiceClient, *Recorder) {
 	tb.Helper()
-	r := &Recorder{seen: map[string]bool{}}
+	r := &Recorder{seen: map[string]bool{}, perID: map[string]int{}}
 	conn := grpcserver.MustStart(tb, func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
+	r.Addr = conn.Target()
 	return eventv1.NewPublisherServiceClient(conn), r
 }
 
@@ -55,6 +59,7 @@ func (r *Recorder) Publish(_ context.Context, req *eventv1.PublishRequest) (*eve
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
+	r.perID[ev.GetId()]++
 	if r.fail > 0 {
 		r.fail--
 		st, _ := status.New(codes.Unavailable, "log unavailable").
@@ -93,4 +98,11 @@ func (r *Recorder) Calls() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.calls
+}
+
+// CallsFor counts the Publish calls for one event id.
+func (r *Recorder) CallsFor(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.perID[id]
 }
