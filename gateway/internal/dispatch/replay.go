@@ -418,10 +418,18 @@ func (d *Dispatcher) runJob(ctx context.Context, id string, jr *jobRecord, rev u
 			if err := d.queueReplay(ctx, sub, m.ev, m.data, m.seq, msgID); err != nil {
 				return err
 			}
-			if m.dead != nil {
+			key := stateKey(m.ev.GetSource(), m.ev.GetId(), sub)
+			rec, err := d.st.get(ctx, key)
+			if err != nil {
+				return err
+			}
+			if m.dead != nil && (rec == nil || rec.DeadID != m.deadID) {
 				if _, err := d.closeDeadLetter(ctx, m.dead, resolutionReplayed); err != nil {
 					return err
 				}
+			}
+			if err := d.afterReplayQueued(ctx, sub, m.ev.GetSource(), m.ev.GetId(), rec); err != nil {
+				return err
 			}
 		}
 		sent++
@@ -465,6 +473,7 @@ type match struct {
 	seq    uint64 // in HOOKMESH_EVENTS, 0 if unknown
 	subs   []string
 	dead   *jetstream.RawStreamMsg // the open dead letter replayed, for dead_letters_only
+	deadID string
 	cursor uint64                  // position to resume after
 }
 
@@ -511,7 +520,7 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 				seq = rec.Seq
 			}
 			raw := &jetstream.RawStreamMsg{Subject: msg.Subject(), Sequence: md.Sequence.Stream, Data: msg.Data()}
-			return fn(match{ev: ev, data: data, seq: seq, subs: []string{dl.GetSubscription()}, dead: raw, cursor: md.Sequence.Stream})
+			return fn(match{ev: ev, data: data, seq: seq, subs: []string{dl.GetSubscription()}, dead: raw, deadID: dl.GetId(), cursor: md.Sequence.Stream})
 		})
 		return n, err
 	}

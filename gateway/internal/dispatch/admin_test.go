@@ -1,0 +1,352 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+)
+
+// rejecting answers INVALID_ARGUMENT to events whose id starts with "bad".
+func rejecting() *testConsumer {
+	c := &testConsumer{fx: newEffects()}
+	c.behave = func(_ context.Context, req *consumerv1.DeliverRequest) error {
+		if strings.HasPrefix(req.GetEvent().GetId(), "bad") {
+			return status.Error(codes.InvalidArgument, "no such user")
+		}
+		return nil
+	}
+	return c
+}
+
+func TestDeadLetterListResolvePurge(t *testing.T) {
+	e := newEnv(t)
+	c := rejecting()
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	d := e.start(e.config(sub("a", addr, "users.*", "orders.*"), sub("b", addr, "users.*")))
+
+	for i := range 3 {
+		e.append(event(fmt.Sprintf("bad-u%d", i), "users.created"))
+	}
+	e.append(event("bad-o1", "orders.created"))
+	eventually(t, 20*time.Second, "seven dead letters", func() bool {
+		r, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{})
+		return err == nil && len(r.GetDeadLetters()) == 7
+	})
+
+	list := func(t *testing.T, req *adminv1.ListDeadLettersRequest) []*adminv1.DeadLetter {
+		t.Helper()
+		r, err := d.ListDeadLetters(ctxT(t), req)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		return r.GetDeadLetters()
+	}
+	t.Run("filters", func(t *testing.T) {
+		tests := []struct {
+			name string
+			req  *adminv1.ListDeadLettersRequest
+			want int
+		}{
+			{"all", &adminv1.ListDeadLettersRequest{}, 7},
+			{"subscription", &adminv1.ListDeadLettersRequest{Subscription: "b"}, 3},
+			{"type glob", &adminv1.ListDeadLettersRequest{Type: "orders.*"}, 1},
+			{"source", &adminv1.ListDeadLettersRequest{Source: "other"}, 0},
+			{"since future", &adminv1.ListDeadLettersRequest{Since: timestamppb.New(time.Now().Add(time.Hour))}, 0},
+			{"until past", &adminv1.ListDeadLettersRequest{Until: timestamppb.New(time.Now().Add(-time.Hour))}, 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if got := len(list(t, tt.req)); got != tt.want {
+					t.Fatalf("got %d, want %d", got, tt.want)
+				}
+			})
+		}
+	})
+	t.Run("pages newest first", func(t *testing.T) {
+		var all []*adminv1.DeadLetter
+		token := ""
+		for range 10 {
+			r, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{PageSize: 3, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, r.GetDeadLetters()...)
+			if token = r.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		if len(all) != 7 {
+			t.Fatalf("paged %d dead letters, want 7", len(all))
+		}
+		seen := map[string]bool{}
+		for i, dl := range all {
+			if seen[dl.GetId()] {
+				t.Fatalf("dead letter %s listed twice", dl.GetId())
+			}
+			seen[dl.GetId()] = true
+			if i > 0 && dl.GetCreateTime().AsTime().After(all[i-1].GetCreateTime().AsTime()) {
+				t.Fatal("not newest first")
+			}
+			if dl.GetReason() != "terminal: INVALID_ARGUMENT" || len(dl.GetAttempts()) != 1 || dl.GetAttempts()[0].GetMessage() != "no such user" {
+				t.Fatalf("dead letter = %v", dl)
+			}
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		tests := []struct {
+			name string
+			call func() error
+			want codes.Code
+		}{
+			{"bad token", func() error {
+				_, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{PageToken: "!!"})
+				return err
+			}, codes.InvalidArgument},
+			{"negative page size", func() error {
+				_, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{PageSize: -1})
+				return err
+			}, codes.InvalidArgument},
+			{"bad subscription", func() error {
+				_, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{Subscription: "a.b"})
+				return err
+			}, codes.InvalidArgument},
+			{"resolve bad id", func() error {
+				_, err := d.ResolveDeadLetter(ctxT(t), &adminv1.ResolveDeadLetterRequest{Id: "x"})
+				return err
+			}, codes.InvalidArgument},
+			{"resolve unknown", func() error {
+				_, err := d.ResolveDeadLetter(ctxT(t), &adminv1.ResolveDeadLetterRequest{Id: strings.Repeat("0", 24)})
+				return err
+			}, codes.NotFound},
+			{"purge bad subscription", func() error {
+				_, err := d.PurgeDeadLetters(ctxT(t), &adminv1.PurgeDeadLettersRequest{Subscription: "*"})
+				return err
+			}, codes.InvalidArgument},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if got := status.Code(tt.call()); got != tt.want {
+					t.Fatalf("code = %s, want %s", got, tt.want)
+				}
+			})
+		}
+	})
+	t.Run("resolve and purge", func(t *testing.T) {
+		target := list(t, &adminv1.ListDeadLettersRequest{Subscription: "a", Type: "orders.*"})[0]
+		r, err := d.ResolveDeadLetter(ctxT(t), &adminv1.ResolveDeadLetterRequest{Id: target.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetDeadLetter().GetResolution() != "resolved" || r.GetDeadLetter().GetResolveTime() == nil {
+			t.Fatalf("resolved = %v", r.GetDeadLetter())
+		}
+		again, err := d.ResolveDeadLetter(ctxT(t), &adminv1.ResolveDeadLetterRequest{Id: target.GetId()})
+		if err != nil || again.GetDeadLetter().GetResolution() != "resolved" {
+			t.Fatalf("resolve twice = %v, %v", again, err)
+		}
+		if n := len(list(t, &adminv1.ListDeadLettersRequest{})); n != 6 {
+			t.Fatalf("open = %d, want 6", n)
+		}
+		if n := len(list(t, &adminv1.ListDeadLettersRequest{IncludeResolved: true})); n != 7 {
+			t.Fatalf("all = %d, want 7", n)
+		}
+		subs, err := d.ListSubscriptions(ctxT(t), &adminv1.ListSubscriptionsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := subs.GetSubscriptions()[0]; a.GetDeadLetters() != 3 {
+			t.Fatalf("subscription a open dead letters = %d, want 3", a.GetDeadLetters())
+		}
+		// Without include_open only the resolved one goes.
+		p, err := d.PurgeDeadLetters(ctxT(t), &adminv1.PurgeDeadLettersRequest{})
+		if err != nil || p.GetPurged() != 1 {
+			t.Fatalf("purge resolved = %v, %v", p, err)
+		}
+		// before in the past matches nothing.
+		p, err = d.PurgeDeadLetters(ctxT(t), &adminv1.PurgeDeadLettersRequest{IncludeOpen: true, Before: timestamppb.New(time.Now().Add(-time.Hour))})
+		if err != nil || p.GetPurged() != 0 {
+			t.Fatalf("purge old = %v, %v", p, err)
+		}
+		p, err = d.PurgeDeadLetters(ctxT(t), &adminv1.PurgeDeadLettersRequest{Subscription: "b", IncludeOpen: true})
+		if err != nil || p.GetPurged() != 3 {
+			t.Fatalf("purge b = %v, %v", p, err)
+		}
+		if n := len(list(t, &adminv1.ListDeadLettersRequest{IncludeResolved: true})); n != 3 {
+			t.Fatalf("left = %d, want 3", n)
+		}
+	})
+}
+
+func TestBulkReplay(t *testing.T) {
+	e := newEnv(t)
+	c := rejecting()
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	s1, s2 := sub("a", addr, "users.*"), sub("b", addr, "orders.*")
+	d := e.start(e.config(s1, s2))
+	other := e.start(e.config(s1, s2)) // a second gateway reports the same jobs
+
+	since := time.Now().Add(-time.Second)
+	for i := range 6 {
+		e.append(event(fmt.Sprintf("u%d", i), "users.created"))
+	}
+	e.append(event("bad-1", "users.created"))
+	e.append(event("o1", "orders.created"))
+	eventually(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 7 })
+
+	t.Run("dry run counts", func(t *testing.T) {
+		tests := []struct {
+			name string
+			req  *adminv1.CreateReplayRequest
+			want int64
+		}{
+			{"everything", &adminv1.CreateReplayRequest{Since: timestamppb.New(since)}, 8},
+			{"one subscription", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Subscription: "b"}, 1},
+			{"type", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Type: "users.*"}, 7},
+			{"other source", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Source: "nope"}, 0},
+			{"dead letters only", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), DeadLettersOnly: true}, 1},
+			{"range before", &adminv1.CreateReplayRequest{Since: timestamppb.New(since.Add(-time.Hour)), Until: timestamppb.New(since)}, 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tt.req.DryRun = true
+				r, err := d.CreateReplay(ctxT(t), tt.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.GetReplay().GetState() != adminv1.ReplayState_REPLAY_STATE_DRY_RUN || r.GetReplay().GetMatched() != tt.want {
+					t.Fatalf("replay = %v, want dry run matching %d", r.GetReplay(), tt.want)
+				}
+				if c.numCalls() != 9 && c.numCalls() != 8 {
+					// 7 good + 1 rejected (+ nothing from dry runs)
+					t.Fatalf("dry run delivered something: %d calls", c.numCalls())
+				}
+			})
+		}
+	})
+	t.Run("job replays at its rate and reports progress", func(t *testing.T) {
+		r, err := d.CreateReplay(ctxT(t), &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Type: "users.*", RatePerSecond: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := r.GetReplay().GetId()
+		var job *adminv1.Replay
+		eventually(t, 20*time.Second, "the job to finish", func() bool {
+			g, err := other.GetReplay(ctxT(t), &adminv1.GetReplayRequest{Id: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			job = g.GetReplay()
+			return job.GetState() == adminv1.ReplayState_REPLAY_STATE_DONE
+		})
+		if job.GetMatched() != 7 || job.GetQueued() != 7 || job.GetFinishTime() == nil || job.GetRequest().GetRatePerSecond() != 50 {
+			t.Fatalf("job = %v", job)
+		}
+		eventually(t, 20*time.Second, "replayed deliveries", func() bool {
+			n := 0
+			for i := range 6 {
+				for _, cl := range c.callsFor(fmt.Sprintf("u%d", i)) {
+					if cl.req.GetReplay() {
+						n++
+					}
+				}
+			}
+			return n == 6
+		})
+		// Still one effect each.
+		for i := range 6 {
+			if n := c.fx.count("test", fmt.Sprintf("u%d", i)); n != 1 {
+				t.Fatalf("u%d applied %d times", i, n)
+			}
+		}
+	})
+	t.Run("dead letters only closes them as replayed", func(t *testing.T) {
+		r, err := d.CreateReplay(ctxT(t), &adminv1.CreateReplayRequest{Since: timestamppb.New(since), DeadLettersOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "the job to finish", func() bool {
+			g, _ := d.GetReplay(ctxT(t), &adminv1.GetReplayRequest{Id: r.GetReplay().GetId()})
+			return g.GetReplay().GetState() == adminv1.ReplayState_REPLAY_STATE_DONE && g.GetReplay().GetQueued() == 1
+		})
+		// bad-1 died, was replayed by the job above (closing its dead letter) and
+		// died again, was replayed from the dead letter and died a third time.
+		eventually(t, 20*time.Second, "the replayed dead letter to die again", func() bool {
+			l, _ := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{IncludeResolved: true})
+			replayed := 0
+			for _, dl := range l.GetDeadLetters() {
+				if dl.GetResolution() == "replayed" {
+					replayed++
+				}
+			}
+			return len(l.GetDeadLetters()) == 3 && replayed == 2
+		})
+	})
+	t.Run("errors", func(t *testing.T) {
+		now := timestamppb.Now()
+		tests := []struct {
+			name string
+			req  *adminv1.CreateReplayRequest
+			want codes.Code
+		}{
+			{"since required", &adminv1.CreateReplayRequest{}, codes.InvalidArgument},
+			{"until before since", &adminv1.CreateReplayRequest{Since: now, Until: timestamppb.New(now.AsTime().Add(-time.Second))}, codes.InvalidArgument},
+			{"unknown subscription", &adminv1.CreateReplayRequest{Since: now, Subscription: "zzz"}, codes.NotFound},
+			{"bad source", &adminv1.CreateReplayRequest{Since: now, Source: "a.b"}, codes.InvalidArgument},
+			{"negative rate", &adminv1.CreateReplayRequest{Since: now, RatePerSecond: -1}, codes.InvalidArgument},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := d.CreateReplay(ctxT(t), tt.req); status.Code(err) != tt.want {
+					t.Fatalf("err = %v, want %s", err, tt.want)
+				}
+			})
+		}
+		if _, err := d.GetReplay(ctxT(t), &adminv1.GetReplayRequest{Id: "nope"}); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("get bad id: %v", err)
+		}
+		if _, err := d.GetReplay(ctxT(t), &adminv1.GetReplayRequest{Id: "01890a5d-ac96-774b-bcce-b302099a8057"}); status.Code(err) != codes.NotFound {
+			t.Fatalf("get unknown: %v", err)
+		}
+	})
+}
+
+func TestReplayEventErrors(t *testing.T) {
+	e := newEnv(t)
+	c := &testConsumer{fx: newEffects()}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	d := e.start(e.config(sub("a", addr, "x.*")))
+	ev1, ev2 := event("same", "x.y"), event("same", "x.y")
+	ev2.Source = "other"
+	e.append(ev1)
+	e.append(ev2)
+	waitState(t, d, ev1, "a", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
+	waitState(t, d, ev2, "a", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
+	tests := []struct {
+		name string
+		req  *adminv1.ReplayEventRequest
+		want codes.Code
+	}{
+		{"id required", &adminv1.ReplayEventRequest{}, codes.InvalidArgument},
+		{"unknown subscription", &adminv1.ReplayEventRequest{Id: "same", Source: "test", Subscriptions: []string{"zz"}}, codes.NotFound},
+		{"ambiguous id", &adminv1.ReplayEventRequest{Id: "same"}, codes.FailedPrecondition},
+		{"unknown id", &adminv1.ReplayEventRequest{Id: "never"}, codes.NotFound},
+		{"unknown id with source", &adminv1.ReplayEventRequest{Id: "never", Source: "test"}, codes.NotFound},
+		{"ok with source", &adminv1.ReplayEventRequest{Id: "same", Source: "other"}, codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := d.ReplayEvent(ctxT(t), tt.req); status.Code(err) != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
+			}
+		})
+	}
+}
