@@ -228,7 +228,7 @@ func listIDs(t *testing.T, addr string) map[string]int {
 		for _, e := range events {
 			ids[e.(map[string]any)["id"].(string)]++
 		}
-		if token, _ = body["nextPageToken"].(string); token == "" {
+		if token, _ = body["next_page_token"].(string); token == "" {
 			return ids
 		}
 	}

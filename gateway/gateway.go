@@ -76,6 +76,9 @@ type Deps struct {
 	NewDispatcher func(ctx context.Context, log *eventlog.Log, file *config.File) (Dispatcher, error)
 	// Schedules serves the scheduled-event RPCs (the scheduler).
 	Schedules admin.Schedules
+	// Mount adds routes next to the REST API and /metrics (the console, the
+	// services' read APIs in the all-in-one binary); they must do their own auth.
+	Mount func(mux *http.ServeMux)
 	// LogFault is eventlog.Config.Fault (crash tests only).
 	LogFault func(point string) error
 }
@@ -199,7 +202,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		return nil, fmt.Errorf("admin grpc client: %w", err)
 	}
-	rest, err := restHandler(ctx, g.grpcConn, cfg.AdminToken)
+	rest, err := restHandler(g.grpcConn, cfg.AdminToken)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +223,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	}
 	adminMux.Handle("GET /metrics", metrics)
 	adminMux.Handle("/v1/", rest)
+	if deps.Mount != nil {
+		deps.Mount(adminMux)
+	}
 	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
 	if g.adminLis != nil {
 		g.adminSrv = &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}

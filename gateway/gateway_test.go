@@ -181,7 +181,7 @@ func TestRESTEvents(t *testing.T) {
 			for _, e := range events {
 				ids = append(ids, e.(map[string]any)["id"].(string))
 			}
-			next, _ = body["nextPageToken"].(string)
+			next, _ = body["next_page_token"].(string)
 			if next == "" {
 				break
 			}
@@ -217,7 +217,7 @@ func TestRESTEvents(t *testing.T) {
 		if status != http.StatusOK || ev["type"] != "hasura.public.orders.update" || ev["subject"] != "public.orders/1" {
 			t.Fatalf("%d %v", status, body)
 		}
-		if _, ok := ev["hasuraTable"]; !ok {
+		if _, ok := ev["hasura_table"]; !ok {
 			t.Fatalf("typed payload missing: %v", ev)
 		}
 	})

@@ -10,7 +10,6 @@ replace (
 require (
 	cel.dev/cel-go v0.33.2
 	github.com/google/uuid v1.6.0
-	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/hookmesh/hookmesh/gen/go v0.0.0-00010101000000-000000000000
 	github.com/hookmesh/hookmesh/platform v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats-server/v2 v2.15.3
@@ -39,6 +38,7 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
