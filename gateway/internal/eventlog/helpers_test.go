@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -73,15 +74,22 @@ func newEvent(source, id, typ string, body int) *eventv1.Event {
 	}
 }
 
+// mustAppend appends ev, retrying ErrUnavailable for a while as a sender retries a
+// 503 (a busy machine may briefly hold the log back while its index catches up).
 func mustAppend(t testing.TB, l *eventlog.Log, ev *eventv1.Event) eventlog.AppendResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	res, err := l.Append(ctx, ev)
-	if err != nil {
-		t.Fatalf("append %s/%s: %v", ev.Source, ev.Id, err)
+	for {
+		res, err := l.Append(ctx, ev)
+		if err == nil {
+			return res
+		}
+		if !errors.Is(err, eventlog.ErrUnavailable) || ctx.Err() != nil {
+			t.Fatalf("append %s/%s: %v", ev.Source, ev.Id, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return res
 }
 
 // eventually polls cond until it holds or the deadline passes (liveness, not timing).

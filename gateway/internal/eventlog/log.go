@@ -146,13 +146,13 @@ func (l *Log) open(ctx context.Context) error {
 	if l.ijs, err = jetstream.New(l.inc, jsOpts...); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := retrySetup(ctx, l.logger, "create stream", func(ctx context.Context) error {
+	if err := l.retrySetup(ctx, "create stream", func(ctx context.Context) error {
 		l.stream, err = l.js.CreateOrUpdateStream(ctx, l.streamConfig())
 		return err
 	}); err != nil {
 		return err
 	}
-	if err := retrySetup(ctx, l.logger, "create index bucket", func(ctx context.Context) error {
+	if err := l.retrySetup(ctx, "create index bucket", func(ctx context.Context) error {
 		_, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      l.cfg.StreamPrefix + IndexBucket,
 			Description: "hookmesh dedupe index: (source, id) -> event log sequence, built from the log",
@@ -165,7 +165,7 @@ func (l *Log) open(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := retrySetup(ctx, l.logger, "create indexer", func(ctx context.Context) error {
+	if err := l.retrySetup(ctx, "create indexer", func(ctx context.Context) error {
 		l.cons, err = l.ijs.CreateOrUpdateConsumer(ctx, l.streamName, l.indexerConfig())
 		return err
 	}); err != nil {
@@ -195,10 +195,11 @@ func (l *Log) streamConfig() jetstream.StreamConfig {
 	}
 }
 
-// ackWait of the indexer: long enough for a batch of index writes, short enough that
-// a dead gateway's unacknowledged events are re-indexed well inside the window.
+// ackWait of the indexer: events a dead gateway's indexer held are redelivered after
+// it, so it stays under half the index lag the log tolerates (maxIndexLag); 30 s for
+// the default window is ample for a batch of index writes.
 func (l *Log) ackWait() time.Duration {
-	return min(max(l.cfg.DedupeWindow/4, 2*time.Second), 30*time.Second)
+	return min(max(l.cfg.DedupeWindow/4, 100*time.Millisecond), 30*time.Second)
 }
 
 func (l *Log) indexerConfig() jetstream.ConsumerConfig {
@@ -214,10 +215,15 @@ func (l *Log) indexerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// retrySetup retries a setup step while a (new) cluster elects its leaders.
-func retrySetup(ctx context.Context, logger *slog.Logger, what string, fn func(ctx context.Context) error) error {
+// retrySetup retries a setup step while a (new) cluster elects its leaders. A request
+// sent before there is a leader may get no answer at all, so each attempt has its own
+// timeout, growing from one second to Config.Timeout.
+func (l *Log) retrySetup(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	logger := l.logger
 	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
+		actx, cancel := context.WithTimeout(ctx, min(time.Duration(attempt)*time.Second, l.cfg.Timeout))
+		err := fn(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
