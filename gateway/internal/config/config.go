@@ -1,6 +1,7 @@
 // Package config reads hookmesh's YAML file: sources, subscriptions, schedules and
-// the event log settings (DESIGN.md, "The YAML file"). Decoding is strict: an unknown
-// key or an invalid value is an error naming the key and its line. Without a file the
+// the event log settings (DESIGN.md, "The YAML file"). Decoding is strict
+// (platform/yamlconfig): an unknown key or an invalid value is an error naming the key
+// and its line; semantic checks below report their key and line the same way. Without a file the
 // built-in demo config (demo.yaml) applies.
 package config
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
+	"github.com/hookmesh/hookmesh/platform/yamlconfig"
 )
 
 //go:embed demo.yaml
@@ -179,7 +181,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, &Error{Line: doc.Content[0].Line, Msg: "the config must be a mapping with log, sources, subscriptions and schedules"}
 	}
 	f := &File{}
-	if err := decodeStrict(data, &doc, f); err != nil {
+	if err := yamlconfig.Decode(data, f); err != nil {
 		return nil, err
 	}
 	v := validator{doc: &doc}

@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -177,77 +175,6 @@ func (e *Error) Error() string {
 
 func lineErr(n *yaml.Node, msg string) error { return &Error{Line: n.Line, Msg: msg} }
 
-var (
-	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
-	typeErrRE      = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(\w+)(?: (.*))? into (\S+)$`)
-)
-
-// decodeStrict decodes data into out, rejecting unknown keys, and rewrites yaml.v3's
-// messages into "line N: key: problem".
-func decodeStrict(data []byte, doc *yaml.Node, out *File) error {
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	err := dec.Decode(out)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
-	}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, msg := range te.Errors {
-			if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
-				line, _ := strconv.Atoi(m[1])
-				errs = append(errs, &Error{Line: line, Key: m[2], Msg: "unknown key in " + typeNames[m[3]]})
-				continue
-			}
-			if m := typeErrRE.FindStringSubmatch(msg); m != nil {
-				line, _ := strconv.Atoi(m[1])
-				what := map[string]string{"seq": "a list", "map": "a mapping", "str": "string", "int": "integer",
-					"float": "number", "bool": "boolean"}[m[2]]
-				if what == "" {
-					what = m[2]
-				}
-				if m[3] != "" {
-					what += " " + m[3]
-				}
-				errs = append(errs, &Error{Line: line, Key: keyAtLine(doc, line), Msg: fmt.Sprintf("%s is not a valid %s", what, goTypeName(m[4]))})
-				continue
-			}
-			errs = append(errs, errors.New(msg))
-		}
-		return errors.Join(errs...)
-	}
-	var ce *Error
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return fmt.Errorf("parse yaml: %w", err)
-}
-
-var typeNames = map[string]string{
-	"File": "the top level (log, sources, subscriptions, schedules)", "Log": "log",
-	"Source": "a source", "RateLimit": "rate_limit", "Subscription": "a subscription",
-	"Retry": "retry", "TLS": "tls", "Breaker": "breaker", "Schedule": "a schedule",
-}
-
-func goTypeName(t string) string {
-	switch {
-	case strings.HasPrefix(t, "[]"):
-		return "list"
-	case t == "int" || t == "int64" || t == "int32":
-		return "integer"
-	case t == "float64":
-		return "number"
-	case t == "bool":
-		return "boolean (true or false)"
-	case t == "string":
-		return "string"
-	case strings.HasPrefix(t, "config."):
-		return "mapping"
-	}
-	return t
-}
-
 // lineOf finds the line of a path (string keys, int indexes) in a parsed document;
 // it returns the deepest line it reached, so a missing key points at its parent.
 func lineOf(doc *yaml.Node, path ...any) int {
@@ -305,36 +232,3 @@ func pathString(path []any) string {
 	return b.String()
 }
 
-// keyAtLine names the key whose value starts at line, for yaml.v3 type errors that
-// give only a line.
-func keyAtLine(doc *yaml.Node, line int) string {
-	var walk func(n *yaml.Node, path []any) string
-	walk = func(n *yaml.Node, path []any) string {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if k := walk(c, path); k != "" {
-					return k
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				p := append(append([]any(nil), path...), n.Content[i].Value)
-				if n.Content[i+1].Line == line && n.Content[i+1].Kind != yaml.MappingNode {
-					return pathString(p)
-				}
-				if k := walk(n.Content[i+1], p); k != "" {
-					return k
-				}
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				if k := walk(c, append(append([]any(nil), path...), i)); k != "" {
-					return k
-				}
-			}
-		}
-		return ""
-	}
-	return walk(doc, nil)
-}
