@@ -231,4 +231,3 @@ func pathString(path []any) string {
 	}
 	return b.String()
 }
-
