@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
 const testSecret = "gateway-test-secret"
@@ -383,4 +385,60 @@ func getEventually(t *testing.T, u, token string) (int, map[string]any) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("HOOKMESH_HTTP_ADDR", "")
+	t.Setenv("HOOKMESH_ADMIN_ADDR", "127.0.0.1:9999")
+	dir := t.TempDir()
+	tokenFile := dir + "/token"
+	if err := os.WriteFile(tokenFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOOKMESH_ADMIN_TOKEN_FILE", tokenFile)
+	var cfg Config
+	if err := envconfig.Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:8090" || cfg.DataDir != "./hookmesh-data" || cfg.AdminAddr != "127.0.0.1:9999" ||
+		cfg.AdminToken != "from-file" || cfg.ConfigFile != "" || cfg.NATSURL != "" {
+		t.Fatalf("config %+v", cfg)
+	}
+	names := strings.Join(envconfig.Names(&cfg), ",")
+	for _, n := range []string{"HOOKMESH_DATA_DIR", "HOOKMESH_HTTP_ADDR", "HOOKMESH_ADMIN_ADDR", "HOOKMESH_NATS_URL", "HOOKMESH_ADMIN_TOKEN", "HOOKMESH_CONFIG"} {
+		if !strings.Contains(names, n) {
+			t.Errorf("%s missing from %s", n, names)
+		}
+	}
+}
+
+// The built-in demo config wires every source kind.
+func TestDemoConfigStarts(t *testing.T) {
+	demoSecrets := func(name string) (string, bool, error) {
+		if strings.HasSuffix(name, "_PREVIOUS") {
+			return "", false, nil
+		}
+		if name == "STANDARD_WEBHOOK_SECRET" {
+			return "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-demo-key")), true, nil
+		}
+		return "demo-" + name, true, nil
+	}
+	g := start(t, Config{}, Deps{File: mustDemo(t), Secrets: demoSecrets})
+	for _, source := range []string{"hasura", "stripe", "github", "shopify", "slack", "standard"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+g.HTTPAddr()+"/hooks/"+source, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		status, body := call(t, req)
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d %v", source, status, body)
+		}
+	}
+}
+
+func mustDemo(t *testing.T) *config.File {
+	t.Helper()
+	f, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
