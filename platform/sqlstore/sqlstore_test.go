@@ -520,3 +520,58 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentOpen starts several processes' worth of Open on one database
+// at once: migrations are applied exactly once.
+func TestConcurrentOpen(t *testing.T) {
+	counting := fstest.MapFS{
+		"001_log.sql": {Data: []byte("CREATE TABLE applied (n INTEGER)")},
+		"002_one.sql": {Data: []byte("INSERT INTO applied VALUES (1)")},
+	}
+	run := func(t *testing.T, cfg sqlstore.Config) {
+		ctx := ctxT(t)
+		const n = 4
+		dbs := make(chan *sqlstore.DB, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				db, err := sqlstore.Open(ctx, cfg)
+				if err != nil {
+					errs <- err
+					return
+				}
+				dbs <- db
+			}()
+		}
+		wg.Wait()
+		close(dbs)
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent Open: %v", err)
+		}
+		var db *sqlstore.DB
+		for d := range dbs {
+			db = d
+			defer d.Close()
+		}
+		if db == nil {
+			t.Fatal("no Open succeeded")
+		}
+		var got int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM applied").Scan(&got); err != nil || got != 1 {
+			t.Errorf("migration 002 ran %d times (%v), want once", got, err)
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		run(t, sqlstore.Config{SQLitePath: filepath.Join(t.TempDir(), "c.db"), Migrations: counting})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u := sqlstoretest.PostgresURL(t)
+		schema := sqlstoretest.NewSchemaName(t)
+		t.Cleanup(func() { sqlstoretest.DropSchema(t, u, schema) })
+		run(t, sqlstore.Config{URL: u, Schema: schema, Migrations: counting})
+	})
+}
