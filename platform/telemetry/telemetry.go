@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -42,6 +43,9 @@ type Config struct {
 	// SkipRuntimeMetrics leaves the Go and process collectors out of Registry,
 	// for all but one component when several registries are served together.
 	SkipRuntimeMetrics bool
+	// Logger receives OpenTelemetry's internal errors (an exporter that cannot
+	// reach its collector, …). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -117,6 +121,14 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	}
 
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// Otherwise the SDK reports export failures through the log package.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Error("opentelemetry error", "component", cfg.Component, "err", err)
+	}))
 	otel.SetTextMapPropagator(Propagator())
 	if cfg.Global {
 		otel.SetTracerProvider(tp)

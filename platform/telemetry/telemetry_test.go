@@ -1,8 +1,11 @@
 package telemetry_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +58,21 @@ func TestSetupResourceAndSpans(t *testing.T) {
 				t.Errorf("OTEL_RESOURCE_ATTRIBUTES not applied: %v", attrs)
 			}
 		})
+	}
+}
+
+func TestErrorsGoToTheLogger(t *testing.T) {
+	var buf bytes.Buffer
+	_, err := telemetry.Setup(context.Background(), telemetry.Config{
+		Component: "gateway", SpanExporter: tracetest.NewInMemoryExporter(),
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otel.Handle(errors.New("collector unreachable"))
+	if !strings.Contains(buf.String(), "collector unreachable") || !strings.Contains(buf.String(), `"component":"gateway"`) {
+		t.Errorf("log = %q, want the OpenTelemetry error as JSON", buf.String())
 	}
 }
 
