@@ -210,7 +210,7 @@ func trackOrder(ev *eventv1.Event, rec *Record) error {
 	rec.Metrics = append(rec.Metrics, Metric{Name: OrderCompleted, AmountCents: amount, Items: items})
 	rec.Properties["order_id"] = idString(field(newRow, "id"))
 	rec.Properties["customer_id"] = customer
-	rec.Properties["amount"] = formatCents(amount)
+	rec.Properties["amount"] = FormatCents(amount)
 	rec.Properties["items"] = items
 	return nil
 }
@@ -359,16 +359,13 @@ func parseDecimalCents(s string) (int64, error) {
 	return c, nil
 }
 
-func formatCents(c int64) string {
-	return fmt.Sprintf("%d.%02d", c/100, c%100)
-}
-
 // FormatCents renders hundredths as a decimal with two fraction digits, e.g. "12.50".
 func FormatCents(c int64) string {
+	sign := ""
 	if c < 0 {
-		return "-" + formatCents(-c)
+		sign, c = "-", -c
 	}
-	return formatCents(c)
+	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
 }
 
 // itemCount sums the quantity of each line of an order's items list.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -94,6 +95,8 @@ type Committer[T any] struct {
 	mu     sync.RWMutex // held shared while sending to queue; Close takes it exclusively
 	closed bool
 	once   sync.Once
+
+	lingering atomic.Bool // an idle writer is waiting for its batch to fill (observed by tests)
 }
 
 // New starts a Committer writing through applier.
@@ -160,13 +163,15 @@ func (c *Committer[T]) Close(ctx context.Context) error {
 
 func (c *Committer[T]) run() {
 	defer close(c.done)
+	committed := false // a batch just finished: what waits now arrived during its commit
 	for {
 		var (
 			first *request[T]
-			idle  bool
+			idle  = true
 		)
 		select {
-		case first = <-c.queue: // arrived while the previous batch committed
+		case first = <-c.queue:
+			idle = !committed
 		default:
 			select {
 			case first = <-c.queue:
@@ -177,6 +182,7 @@ func (c *Committer[T]) run() {
 			}
 		}
 		c.commit(c.collect(first, idle))
+		committed = true
 	}
 }
 
@@ -184,20 +190,22 @@ func (c *Committer[T]) run() {
 // waits up to FlushInterval for the batch to fill.
 func (c *Committer[T]) collect(first *request[T], idle bool) []*request[T] {
 	batch := append(make([]*request[T], 0, c.cfg.MaxBatch), first)
+waiting:
 	for len(batch) < c.cfg.MaxBatch {
 		select {
 		case r := <-c.queue:
 			batch = append(batch, r)
-			continue
 		default:
+			break waiting
 		}
-		break
 	}
 	if !idle || c.cfg.FlushInterval <= 0 || len(batch) >= c.cfg.MaxBatch {
 		return batch
 	}
 	timer := time.NewTimer(c.cfg.FlushInterval)
 	defer timer.Stop()
+	c.lingering.Store(true)
+	defer c.lingering.Store(false)
 	for len(batch) < c.cfg.MaxBatch {
 		select {
 		case r := <-c.queue:
