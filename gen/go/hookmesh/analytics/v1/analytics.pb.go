@@ -219,9 +219,9 @@ type GetCountsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One entry per (type, bucket) with a count above zero, ordered by type then start.
 	Buckets []*CountBucket `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
-	// The range actually covered, inclusive (since rounded down to the hour).
+	// The range actually covered, inclusive (on a whole hour).
 	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
-	// The range actually covered, exclusive (until rounded down to the hour).
+	// The range actually covered, exclusive (on a whole hour).
 	Until *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
 	// The bucket width used.
 	Granularity   Granularity `protobuf:"varint,4,opt,name=granularity,proto3,enum=hookmesh.analytics.v1.Granularity" json:"granularity,omitempty"`
@@ -297,7 +297,8 @@ type CountBucket struct {
 	// subscription_cancelled); false for an event type as routed, which every event
 	// is counted under.
 	Tracked bool `protobuf:"varint,2,opt,name=tracked,proto3" json:"tracked,omitempty"`
-	// Start of the bucket.
+	// Start of the bucket: the hour, or the day's midnight in the request's time zone
+	// (rounded down to the hour for zones with a fractional offset).
 	Start *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
 	// Number of events in the bucket.
 	Count         int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`

@@ -34,9 +34,9 @@ const (
 // /v1/analytics/ (see proto/http.yaml).
 //
 // Figures are kept per UTC hour (counts) and per UTC hour and user (activity), and they
-// outlive the raw events that the retention cleanup deletes. A period boundary that is
-// not on a whole UTC hour is therefore rounded down to the hour; every response states
-// the period it actually covers.
+// outlive the raw events that the retention cleanup deletes. A boundary that is not on
+// a whole UTC hour is therefore rounded down to the hour (a default "until" of now is
+// rounded up, so the current hour counts); every response states the range it covers.
 type AnalyticsServiceClient interface {
 	// GetCounts returns event counts per type and per hour or day. GET /v1/analytics/counts
 	// Errors: INVALID_ARGUMENT for a bad glob, time zone or range (until before since,
@@ -101,9 +101,9 @@ func (c *analyticsServiceClient) GetReport(ctx context.Context, in *GetReportReq
 // /v1/analytics/ (see proto/http.yaml).
 //
 // Figures are kept per UTC hour (counts) and per UTC hour and user (activity), and they
-// outlive the raw events that the retention cleanup deletes. A period boundary that is
-// not on a whole UTC hour is therefore rounded down to the hour; every response states
-// the period it actually covers.
+// outlive the raw events that the retention cleanup deletes. A boundary that is not on
+// a whole UTC hour is therefore rounded down to the hour (a default "until" of now is
+// rounded up, so the current hour counts); every response states the range it covers.
 type AnalyticsServiceServer interface {
 	// GetCounts returns event counts per type and per hour or day. GET /v1/analytics/counts
 	// Errors: INVALID_ARGUMENT for a bad glob, time zone or range (until before since,
