@@ -20,11 +20,11 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/dispatch/internal/jstest"
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/gateway/internal/dispatch/internal/jstest"
-	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 )
 
 // effects is a consumer's storage: applied once per (source, id), like a real
@@ -122,7 +122,7 @@ func (c *testConsumer) numCalls() int {
 }
 
 // serve runs c on addr ("127.0.0.1:0" for a new port) until stop is called.
-func serve(t *testing.T, c *testConsumer, addr string) (string, func()) {
+func serve(t testing.TB, c consumerv1.EventConsumerServiceServer, addr string) (string, func()) {
 	t.Helper()
 	var lis net.Listener
 	var err error

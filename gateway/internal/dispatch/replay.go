@@ -474,7 +474,7 @@ type match struct {
 	subs   []string
 	dead   *jetstream.RawStreamMsg // the open dead letter replayed, for dead_letters_only
 	deadID string
-	cursor uint64                  // position to resume after
+	cursor uint64 // position to resume after
 }
 
 // runMatches walks the events (or open dead letters) a bulk replay selects, after
