@@ -5,6 +5,7 @@ package hasura
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -279,6 +280,10 @@ func rowID(row *structpb.Struct, body []byte, fromNew bool) string {
 	case *structpb.Value_StringValue:
 		return k.StringValue
 	case *structpb.Value_NumberValue:
+		// Integers below 2^53 are exact in float64; only larger ones need the raw text.
+		if f := k.NumberValue; f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return strconv.FormatInt(int64(f), 10)
+		}
 		side := "old"
 		if fromNew {
 			side = "new"

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -177,6 +178,8 @@ func New(cfg Config) (*Handler, error) {
 		opts := []otelhttp.Option{
 			otelhttp.WithTracerProvider(tp),
 			otelhttp.WithPropagators(Propagator()),
+			// Request metrics are Prometheus counters of our own; skip otel's.
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 			otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return "POST /hooks/" + r.Name }),
 		}
 		if rt.Trace == TraceLink {
