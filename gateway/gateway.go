@@ -213,6 +213,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/{source}", hooks)
+	mux.Handle("/hooks/", hooks) // deeper or empty paths: a JSON unknown_source, not a text 404
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
 	mux.HandleFunc("GET /readyz", g.ready)
 	adminMux := mux

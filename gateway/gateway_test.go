@@ -244,6 +244,15 @@ func TestRESTEvents(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unknown hook paths answer JSON", func(t *testing.T) {
+		for _, p := range []string{"/hooks/nope", "/hooks/hasura/extra", "/hooks/"} {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+p, strings.NewReader(`{}`))
+			status, body := call(t, req)
+			if e, _ := body["error"].(map[string]any); status != http.StatusNotFound || e["code"] != "unknown_source" {
+				t.Errorf("%s: %d %v", p, status, body)
+			}
+		}
+	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
