@@ -18,6 +18,7 @@ import (
 	ttemplate "text/template"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
 )
@@ -121,7 +122,7 @@ func (c *Composer) Render(d email.Draft, h email.Header) (email.Rendered, error)
 	}
 	header(&b, "From", h.From.String())
 	header(&b, "To", strings.Join(to, ", "))
-	header(&b, "Subject", mime.QEncoding.Encode("utf-8", subject))
+	header(&b, "Subject", encodeText(subject))
 	header(&b, "Date", h.Date.Format(time.RFC1123Z))
 	header(&b, "Message-ID", "<"+h.MessageID+">")
 	header(&b, "MIME-Version", "1.0")
@@ -129,7 +130,7 @@ func (c *Composer) Render(d email.Draft, h email.Header) (email.Rendered, error)
 	boundary := "=_hookmesh_" + strings.SplitN(h.MessageID, "@", 2)[0]
 	header(&b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": boundary}))
 	header(&b, "Auto-Submitted", "auto-generated")
-	header(&b, "X-Hookmesh-Event", mime.QEncoding.Encode("utf-8", oneLine(h.Event.Source+"/"+h.Event.ID)))
+	header(&b, "X-Hookmesh-Event", encodeText(oneLine(h.Event.Source+"/"+h.Event.ID)))
 	b.WriteString("\r\n")
 
 	mw := multipart.NewWriter(&b)
@@ -165,6 +166,43 @@ func (c *Composer) Render(d email.Draft, h email.Header) (email.Rendered, error)
 // nothing user-supplied can end a header line.
 func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+}
+
+// encodeText encodes an unstructured header value (RFC 2047). Unlike
+// mime.QEncoding it also encodes ASCII text that contains "=?", so user data
+// cannot smuggle in an encoded-word that decodes to something else.
+func encodeText(s string) string {
+	if !strings.Contains(s, "=?") {
+		return mime.QEncoding.Encode("utf-8", s)
+	}
+	const chunk = 20 // bytes of input per encoded-word, well under 75 encoded
+	var words []string
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) {
+			_, size := utf8.DecodeRuneInString(s[n:]) // whole characters per word
+			if n > 0 && n+size > chunk {
+				break
+			}
+			n += size
+		}
+		var w strings.Builder
+		w.WriteString("=?utf-8?q?")
+		for _, c := range []byte(s[:n]) {
+			switch {
+			case c == ' ':
+				w.WriteByte('_')
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '!', c == '*', c == '+', c == '-', c == '/':
+				w.WriteByte(c)
+			default:
+				fmt.Fprintf(&w, "=%02X", c)
+			}
+		}
+		w.WriteString("?=")
+		words = append(words, w.String())
+		s = s[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 // maxLine is RFC 5322's recommended header line length.

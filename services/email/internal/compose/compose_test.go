@@ -277,3 +277,43 @@ func parse(t *testing.T, raw []byte) parsed {
 	}
 	return out
 }
+
+// FuzzRender: whatever a user puts in their name, the message parses, has
+// exactly the headers we wrote, and decodes back to the subject we rendered.
+func FuzzRender(f *testing.F) {
+	c, err := compose.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("Ada", "42")
+	f.Add("Zoë <script>\r\nBcc: x@example.com", "1\r\nX: y")
+	f.Add("=?utf-8?q?=0D=0A?=", "--=_hookmesh_")
+	f.Fuzz(func(t *testing.T, name, id string) {
+		r, err := c.Render(email.Draft{Kind: email.KindWelcome, To: []mail.Address{{Name: name, Address: "a@example.com"}},
+			Data: email.WelcomeData{Name: name, Email: "a@example.com", UserID: id}},
+			email.Header{From: from, MessageID: "k@example.com", Date: date, Event: email.EventRef{Source: "hasura", ID: id}})
+		if err != nil {
+			t.Fatalf("Render: %v", err)
+		}
+		m, err := mail.ReadMessage(bytes.NewReader(r.Raw))
+		if err != nil {
+			t.Fatalf("unparseable message: %v", err)
+		}
+		want := map[string]bool{"From": true, "To": true, "Subject": true, "Date": true, "Message-Id": true,
+			"Mime-Version": true, "Content-Type": true, "Auto-Submitted": true, "X-Hookmesh-Event": true}
+		for k := range m.Header {
+			if !want[k] {
+				t.Fatalf("unexpected header %q", k)
+			}
+		}
+		if tos, err := m.Header.AddressList("To"); err != nil || len(tos) != 1 || tos[0].Address != "a@example.com" {
+			t.Fatalf("To = %v (%v)", tos, err)
+		}
+		if s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject")); err != nil || s != r.Subject {
+			t.Fatalf("Subject decodes to %q (%v), want %q", s, err, r.Subject)
+		}
+		if _, params, err := mime.ParseMediaType(m.Header.Get("Content-Type")); err != nil || params["boundary"] == "" {
+			t.Fatalf("Content-Type: %v", err)
+		}
+	})
+}
