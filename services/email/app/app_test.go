@@ -465,6 +465,7 @@ func TestConfigErrors(t *testing.T) {
 		{"short secret", func(c *app.Config) { c.TokenSecret = "short" }, "EMAIL_TOKEN_SECRET"},
 		{"postgres without secret", func(c *app.Config) { c.DatabaseURL = "postgres://db/x" }, "EMAIL_TOKEN_SECRET"},
 		{"short lease", func(c *app.Config) { c.SendLease = time.Second }, "EMAIL_SEND_LEASE"},
+		{"public http without token", func(c *app.Config) { c.HTTPAddr = "0.0.0.0:8101" }, "HOOKMESH_ADMIN_TOKEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base()

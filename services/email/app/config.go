@@ -5,6 +5,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"path/filepath"
@@ -45,6 +46,10 @@ type Config struct {
 	// HTTPAddr serves the REST read API (/v1/email/...), /healthz and /metrics;
 	// empty disables it.
 	HTTPAddr string `env:"EMAIL_HTTP_ADDR" default:"127.0.0.1:8101"`
+	// AdminToken, when set, is required as a bearer token for the message list
+	// on EMAIL_HTTP_ADDR (GET /v1/email/verify stays public); it is required
+	// when that listener is not on loopback.
+	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
 	// AnalyticsAddr is the analytics service's gRPC address (host:port or
 	// dns:///…), dialled when Deps.Analytics is nil. Unset: no report source.
 	AnalyticsAddr string `env:"ANALYTICS_ADDR"`
@@ -108,6 +113,9 @@ func (c Config) Validate() error {
 	if c.SendLease < 10*time.Second {
 		errs = append(errs, errors.New("EMAIL_SEND_LEASE must be at least 10s"))
 	}
+	if c.HTTPAddr != "" && c.AdminToken == "" && !loopback(c.HTTPAddr) {
+		errs = append(errs, errors.New("HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address"))
+	}
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("EMAIL_GRPC_ADDR is required"))
 	}
@@ -115,6 +123,19 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
 	}
 	return errors.Join(errs...)
+}
+
+// loopback reports whether a listen address is on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c Config) from() (mail.Address, error) {

@@ -2,29 +2,25 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
 	"github.com/hookmesh/hookmesh/platform/logging"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
@@ -93,12 +89,19 @@ func serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
 		}
 		defer conn.Close()
-		mux := runtime.NewServeMux(runtime.WithErrorHandler(writeError))
-		if err := svc.RegisterGateway(ctx, mux, conn); err != nil {
+		// The verification link is opened by users, so it is never behind the
+		// operator token; the message list (addresses) is when one is set.
+		public, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}})
+		if err != nil {
+			return closeAll(err)
+		}
+		private, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}, AdminToken: cfg.AdminToken})
+		if err != nil {
 			return closeAll(err)
 		}
 		root := http.NewServeMux()
-		root.Handle("/v1/email/", mux)
+		root.Handle("GET /v1/email/verify", public)
+		root.Handle("/v1/email/", private)
 		root.Handle("GET /metrics", tel.Handler())
 		root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.Ready(r.Context()); err != nil {
@@ -119,34 +122,6 @@ func serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 	}
 	logger.InfoContext(ctx, "email grpc listening", "addr", lis.Addr().String())
 	return g.Wait()
-}
-
-// writeError writes a gRPC error as {"error": {"code": "...", "message": "..."}}
-// with the matching HTTP status, the shape of every hookmesh REST error.
-func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-	st := status.Convert(err)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-		"code":    codeName(st.Code()),
-		"message": st.Message(),
-	}})
-}
-
-// codeName is the lower-case canonical name of a gRPC code ("not_found").
-func codeName(c codes.Code) string {
-	names := map[codes.Code]string{
-		codes.OK: "ok", codes.Canceled: "cancelled", codes.Unknown: "unknown", codes.InvalidArgument: "invalid_argument",
-		codes.DeadlineExceeded: "deadline_exceeded", codes.NotFound: "not_found", codes.AlreadyExists: "already_exists",
-		codes.PermissionDenied: "permission_denied", codes.ResourceExhausted: "resource_exhausted",
-		codes.FailedPrecondition: "failed_precondition", codes.Aborted: "aborted", codes.OutOfRange: "out_of_range",
-		codes.Unimplemented: "unimplemented", codes.Internal: "internal", codes.Unavailable: "unavailable",
-		codes.DataLoss: "data_loss", codes.Unauthenticated: "unauthenticated",
-	}
-	if n, ok := names[c]; ok {
-		return n
-	}
-	return strings.ToLower(c.String())
 }
 
 // Health asks the gRPC server at EMAIL_GRPC_ADDR for its grpc.health.v1 status

@@ -32,7 +32,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	cfg := Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), HTTPAddr: hlis.Addr().String()}
+	cfg := Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), HTTPAddr: hlis.Addr().String(), AdminToken: "operator-token"}
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
 
 	// Liveness deadline, not a timing assertion.
@@ -45,18 +45,28 @@ func TestServe(t *testing.T) {
 	}
 	base := "http://" + hlis.Addr().String()
 	for _, tc := range []struct {
+		name     string
 		path     string
+		token    string
 		want     int
 		wantBody string
 	}{
-		{"/healthz", 200, "ok"},
-		{"/metrics", 200, "# HELP"},
-		{"/v1/email/messages", 200, "messages"},
-		{"/v1/email/messages/nope", 404, `"code":"not_found"`},
-		{"/v1/email/verify?token=v1.x.y", 400, `"code":"invalid_argument"`},
+		{"healthz", "/healthz", "", 200, "ok"},
+		{"metrics", "/metrics", "", 200, "# HELP"},
+		{"list", "/v1/email/messages", "operator-token", 200, `"messages"`},
+		{"list without token", "/v1/email/messages", "", 401, `"code":"unauthenticated"`},
+		{"list with a wrong token", "/v1/email/messages", "guess", 401, `"code":"unauthenticated"`},
+		{"get unknown", "/v1/email/messages/nope", "operator-token", 404, `"code":"not_found"`},
+		// Users open the link without any token.
+		{"verify is public", "/v1/email/verify?token=v1.x.y", "", 400, `"code":"invalid_argument"`},
+		{"unknown route", "/v1/email/nothing", "operator-token", 404, `"code":"not_found"`},
 	} {
-		t.Run(tc.path, func(t *testing.T) {
-			resp, err := http.Get(base + tc.path)
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, base+tc.path, nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
