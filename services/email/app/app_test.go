@@ -465,7 +465,6 @@ func TestConfigErrors(t *testing.T) {
 		{"short secret", func(c *app.Config) { c.TokenSecret = "short" }, "EMAIL_TOKEN_SECRET"},
 		{"postgres without secret", func(c *app.Config) { c.DatabaseURL = "postgres://db/x" }, "EMAIL_TOKEN_SECRET"},
 		{"short lease", func(c *app.Config) { c.SendLease = time.Second }, "EMAIL_SEND_LEASE"},
-		{"public http without token", func(c *app.Config) { c.HTTPAddr = "0.0.0.0:8101" }, "HOOKMESH_ADMIN_TOKEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base()
@@ -478,6 +477,13 @@ func TestConfigErrors(t *testing.T) {
 				t.Error("error leaks a configured value")
 			}
 		})
+	}
+}
+
+func TestRunRefusesOpenHTTPWithoutToken(t *testing.T) {
+	err := app.Run(context.Background(), app.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "0.0.0.0:0"})
+	if err == nil || !strings.Contains(err.Error(), "HOOKMESH_ADMIN_TOKEN") {
+		t.Fatalf("Run = %v, want an error naming HOOKMESH_ADMIN_TOKEN", err)
 	}
 }
 

@@ -113,9 +113,6 @@ func (c Config) Validate() error {
 	if c.SendLease < 10*time.Second {
 		errs = append(errs, errors.New("EMAIL_SEND_LEASE must be at least 10s"))
 	}
-	if c.HTTPAddr != "" && c.AdminToken == "" && !loopback(c.HTTPAddr) {
-		errs = append(errs, errors.New("HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address"))
-	}
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("EMAIL_GRPC_ADDR is required"))
 	}
@@ -123,6 +120,14 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateHTTP checks the settings only the standalone HTTP listener uses.
+func (c Config) validateHTTP() error {
+	if c.HTTPAddr != "" && c.AdminToken == "" && !loopback(c.HTTPAddr) {
+		return errors.New("HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address")
+	}
+	return nil
 }
 
 // loopback reports whether a listen address is on loopback only.

@@ -29,6 +29,9 @@ import (
 // EMAIL_HTTP_ADDR. Shutdown: HTTP and gRPC stop, then the store closes, then
 // telemetry flushes.
 func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validateHTTP(); err != nil {
+		return err
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Component: "email", Global: true})
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
