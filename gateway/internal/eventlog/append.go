@@ -54,13 +54,14 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 	if err := l.state.Load().err; err != nil {
 		return AppendResult{}, err
 	}
-	if !l.nc.IsConnected() {
+	c := l.pool[l.next.Add(1)%uint32(len(l.pool))]
+	if !c.nc.IsConnected() {
 		return AppendResult{}, fmt.Errorf("append: %w: not connected to nats", ErrUnavailable)
 	}
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 
-	seq, found, err := l.lookup(ctx, indexKey(ev.Source, ev.Id))
+	seq, found, err := l.lookup(ctx, c.nc, indexKey(ev.Source, ev.Id))
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("check dedupe index: %w", err)
 	}
@@ -78,9 +79,9 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		return AppendResult{}, fmt.Errorf("encode event: %w: %w", ErrInvalid, err)
 	}
 	*bp = data
-	if int64(len(data))+1024 > l.nc.MaxPayload() {
+	if int64(len(data))+1024 > c.nc.MaxPayload() {
 		return AppendResult{}, fmt.Errorf("append: %w: %d bytes encoded, server max_payload %d",
-			ErrTooLarge, len(data), l.nc.MaxPayload())
+			ErrTooLarge, len(data), c.nc.MaxPayload())
 	}
 	msg := &nats.Msg{
 		Subject: l.subject(ev.Source),
@@ -90,7 +91,7 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		},
 		Data: data,
 	}
-	ack, err := l.js.PublishMsg(ctx, msg)
+	ack, err := c.js.PublishMsg(ctx, msg)
 	if err != nil {
 		err = classifyPublish(err)
 		if errors.Is(err, ErrFull) {
@@ -170,10 +171,10 @@ func classifyPublish(err error) error {
 // lookup returns the sequence stored under key in the index. With one replica it
 // asks the stream directly; with more it asks the leader, since a direct get may be
 // served by a follower that has not applied the latest index writes.
-func (l *Log) lookup(ctx context.Context, key string) (uint64, bool, error) {
+func (l *Log) lookup(ctx context.Context, nc *nats.Conn, key string) (uint64, bool, error) {
 	subject := l.kvSubject + key
 	if l.cfg.Replicas == 1 {
-		resp, err := l.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.kvStream+"."+subject, nil)
+		resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.kvStream+"."+subject, nil)
 		if err != nil {
 			return 0, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -189,7 +190,7 @@ func (l *Log) lookup(ctx context.Context, key string) (uint64, bool, error) {
 		seq, _ := strconv.ParseUint(string(resp.Data), 10, 64)
 		return seq, true, nil
 	}
-	m, err := l.leaderGet(ctx, l.kvStream, msgGetRequest{LastFor: subject})
+	m, err := l.leaderGet(ctx, nc, l.kvStream, msgGetRequest{LastFor: subject})
 	if errors.Is(err, ErrNotFound) {
 		return 0, false, nil
 	}
@@ -218,12 +219,12 @@ type storedMsg struct {
 }
 
 // leaderGet reads one message through the stream leader ($JS.API.STREAM.MSG.GET).
-func (l *Log) leaderGet(ctx context.Context, stream string, req msgGetRequest) (*storedMsg, error) {
+func (l *Log) leaderGet(ctx context.Context, nc *nats.Conn, stream string, req msgGetRequest) (*storedMsg, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode msg get: %w", err)
 	}
-	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -70,6 +70,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// Name is the NATS client connection name (default "hookmesh-gateway").
 	Name string
+	// Connections is how many connections Append spreads over (default 4), so that
+	// concurrent appends are parsed and answered by more than one server and client
+	// goroutine. Conn() and the indexer have their own.
+	Connections int
 	// Fault, when set, is called at named points of the append and index paths (the
 	// Fault… constants) and may block; an error aborts that step. Crash tests use it to
 	// kill the process between two steps. Leave nil in production.
@@ -137,6 +141,9 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = "hookmesh-gateway"
 	}
+	if c.Connections == 0 {
+		c.Connections = 4
+	}
 	return c
 }
 
@@ -169,6 +176,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dedupe horizon must be at least the dedupe window", ErrConfig)
 	case !prefixRE.MatchString(c.StreamPrefix) || len(c.StreamPrefix) > 32:
 		return fmt.Errorf("%w: stream prefix may hold up to 32 letters, digits, '_' and '-'", ErrConfig)
+	case c.Connections < 1 || c.Connections > 64:
+		return fmt.Errorf("%w: connections must be between 1 and 64", ErrConfig)
 	case c.Timeout <= 0 || c.StartTimeout <= 0:
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
 	}

@@ -55,8 +55,10 @@ type Log struct {
 	srv    *server.Server // embedded server; nil with an external URL
 	unlock func()         // releases the data dir lock
 
-	nc     *nats.Conn // Conn(): appends, reads, shared with the dispatcher
+	nc     *nats.Conn // Conn(): reads, monitoring, shared with the dispatcher
 	js     jetstream.JetStream
+	pool   []appendConn // Append's connections, taken in turn
+	next   atomic.Uint32
 	stream jetstream.Stream
 	inc    *nats.Conn // the indexer's own connection, so it never queues behind appends
 	ijs    jetstream.JetStream
@@ -83,6 +85,11 @@ type Log struct {
 }
 
 type readyState struct{ err error }
+
+type appendConn struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
 
 // Open starts (embedded) or connects to (URL) the server, creates or updates the
 // stream, the index bucket and the indexer, and starts them. It returns before the
@@ -142,6 +149,18 @@ func (l *Log) open(ctx context.Context) error {
 	}
 	if l.js, err = jetstream.New(l.nc, jsOpts...); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
+	}
+	for i := range l.cfg.Connections {
+		nc, err := l.connect(ctx, fmt.Sprintf("%s-append-%d", l.cfg.Name, i))
+		if err != nil {
+			return err
+		}
+		js, err := jetstream.New(nc, jsOpts...)
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		l.pool = append(l.pool, appendConn{nc: nc, js: js})
 	}
 	if l.ijs, err = jetstream.New(l.inc, jsOpts...); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -396,7 +415,11 @@ func (l *Log) shutdown() error {
 	}
 	l.wg.Wait()
 	var errs []error
-	for _, nc := range []*nats.Conn{l.inc, l.nc} {
+	conns := []*nats.Conn{l.inc, l.nc}
+	for _, c := range l.pool {
+		conns = append(conns, c.nc)
+	}
+	for _, nc := range conns {
 		if err := drain(nc, 5*time.Second); err != nil {
 			errs = append(errs, err)
 		}

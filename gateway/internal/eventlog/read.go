@@ -71,7 +71,7 @@ func (l *Log) Get(ctx context.Context, source, id string) (*eventv1.Event, uint6
 // indexedSeq returns the sequence the index holds for (source, id), or 0.
 func (l *Log) indexedSeq(ctx context.Context, source, id string) (uint64, error) {
 	if source != "" {
-		seq, _, err := l.lookup(ctx, indexKey(source, id))
+		seq, _, err := l.lookup(ctx, l.nc, indexKey(source, id))
 		return seq, err
 	}
 	var best uint64
@@ -329,7 +329,7 @@ func decodeEvent(m *storedMsg) (*eventv1.Event, error) {
 // (a follower may not have the latest writes yet).
 func (l *Log) getMsg(ctx context.Context, stream string, req msgGetRequest) (*storedMsg, error) {
 	if l.cfg.Replicas > 1 {
-		return l.leaderGet(ctx, stream, req)
+		return l.leaderGet(ctx, l.nc, stream, req)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -1,0 +1,119 @@
+package eventlog_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+)
+
+// BenchmarkAppend compares, in one run on the embedded server with its in-process
+// connection: Append (index lookup + publish + the indexer's work) against a raw
+// JetStream publish of the same bytes with a Nats-Msg-Id to a stream with the same
+// storage and window, sequential and parallel, default and sync always.
+//
+//	go test -run '^$' -bench BenchmarkAppend -benchtime 2s ./internal/eventlog/
+func BenchmarkAppend(b *testing.B) {
+	for _, sync := range []string{"", eventlog.SyncAlways} {
+		syncName := "default"
+		if sync != "" {
+			syncName = "sync-always"
+		}
+		b.Run(syncName, func(b *testing.B) {
+			l := openLog(b, eventlog.Config{Sync: sync})
+			raw := testPrefix(b) + "RAW"
+			if _, err := l.JetStream().CreateStream(context.Background(), jetstream.StreamConfig{
+				Name: raw, Subjects: []string{raw + ".>"}, Storage: jetstream.FileStorage,
+				Duplicates: eventlog.DefaultDedupeWindow, Discard: jetstream.DiscardNew,
+			}); err != nil {
+				b.Fatal(err)
+			}
+			var ids atomic.Int64
+			for _, size := range []int{1 << 10, 16 << 10} {
+				ev := newEvent("stripe", "", "stripe.payment_intent.succeeded", size)
+				data, err := proto.Marshal(ev)
+				if err != nil {
+					b.Fatal(err)
+				}
+				append1 := func(b *testing.B) {
+					e := &eventv1.Event{
+						Id: "evt_" + strconv.FormatInt(ids.Add(1), 10), Source: ev.Source, Type: ev.Type,
+						Subject: ev.Subject, Time: ev.Time, ReceivedTime: ev.ReceivedTime,
+						Datacontenttype: ev.Datacontenttype, OriginalBody: ev.OriginalBody,
+					}
+					res, err := l.Append(context.Background(), e)
+					if err != nil || res.Duplicate {
+						b.Fatalf("append: %+v, %v", res, err)
+					}
+				}
+				publish1 := func(b *testing.B) {
+					id := "stripe/evt_" + strconv.FormatInt(ids.Add(1), 10)
+					ack, err := l.JetStream().PublishMsg(context.Background(), &nats.Msg{
+						Subject: raw + ".stripe", Data: data,
+						Header: nats.Header{jetstream.MsgIDHeader: {id}, eventlog.HeaderType: {ev.Type}},
+					})
+					if err != nil || ack.Duplicate {
+						b.Fatalf("publish: %+v, %v", ack, err)
+					}
+				}
+				for _, op := range []struct {
+					name string
+					fn   func(*testing.B)
+				}{{"append", append1}, {"raw-publish", publish1}} {
+					b.Run(fmt.Sprintf("%dKiB/%s", size>>10, op.name), func(b *testing.B) {
+						b.SetBytes(int64(len(data)))
+						m := startMeasure()
+						for b.Loop() {
+							op.fn(b)
+						}
+						m.report(b)
+					})
+					b.Run(fmt.Sprintf("%dKiB/%s-parallel", size>>10, op.name), func(b *testing.B) {
+						b.SetBytes(int64(len(data)))
+						b.SetParallelism(32)
+						m := startMeasure()
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								op.fn(b)
+							}
+						})
+						m.report(b)
+					})
+				}
+			}
+		})
+	}
+}
+
+// measure reports throughput and the process's CPU time per operation (the embedded
+// server runs in-process, so that is the whole cost). On a shared machine CPU per op
+// is the steadier figure: N cores sustain about N seconds / cpu-s-per-op.
+type measure struct {
+	wall time.Time
+	cpu  time.Duration
+}
+
+func startMeasure() measure { return measure{wall: time.Now(), cpu: cpuTime()} }
+
+func (m measure) report(b *testing.B) {
+	b.ReportMetric(float64(b.N)/time.Since(m.wall).Seconds(), "ops/s")
+	b.ReportMetric(float64((cpuTime()-m.cpu).Microseconds())/float64(b.N), "cpu-us/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
