@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -41,6 +42,8 @@ type Deps struct {
 	Propagators propagation.TextMapPropagator
 	// Logger, JSON. Default: slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the service's metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// Analytics fetches report figures. When nil, New dials ANALYTICS_ADDR if
 	// set; otherwise report events fail with FAILED_PRECONDITION.
 	Analytics analyticsv1.AnalyticsServiceClient
@@ -116,6 +119,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	s.transport = tr.Name()
+	if deps.Registerer != nil {
+		if tr, err = newCountingTransport(tr, deps.Registerer); err != nil {
+			return nil, err
+		}
+	}
 
 	client := deps.Analytics
 	if client == nil && cfg.AnalyticsAddr != "" {

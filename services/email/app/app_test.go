@@ -31,6 +31,8 @@ import (
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/email/app"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp/smtptest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -527,5 +529,29 @@ func textPart(t *testing.T, raw []byte) string {
 			}
 			return string(b)
 		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := start(t, dialects[0], func(_ *app.Config, d *app.Deps) { d.Registerer = reg })
+	m.smtp.Fail(smtptest.StageRcpt, 550, "5.1.1 unknown")
+	m.smtp.Fail(smtptest.StageMail, 451, "4.3.0 later")
+	for _, id := range []string{"m-1", "m-2", "m-3"} {
+		_, _ = m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: userInsert(id, "a@example.com")})
+	}
+	want := `
+# HELP hookmesh_email_send_attempts_total Send attempts by transport and result (sent, rejected: permanent, unavailable: temporary).
+# TYPE hookmesh_email_send_attempts_total counter
+hookmesh_email_send_attempts_total{result="rejected",transport="smtp"} 1
+hookmesh_email_send_attempts_total{result="sent",transport="smtp"} 1
+hookmesh_email_send_attempts_total{result="unavailable",transport="smtp"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hookmesh_email_send_attempts_total"); err != nil {
+		t.Error(err)
+	}
+	// A second service on the same registry is a wiring error, reported.
+	if _, err := app.New(context.Background(), app.Config{DataDir: t.TempDir()}, app.Deps{Logger: quiet, Registerer: reg}); err == nil {
+		t.Error("duplicate metrics registration accepted")
 	}
 }

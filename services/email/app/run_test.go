@@ -52,7 +52,7 @@ func TestServe(t *testing.T) {
 		wantBody string
 	}{
 		{"healthz", "/healthz", "", 200, "ok"},
-		{"metrics", "/metrics", "", 200, "# HELP"},
+		{"metrics", "/metrics", "", 200, `hookmesh_email_send_attempts_total{result="sent",transport="outbox"} 0`},
 		{"list", "/v1/email/messages", "operator-token", 200, `"messages"`},
 		{"list without token", "/v1/email/messages", "", 401, `"code":"unauthenticated"`},
 		{"list with a wrong token", "/v1/email/messages", "guess", 401, `"code":"unauthenticated"`},
