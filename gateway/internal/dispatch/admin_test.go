@@ -269,6 +269,11 @@ func TestBulkReplay(t *testing.T) {
 		}
 	})
 	t.Run("dead letters only closes them as replayed", func(t *testing.T) {
+		// bad-1's replay from the job above dies again first.
+		eventually(t, 20*time.Second, "the replayed bad event to die again", func() bool {
+			l, _ := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{})
+			return len(l.GetDeadLetters()) == 1
+		})
 		r, err := d.CreateReplay(ctxT(t), &adminv1.CreateReplayRequest{Since: timestamppb.New(since), DeadLettersOnly: true})
 		if err != nil {
 			t.Fatal(err)
@@ -287,7 +292,13 @@ func TestBulkReplay(t *testing.T) {
 					replayed++
 				}
 			}
-			return len(l.GetDeadLetters()) == 3 && replayed == 2
+			if len(l.GetDeadLetters()) == 3 && replayed == 2 {
+				return true
+			}
+			for _, dl := range l.GetDeadLetters() {
+				t.Logf("dead letter %s %s %q", dl.GetId(), dl.GetEvent().GetId(), dl.GetResolution())
+			}
+			return false
 		})
 	})
 	t.Run("errors", func(t *testing.T) {

@@ -76,10 +76,11 @@ func (d *Dispatcher) ReplayEvent(ctx context.Context, req *adminv1.ReplayEventRe
 		}
 	}
 	for _, name := range targets {
-		if err := d.queueReplay(ctx, name, ev, data, seq, ""); err != nil {
+		// Before queueing: the replay may finish before this call returns.
+		if err := d.beforeReplay(ctx, name, source, req.GetId(), recs[name]); err != nil {
 			return nil, status.Errorf(codes.Unavailable, "replay to %s: %v", name, err)
 		}
-		if err := d.afterReplayQueued(ctx, name, source, req.GetId(), recs[name]); err != nil {
+		if err := d.queueReplay(ctx, name, ev, data, seq, ""); err != nil {
 			return nil, status.Errorf(codes.Unavailable, "replay to %s: %v", name, err)
 		}
 	}
@@ -176,8 +177,8 @@ func (d *Dispatcher) queueReplay(ctx context.Context, sub string, ev *eventv1.Ev
 	return nil
 }
 
-// afterReplayQueued shows the delivery as pending again and closes its open dead letter.
-func (d *Dispatcher) afterReplayQueued(ctx context.Context, sub, source, id string, rec *record) error {
+// beforeReplay closes the delivery's open dead letter and shows it as pending again.
+func (d *Dispatcher) beforeReplay(ctx context.Context, sub, source, id string, rec *record) error {
 	if rec == nil {
 		return nil
 	}
@@ -214,6 +215,9 @@ type jobRecord struct {
 	Heartbeat time.Time       `json:"heartbeat"`
 	Cursor    uint64          `json:"cursor"`
 	Counted   bool            `json:"counted"`
+	// Limit is the last sequence of the scanned stream when the job was created:
+	// dead letters written later (e.g. by the job's own replays) are not its work.
+	Limit uint64 `json:"limit"`
 }
 
 func (j *jobRecord) replay() (*adminv1.Replay, error) {
@@ -273,8 +277,17 @@ func (d *Dispatcher) CreateReplay(ctx context.Context, req *adminv1.CreateReplay
 		CreateTime: timestamppb.New(d.now()),
 	}
 	jr := &jobRecord{Owner: d.ownerID(), Heartbeat: d.now()}
+	st := d.l.events
+	if req.GetDeadLettersOnly() {
+		st = d.l.dlq
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "replay: %v", err)
+	}
+	jr.Limit = info.State.LastSeq
 	if req.GetDryRun() {
-		n, err := d.runMatches(ctx, req, 0, nil)
+		n, err := d.runMatches(ctx, req, 0, jr.Limit, nil)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "count: %v", err)
 		}
@@ -389,7 +402,7 @@ func (d *Dispatcher) runJob(ctx context.Context, id string, jr *jobRecord, rev u
 		log.Error("replay job failed", "error", err)
 	}
 	if !jr.Counted {
-		n, err := d.runMatches(ctx, rep.GetRequest(), 0, nil)
+		n, err := d.runMatches(ctx, rep.GetRequest(), 0, jr.Limit, nil)
 		if err != nil {
 			if ctx.Err() == nil {
 				fail(err)
@@ -404,7 +417,7 @@ func (d *Dispatcher) runJob(ctx context.Context, id string, jr *jobRecord, rev u
 	rate := max(int(rep.GetRequest().GetRatePerSecond()), 1)
 	start, sent := time.Now(), 0
 	lastSave := time.Now()
-	_, err = d.runMatches(ctx, rep.GetRequest(), jr.Cursor, func(m match) error {
+	_, err = d.runMatches(ctx, rep.GetRequest(), jr.Cursor, jr.Limit, func(m match) error {
 		// Throttle: the n-th event is not queued before start + n/rate.
 		if wait := time.Until(start.Add(time.Duration(sent) * time.Second / time.Duration(rate))); wait > 0 {
 			select {
@@ -414,12 +427,9 @@ func (d *Dispatcher) runJob(ctx context.Context, id string, jr *jobRecord, rev u
 			}
 		}
 		for _, sub := range m.subs {
-			msgID := "replay/" + id + "/" + sub + "/" + stateKey(m.ev.GetSource(), m.ev.GetId(), "")
-			if err := d.queueReplay(ctx, sub, m.ev, m.data, m.seq, msgID); err != nil {
-				return err
-			}
-			key := stateKey(m.ev.GetSource(), m.ev.GetId(), sub)
-			rec, err := d.st.get(ctx, key)
+			// State first, then queue: the replay may finish (or die again, with a
+			// new dead letter) before this loop goes on.
+			rec, err := d.st.get(ctx, stateKey(m.ev.GetSource(), m.ev.GetId(), sub))
 			if err != nil {
 				return err
 			}
@@ -428,7 +438,11 @@ func (d *Dispatcher) runJob(ctx context.Context, id string, jr *jobRecord, rev u
 					return err
 				}
 			}
-			if err := d.afterReplayQueued(ctx, sub, m.ev.GetSource(), m.ev.GetId(), rec); err != nil {
+			if err := d.beforeReplay(ctx, sub, m.ev.GetSource(), m.ev.GetId(), rec); err != nil {
+				return err
+			}
+			msgID := "replay/" + id + "/" + sub + "/" + stateKey(m.ev.GetSource(), m.ev.GetId(), "")
+			if err := d.queueReplay(ctx, sub, m.ev, m.data, m.seq, msgID); err != nil {
 				return err
 			}
 		}
@@ -478,8 +492,8 @@ type match struct {
 }
 
 // runMatches walks the events (or open dead letters) a bulk replay selects, after
-// cursor, calling fn for each (fn nil: count only). It returns the count.
-func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRequest, cursor uint64, fn func(match) error) (int64, error) {
+// cursor and up to limit, calling fn for each (fn nil: count only). It returns the count.
+func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRequest, cursor, limit uint64, fn func(match) error) (int64, error) {
 	since, until := req.GetSince().AsTime(), req.GetUntil().AsTime()
 	var n int64
 	if req.GetDeadLettersOnly() {
@@ -492,6 +506,13 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor+1
 		}
 		err := scan(ctx, d.l.dlq, cfg, func(msg jetstream.Msg) error {
+			md, err := msg.Metadata()
+			if err != nil {
+				return fmt.Errorf("metadata: %w", err)
+			}
+			if md.Sequence.Stream > limit {
+				return errStopScan
+			}
 			dl := &adminv1.DeadLetter{}
 			if err := proto.Unmarshal(msg.Data(), dl); err != nil {
 				return nil
@@ -506,10 +527,6 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 			n++
 			if fn == nil {
 				return nil
-			}
-			md, err := msg.Metadata()
-			if err != nil {
-				return fmt.Errorf("metadata: %w", err)
 			}
 			data, err := proto.Marshal(ev)
 			if err != nil {
@@ -540,7 +557,7 @@ func (d *Dispatcher) runMatches(ctx context.Context, req *adminv1.CreateReplayRe
 		if err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
-		if !md.Timestamp.Before(until) {
+		if !md.Timestamp.Before(until) || md.Sequence.Stream > limit {
 			return errStopScan
 		}
 		if md.Timestamp.Before(since) {

@@ -359,7 +359,9 @@ func (w *worker) finished(rec *record, j *job) bool {
 	case adminv1.DeliveryState_DELIVERY_STATE_DELIVERED, adminv1.DeliveryState_DELIVERY_STATE_DEAD:
 		return true
 	case adminv1.DeliveryState_DELIVERY_STATE_RETRYING:
-		return rec.Parked && !j.parked
+		// The retry is parked and will run; unless it is long overdue, which means
+		// parking failed after the state was written: then deliver from here.
+		return rec.Parked && !j.parked && w.d.now().Before(rec.Next.Add(w.sub.Timeout+w.d.cfg.AckMargin+time.Minute))
 	}
 	return false
 }
@@ -548,17 +550,25 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 			w.mx.lag.Observe(time.Since(j.received).Seconds())
 		}
 	case Retry:
+		// The state is written before the retry is parked, so that the parked
+		// attempt (possibly due at once) finds this one in the history.
 		due := w.d.now().Add(delay)
-		if err := w.park(ctx, j, a.Number+1, due); err != nil {
-			log().Warn("park retry; message returns after a delay", "error", err)
-			_ = j.msg.NakWithDelay(delay)
-			return
-		}
 		rec.State = adminv1.DeliveryState_DELIVERY_STATE_RETRYING
 		rec.Next = due
 		rec.Parked = true
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
-			log().Warn("record retrying state", "error", err)
+			log().Warn("record retrying state; message returns after a delay", "error", err)
+			_ = j.msg.NakWithDelay(delay)
+			return
+		}
+		if err := w.park(ctx, j, a.Number+1, due); err != nil {
+			log().Warn("park retry; message returns after a delay", "error", err)
+			rec.Parked = false
+			if err := w.d.st.put(ctx, j.key, rec); err != nil {
+				log().Warn("record unparked state", "error", err)
+			}
+			_ = j.msg.NakWithDelay(delay)
+			return
 		}
 		w.ack(j.msg)
 		w.d.m.deliveries.WithLabelValues(name, outcomeRetry).Inc()
