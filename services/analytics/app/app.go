@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -37,6 +38,8 @@ type Deps struct {
 	Propagators propagation.TextMapPropagator
 	// Logger, JSON. Default: slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the service's Prometheus metrics. Optional.
+	Registerer prometheus.Registerer
 }
 
 // Service is the wired analytics service.
@@ -84,9 +87,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	tracer := deps.TracerProvider.Tracer(instrumentation)
-	s.committer, err = batch.New[analytics.Record](batch.Config{
-		MaxBatch: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Tracer: tracer, Logger: deps.Logger,
-	}, s.store)
+	bc := batch.Config{MaxBatch: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Tracer: tracer, Logger: deps.Logger}
+	if deps.Registerer != nil {
+		m, err := newBatchMetrics(deps.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		bc.Observe = m.observe
+	}
+	s.committer, err = batch.New[analytics.Record](bc, s.store)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -279,4 +280,19 @@ func mustValue(t testing.TB, v any) *structpb.Value {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestNewRegistersMetricsOnce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	deps := Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg}
+	svc, err := New(context.Background(), Config{DataDir: t.TempDir()}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	// A second service on the same registry would report into the first's
+	// series: refused, and nothing it opened stays open.
+	if _, err := New(context.Background(), Config{DataDir: t.TempDir()}, deps); err == nil {
+		t.Error("New registered duplicate metrics")
+	}
 }

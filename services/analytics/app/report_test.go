@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,14 +306,15 @@ func TestServeREST(t *testing.T) {
 		t.Errorf("unknown report kind over REST = %+v", apiErr)
 	}
 
-	for path, want := range map[string]int{"/healthz": http.StatusOK, "/metrics": http.StatusOK} {
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "hookmesh_analytics_batch_size_count"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d without %q", path, resp.StatusCode, want)
 		}
 	}
 	if err := Health(context.Background(), Config{GRPCAddr: lis.Addr().String()}); err != nil {

@@ -65,7 +65,7 @@ func serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 		return errors.Join(errs...)
 	}
 	tp, prop := tel.TracerProvider, telemetry.Propagator()
-	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Propagators: prop, Logger: logger})
+	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Propagators: prop, Logger: logger, Registerer: tel.Registry})
 	if err != nil {
 		return closeAll(err)
 	}

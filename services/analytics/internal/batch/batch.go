@@ -48,6 +48,9 @@ type Config struct {
 	Tracer trace.Tracer
 	// Logger reports failed batches. Default slog.Default().
 	Logger *slog.Logger
+	// Observe, when set, is told the size, duration and outcome of every batch
+	// (metrics). It runs on the writer goroutine and must be quick.
+	Observe func(size int, elapsed time.Duration, err error)
 }
 
 func (c *Config) setDefaults() {
@@ -267,9 +270,13 @@ func (c *Committer[T]) commit(batch []*request[T]) {
 		trace.WithAttributes(attribute.Int("batch.size", len(live))))
 	defer span.End()
 
+	began := time.Now()
 	results, err := c.apply(ctx, items)
 	if err == nil && len(results) != len(items) {
 		err = fmt.Errorf("batch: applier returned %d results for %d items", len(results), len(items))
+	}
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(len(items), time.Since(began), err)
 	}
 	if err != nil {
 		span.RecordError(err)

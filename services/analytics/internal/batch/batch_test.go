@@ -333,6 +333,38 @@ func TestFlushInterval(t *testing.T) {
 	})
 }
 
+func TestObserve(t *testing.T) {
+	type obs struct {
+		size int
+		err  bool
+	}
+	var (
+		mu  sync.Mutex
+		got []obs
+	)
+	rec := &recorder{}
+	c := newCommitter(t, Config{Observe: func(size int, elapsed time.Duration, err error) {
+		if elapsed < 0 {
+			t.Errorf("negative duration %v", elapsed)
+		}
+		mu.Lock()
+		got = append(got, obs{size, err != nil})
+		mu.Unlock()
+	}}, rec)
+	if err := c.Submit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	rec.err = errors.New("down")
+	if err := c.Submit(context.Background(), 2); err == nil {
+		t.Fatal("want the batch error")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []obs{{1, false}, {1, true}}) {
+		t.Errorf("observed %v", got)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
