@@ -39,13 +39,16 @@ type worker struct {
 	conn   grpc.ClientConnInterface
 	call   middleware.Handler
 	slots  chan struct{}
+	// spanName is the delivery span's name, built once.
+	spanName string
 
 	events, retry jetstream.Consumer
 
-	mu      sync.Mutex
-	paused  bool
-	running bool
-	ccs     []jetstream.ConsumeContext
+	mu         sync.Mutex
+	paused     bool
+	pausedFlag atomic.Bool // paused, readable without mu
+	running    bool
+	ccs        []jetstream.ConsumeContext
 
 	inflight  sync.WaitGroup
 	delivered atomic.Int64
@@ -72,6 +75,8 @@ func (d *Dispatcher) newWorker(s *Subscription) (*worker, error) {
 		filter: f,
 		conn:   conn,
 		slots:  make(chan struct{}, s.MaxInFlight),
+
+		spanName: "hookmesh.dispatch deliver " + s.Name,
 	}
 	w.mx = workerMetrics{
 		inFlight:  d.m.inFlight.WithLabelValues(s.Name),
@@ -154,6 +159,7 @@ func (w *worker) setPaused(p bool) {
 		return
 	}
 	w.paused = p
+	w.pausedFlag.Store(p)
 	if p {
 		w.stopLocked()
 		w.d.log.Info("subscription paused", "subscription", w.sub.Name)
@@ -189,15 +195,9 @@ func (w *worker) onEvent(msg jetstream.Msg) {
 	go w.process(msg, false)
 }
 
-// isPausedNoLock reads the flag without waiting for a pause in progress (which
-// holds the lock while draining this very callback).
-func (w *worker) isPausedNoLock() bool {
-	if w.mu.TryLock() {
-		defer w.mu.Unlock()
-		return w.paused
-	}
-	return true
-}
+// isPausedNoLock reads the flag without the lock (which a pause holds while it
+// drains this very callback).
+func (w *worker) isPausedNoLock() bool { return w.pausedFlag.Load() }
 
 // onParked handles a parked retry or replay request: not due yet, it goes back
 // to the server with the remaining delay, holding no slot.
@@ -397,9 +397,11 @@ func (w *worker) applyFilter(ctx context.Context, j *job) (done bool) {
 func (w *worker) attempt(j *job) (attempt, *status.Status) {
 	ctx, span := w.startSpan(w.d.runCtx, j)
 	defer span.End()
-	md := metadata.MD{}
-	w.d.cfg.Propagator.Inject(ctx, metadataCarrier(md))
-	ctx = metadata.NewOutgoingContext(ctx, md)
+	if span.SpanContext().IsValid() {
+		md := metadata.MD{}
+		w.d.cfg.Propagator.Inject(ctx, metadataCarrier(md))
+		ctx = metadata.NewOutgoingContext(ctx, md)
+	}
 
 	w.mx.inFlight.Inc()
 	start := w.d.now()
@@ -442,22 +444,15 @@ func (w *worker) attempt(j *job) (attempt, *status.Status) {
 }
 
 func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.Span) {
-	stored := w.d.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier{
-		"traceparent": j.ev.GetTraceparent(),
-		"tracestate":  j.ev.GetTracestate(),
-	})
-	opts := []trace.SpanStartOption{
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(
-			attribute.String("hookmesh.subscription", w.sub.Name),
-			attribute.Int("hookmesh.attempt", int(j.attempt)),
-			attribute.Bool("hookmesh.replay", j.replay),
-			attribute.String("hookmesh.event.type", j.ev.GetType()),
-			attribute.String("hookmesh.event.source", j.ev.GetSource()),
-			attribute.String("hookmesh.event.id", j.ev.GetId()),
-		),
+	var sc trace.SpanContext
+	if j.ev.GetTraceparent() != "" {
+		stored := w.d.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier{
+			"traceparent": j.ev.GetTraceparent(),
+			"tracestate":  j.ev.GetTracestate(),
+		})
+		sc = trace.SpanContextFromContext(stored)
 	}
-	sc := trace.SpanContextFromContext(stored)
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	if j.replay {
 		// A replay is a new trace linked to the original (Promise 5).
 		opts = append(opts, trace.WithNewRoot())
@@ -467,7 +462,18 @@ func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.
 	} else if sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
-	return w.d.tracer.Start(ctx, "hookmesh.dispatch deliver "+w.sub.Name, opts...)
+	ctx, span := w.d.tracer.Start(ctx, w.spanName, opts...)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("hookmesh.subscription", w.sub.Name),
+			attribute.Int("hookmesh.attempt", int(j.attempt)),
+			attribute.Bool("hookmesh.replay", j.replay),
+			attribute.String("hookmesh.event.type", j.ev.GetType()),
+			attribute.String("hookmesh.event.source", j.ev.GetSource()),
+			attribute.String("hookmesh.event.id", j.ev.GetId()),
+		)
+	}
+	return ctx, span
 }
 
 // codeName is the gRPC code's canonical name, e.g. "UNAVAILABLE".
