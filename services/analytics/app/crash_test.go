@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -57,7 +58,9 @@ func runChild() int {
 		logger.Error("child address", "error", err.Error())
 		return 2
 	}
-	ctx := context.Background()
+	// SIGTERM shuts down gracefully (the graceful variant of the crash test).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Component: "analytics", SkipRuntimeMetrics: true, Logger: logger})
 	if err != nil {
 		logger.Error("child telemetry", "error", err.Error())
@@ -141,7 +144,7 @@ func clients(t *testing.T, addr string) (consumerv1.EventConsumerServiceClient, 
 }
 
 // TestNoLossAcrossKill delivers many events concurrently to a service process,
-// SIGKILLs it mid-load, restarts it on the same database and checks that every
+// SIGKILLs (or SIGTERMs) it mid-load, restarts it on the same database and checks that every
 // acknowledged event survived and that, once the unacknowledged ones are
 // redelivered (as the dispatcher would), every event is counted exactly once.
 func TestNoLossAcrossKill(t *testing.T) {
@@ -149,17 +152,22 @@ func TestNoLossAcrossKill(t *testing.T) {
 		events  = 3000
 		workers = 48
 	)
+	sqlite := func(t *testing.T) []string {
+		return []string{"HOOKMESH_DATA_DIR=" + t.TempDir(), "ANALYTICS_DATABASE_URL=", "DATABASE_URL="}
+	}
 	variants := []struct {
-		name string
-		env  func(t *testing.T) []string
+		name   string
+		signal syscall.Signal
+		env    func(t *testing.T) []string
 	}{
-		{"sqlite", func(t *testing.T) []string {
-			return []string{"HOOKMESH_DATA_DIR=" + t.TempDir(), "ANALYTICS_DATABASE_URL=", "DATABASE_URL="}
-		}},
-		{"postgres", func(t *testing.T) []string {
+		{"sqlite/SIGKILL", syscall.SIGKILL, sqlite},
+		{"postgres/SIGKILL", syscall.SIGKILL, func(t *testing.T) []string {
 			cfg := postgresConfig(t)
 			return []string{"HOOKMESH_DATA_DIR=" + cfg.DataDir, "ANALYTICS_DATABASE_URL=" + cfg.DatabaseURL, "ANALYTICS_DATABASE_SCHEMA=" + cfg.DatabaseSchema}
 		}},
+		// A graceful stop answers the deliveries in flight and flushes: same checks,
+		// and a clean exit.
+		{"sqlite/SIGTERM", syscall.SIGTERM, sqlite},
 	}
 	at := time.Date(2026, 2, 2, 12, 0, 0, 0, time.UTC)
 	ev := func(i int) *eventv1.Event {
@@ -207,10 +215,12 @@ func TestNoLossAcrossKill(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := first.cmd.Process.Signal(v.signal); err != nil {
 				t.Fatal(err)
 			}
-			_ = first.cmd.Wait()
+			if err := first.cmd.Wait(); v.signal == syscall.SIGTERM && err != nil {
+				t.Errorf("graceful stop: %v: %s", err, first.stderr.String())
+			}
 			wg.Wait()
 			killedAt := nAcked.Load()
 			if killedAt >= events {
