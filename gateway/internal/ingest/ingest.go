@@ -323,6 +323,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, rt *route) {
 		span.SetAttributes(attribute.String("hookmesh.ingest.status", status))
 	}
 	h.logger.DebugContext(ctx, "webhook stored", "source", rt.Name, "event_id", ev.Id, "type", ev.Type, "status", status)
+	if res.AckEmpty {
+		// Slack shows a slash command's answer to the user: acknowledge with nothing.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	b := make([]byte, 0, 48+len(ev.Id))
