@@ -361,3 +361,47 @@ func TestReplayEventErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayJobTakeover: a job whose gateway stopped beating is resumed by
+// another gateway after its cursor.
+func TestReplayJobTakeover(t *testing.T) {
+	e := newEnv(t)
+	c := &testConsumer{fx: newEffects()}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	cfg := e.config(sub("a", addr, "j.*"))
+	cfg.JobLease = 200 * time.Millisecond
+	d := e.start(cfg)
+	since := time.Now().Add(-time.Second)
+	var seqs []uint64
+	for i := range 4 {
+		seqs = append(seqs, e.append(event(fmt.Sprintf("j%d", i), "j.x")))
+	}
+	eventually(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 4 })
+
+	// A job left behind by a dead gateway: counted, two events queued.
+	rep := &adminv1.Replay{
+		Id:         "01890a5d-ac96-774b-bcce-b302099a8057",
+		Request:    &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Until: timestamppb.Now(), RatePerSecond: 100},
+		State:      adminv1.ReplayState_REPLAY_STATE_RUNNING,
+		Matched:    4,
+		Queued:     2,
+		CreateTime: timestamppb.Now(),
+	}
+	jr := &jobRecord{Owner: "dead", Heartbeat: time.Now().Add(-time.Hour), Cursor: seqs[1], Counted: true, Limit: seqs[3]}
+	if err := jr.setReplay(rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.putJob(ctxT(t), rep.GetId(), jr, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the job taken over and finished", func() bool {
+		g, err := d.GetReplay(ctxT(t), &adminv1.GetReplayRequest{Id: rep.GetId()})
+		return err == nil && g.GetReplay().GetState() == adminv1.ReplayState_REPLAY_STATE_DONE && g.GetReplay().GetQueued() == 4
+	})
+	eventually(t, 20*time.Second, "the two remaining replays", func() bool {
+		return len(c.callsFor("j2")) == 2 && len(c.callsFor("j3")) == 2
+	})
+	if len(c.callsFor("j0")) != 1 || len(c.callsFor("j1")) != 1 {
+		t.Fatal("events before the cursor were replayed again")
+	}
+}
