@@ -219,7 +219,7 @@ type Scheduler struct {
 	entries   map[string]*entry
 	lastSweep time.Time
 
-	passDone atomic.Int64 // Clock reading (unix ns) at the start of the last finished pass
+	passDone atomic.Int64 // Clock reading (unix ns) at the start of the last pass that left nothing due
 	hooks    sync.WaitGroup
 }
 
@@ -370,7 +370,9 @@ func (s *Scheduler) pass(ctx context.Context) time.Time {
 	}
 	wake = earlier(wake, s.oneOffRound(ctx))
 	s.sweep(ctx, now)
-	s.passDone.Store(now.UnixNano())
+	if wake.After(now) {
+		s.passDone.Store(now.UnixNano()) // nothing left to do at once
+	}
 	return wake
 }
 
