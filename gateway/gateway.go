@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
+	"github.com/hookmesh/hookmesh/gateway/internal/console"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ingest"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
@@ -223,13 +224,22 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		adminMux.HandleFunc("GET /readyz", g.ready)
 	}
 	adminMux.Handle("GET /metrics", metrics)
-	adminMux.Handle("/v1/", rest)
+	// The console's session cookie stands in for the bearer header (same-origin only).
+	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
+	cons, err := console.New(console.Config{Token: cfg.AdminToken, Log: g.log, Logger: deps.Logger.With("part", "console")})
+	if err != nil {
+		return nil, err
+	}
+	cons.Mount(adminMux)
 	if deps.Mount != nil {
 		deps.Mount(adminMux)
 	}
 	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
 	if g.adminLis != nil {
 		g.adminSrv = &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
+	} else {
+		g.httpSrv.RegisterOnShutdown(cons.Close)
 	}
 	return g, nil
 }
