@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -300,3 +301,7 @@ func recvTime(t *testing.T, ch <-chan time.Time) time.Time {
 		return time.Time{}
 	}
 }
+
+func nan() float64 { return math.NaN() }
+
+func sortStrings(s []string) { slices.Sort(s) }

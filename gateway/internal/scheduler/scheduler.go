@@ -290,8 +290,9 @@ func (s *Scheduler) poke() {
 // Run emits due ticks and one-off events until ctx ends, then waits for running
 // OnTick functions and returns nil. An item being claimed and appended when ctx ends
 // is finished first (bounded by Timeout per step), so no claim is left behind.
-// Errors of single passes (log or KV unavailable) are logged and retried; Run fails
-// only when it cannot start watching the state bucket.
+// Failures (log or KV unavailable) are logged, counted in
+// hookmesh_scheduler_errors_total and retried every Poll; Run returns an error only
+// when it is already running.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("scheduler: Run is already running")
@@ -300,8 +301,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.hooks.Wait()
 
 	w, err := s.watch(ctx)
-	if err != nil {
-		return err
+	for err != nil {
+		// The bucket was reachable in New; keep trying rather than take the gateway down.
+		s.m.errors.WithLabelValues("watch").Inc()
+		s.cfg.Logger.WarnContext(ctx, "scheduler: cannot load the state bucket; retrying", "error", err)
+		t := s.cfg.Clock.Timer(s.cfg.Clock.Now().Add(s.cfg.Poll))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+		w, err = s.watch(ctx)
 	}
 	defer func() { stopWatch(w) }()
 	s.cfg.Logger.InfoContext(ctx, "scheduler running", "schedules", len(s.schedules), "instance", s.id)

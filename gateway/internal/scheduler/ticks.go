@@ -35,11 +35,11 @@ func TickID(name string, scheduled time.Time) string {
 // tolerance late are skipped in one compare-and-set that also records them.
 func (s *Scheduler) cronRound(ctx context.Context, sc *schedule) (time.Time, error) {
 	for range maxSteps {
-		if ctx.Err() != nil {
-			return s.cfg.Clock.Now(), nil
-		}
 		now := s.cfg.Clock.Now()
 		e := s.entries[sc.key]
+		if e == nil && ctx.Err() != nil {
+			return now, nil
+		}
 		if e == nil {
 			// First run of this schedule: ticks from now on; nothing before it existed.
 			if err := s.write(ctx, sc.key, cronState{Last: now.UTC()}, 0); err != nil && !errors.Is(err, errConflict) {
@@ -57,6 +57,9 @@ func (s *Scheduler) cronRound(ctx context.Context, sc *schedule) (time.Time, err
 				return c.Expires, nil // another replica is emitting it
 			}
 			if c.Owner != s.id || !now.Before(c.Expires) {
+				if ctx.Err() != nil {
+					return now, nil
+				}
 				st.Inflight = &claim{Tick: c.Tick, Owner: s.id, Expires: now.Add(s.cfg.Lease)}
 				if err := s.write(ctx, sc.key, st, e.rev); err != nil && !errors.Is(err, errConflict) {
 					return now, err
@@ -77,6 +80,9 @@ func (s *Scheduler) cronRound(ctx context.Context, sc *schedule) (time.Time, err
 			continue
 		}
 
+		if ctx.Err() != nil {
+			return now, nil // stopping: claim nothing new (a claim of ours was finished above)
+		}
 		next := sc.expr.Next(st.Last, sc.loc)
 		if next.IsZero() {
 			return now.Add(24 * time.Hour), fmt.Errorf("schedule %s: %q has no next tick", sc.Name, sc.Cron)

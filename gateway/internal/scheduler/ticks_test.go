@@ -442,3 +442,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestShutdownFinishesClaim: stopping while a tick is being appended completes it
+// (the append and the state update) instead of leaving a claim for the lease to expire.
+func TestShutdownFinishesClaim(t *testing.T) {
+	t.Parallel()
+	log := openLog(t, t.TempDir())
+	clk := newFakeClock(utc("2026-05-04T06:59:30Z"))
+	slow := &countingLog{log: log}
+	block := make(chan struct{})
+	slow.block.Store(&block)
+	s := start(t, log, Config{Log: slow, Clock: clk, Schedules: []Schedule{{Name: "hourly", Cron: "0 * * * *"}}, Timeout: time.Minute})
+	waitIdle(t, clk.Now(), s)
+	clk.Set(utc("2026-05-04T07:00:00Z"))
+	waitFor(t, "the append to start", func() bool { return slow.calls.Load() == 1 })
+	stopped := make(chan struct{})
+	go func() {
+		s.stop()
+		close(stopped)
+	}()
+	time.Sleep(20 * time.Millisecond) // let the stop reach Run; it must wait for the append
+	close(block)
+	<-stopped
+	waitEvents(t, log, SourceCron, 1)
+	e, err := s.kv.Get(context.Background(), cronKey("hourly"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := decodeCron(&entry{value: e.Value()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Inflight != nil || !st.LastEmitted.Equal(utc("2026-05-04T07:00:00Z")) {
+		t.Errorf("state after shutdown %+v, want the tick completed and no claim", st)
+	}
+}
