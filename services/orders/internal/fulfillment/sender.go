@@ -150,8 +150,9 @@ func (s *Sender) step(ctx context.Context) (bool, error) {
 	for i, n := range due {
 		wg.Go(func() {
 			a := s.Send(ctx, n)
-			if ctx.Err() != nil {
-				return // shutting down: the lease ends and the attempt is made again
+			if ctx.Err() != nil && !a.Done {
+				// Interrupted by shutdown: due again at once, not at the end of the lease.
+				a = orders.Attempt{At: s.cfg.Now(), Error: "interrupted by shutdown", NextAt: s.cfg.Now()}
 			}
 			errs[i] = s.store.RecordNotificationAttempt(context.WithoutCancel(ctx), n.ID, a)
 		})

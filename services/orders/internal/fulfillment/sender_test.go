@@ -3,6 +3,7 @@ package fulfillment_test
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -210,6 +211,38 @@ func TestSender(t *testing.T) {
 			t.Fatalf("last error = %q, want a deadline error", n.LastError)
 		}
 	})
+}
+
+func TestShutdownMidAttempt(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a gone client only after the body
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(slow.Close)
+	ob := newOutbox(notification("msg_7"))
+	s, err := fulfillment.New(fulfillment.Config{URL: slow.URL, Secret: secret, Poll: 20 * time.Millisecond}, ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no attempt")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n := ob.get("msg_7")
+	// Due again at once rather than when the lease ends, so a restart sends it.
+	if n.Status != orders.NotificationPending || n.LastError != "interrupted by shutdown" || n.NextAttemptAt.After(time.Now()) {
+		t.Fatalf("row = %+v", n)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

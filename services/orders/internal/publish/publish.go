@@ -134,8 +134,9 @@ func (p *Publisher) step(ctx context.Context) (bool, error) {
 	for i, f := range due {
 		wg.Go(func() {
 			a := p.Publish(ctx, f)
-			if ctx.Err() != nil {
-				return // shutting down: the lease ends and the publish is repeated
+			if ctx.Err() != nil && !a.Done {
+				// Interrupted by shutdown: due again at once, not at the end of the lease.
+				a = orders.Attempt{At: p.cfg.Now(), Error: "interrupted by shutdown", NextAt: p.cfg.Now()}
 			}
 			errs[i] = p.store.RecordPublishAttempt(context.WithoutCancel(ctx), f.ID, a)
 		})
