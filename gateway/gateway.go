@@ -25,11 +25,16 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/console"
+	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ingest"
+	"github.com/hookmesh/hookmesh/gateway/internal/publish"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
 // Config is the gateway's environment (DESIGN.md, "The user-facing interface").
@@ -82,12 +87,39 @@ type Deps struct {
 	Mount func(mux *http.ServeMux)
 	// LogFault is eventlog.Config.Fault (crash tests only).
 	LogFault func(point string) error
+	// Gatherer, when set, is what /metrics serves (e.g. the gateway's Registry
+	// together with in-process services' registries); default Registry.
+	Gatherer prometheus.Gatherer
+	// GRPCListener serves the gateway's gRPC API (AdminService, PublisherService);
+	// default: a new loopback port-0 listener.
+	GRPCListener net.Listener
+	// Builtins resolves subscription targets builtin:<name> to in-process
+	// connections; builtin:gateway is always the gateway itself.
+	Builtins map[string]*grpc.ClientConn
+	// REST adds services' read APIs to the REST front door under /v1/.
+	REST []RESTService
+	// PublicPaths are REST paths served without the admin token (e.g. the email
+	// verification link a user opens).
+	PublicPaths []string
+	// StreamPrefix isolates the log's and the dispatcher's streams on a shared
+	// NATS server (tests).
+	StreamPrefix string
+	// NoDispatcher runs the gateway without deliveries (ingest only).
+	NoDispatcher bool
+}
+
+// RESTService is one service's grpc-gateway registration and its connection.
+type RESTService struct {
+	Register restgw.RegisterFunc
+	Conn     *grpc.ClientConn
 }
 
 // Gateway is a configured gateway; Run serves it.
 type Gateway struct {
 	cfg    Config
 	logger *slog.Logger
+	tp     trace.TracerProvider
+	disp0  *dispatch.Dispatcher // the default dispatcher, when built here
 	file   *config.File
 	log    *eventlog.Log
 	disp   Dispatcher
@@ -116,7 +148,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
 		cfg.DataDir = "./hookmesh-data"
 	}
-	g := &Gateway{cfg: cfg, logger: deps.Logger}
+	g := &Gateway{cfg: cfg, logger: deps.Logger, tp: tp}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -159,6 +191,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		DedupeHorizon: g.file.Log.DedupeHorizon.Std(),
 		MaxBodyBytes:  g.file.MaxBodyBytes(),
 		Fault:         deps.LogFault,
+		StreamPrefix:  deps.StreamPrefix,
 	}
 	if need := eventlog.RequiredPayload(logCfg.MaxBodyBytes); need > int64(eventlog.DefaultMaxPayload) {
 		logCfg.MaxPayload = int32(need)
@@ -178,10 +211,24 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		return nil, err
 	}
 
-	if deps.NewDispatcher != nil {
+	// The gRPC API (admin, publisher, the gateway's own health consumer) listens
+	// before the dispatcher starts, which may deliver to builtin:gateway.
+	if g.grpcLis, err = listen(deps.GRPCListener, "127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("grpc listener: %w", err)
+	}
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, fmt.Errorf("admin grpc client: %w", err)
+	}
+	switch {
+	case deps.NewDispatcher != nil:
 		if g.disp, err = deps.NewDispatcher(ctx, g.log, g.file); err != nil {
 			return nil, fmt.Errorf("dispatcher: %w", err)
 		}
+	case !deps.NoDispatcher && len(g.file.Subscriptions) > 0:
+		if g.disp0, err = g.newDispatcher(ctx, deps); err != nil {
+			return nil, err
+		}
+		g.disp = g.disp0
 	}
 	adminCfg := admin.Config{Events: g.log, Schedules: deps.Schedules, Logger: deps.Logger.With("part", "admin")}
 	adminCfg.Deliveries, _ = g.disp.(admin.Deliveries)
@@ -196,20 +243,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		return nil, fmt.Errorf("admin grpc server: %w", err)
 	}
 	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
+	pub, err := publish.New(publish.Config{Log: g.log, Logger: deps.Logger.With("part", "publish")})
+	if err != nil {
+		return nil, err
+	}
+	eventv1.RegisterPublisherServiceServer(g.grpcSrv.GRPC(), pub)
+	consumerv1.RegisterEventConsumerServiceServer(g.grpcSrv.GRPC(), &healthConsumer{log: g.log, disp: func() *dispatch.Dispatcher { return g.disp0 }})
 	// The REST API reaches AdminService through a real gRPC connection on loopback.
-	if g.grpcLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("admin grpc listener: %w", err)
-	}
-	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return nil, fmt.Errorf("admin grpc client: %w", err)
-	}
-	rest, err := restHandler(g.grpcConn, cfg.AdminToken)
+	rest, err := restHandler(g.grpcConn, cfg.AdminToken, deps.REST, deps.PublicPaths)
 	if err != nil {
 		return nil, err
 	}
 
 	metrics := http.NotFoundHandler()
-	if deps.Registry != nil {
+	switch {
+	case deps.Gatherer != nil:
+		metrics = promHandler(deps.Gatherer)
+	case deps.Registry != nil:
 		metrics = promHandler(deps.Registry)
 	}
 	mux := http.NewServeMux()
@@ -254,6 +304,9 @@ func (g *Gateway) AdminAddr() string {
 	}
 	return g.HTTPAddr()
 }
+
+// GRPCAddr is the address of the gateway's gRPC API (AdminService, PublisherService).
+func (g *Gateway) GRPCAddr() string { return g.grpcLis.Addr().String() }
 
 // Log is the gateway's event log (for in-process publishers and tests).
 func (g *Gateway) Log() *eventlog.Log { return g.log }

@@ -432,7 +432,7 @@ func TestDemoConfigStarts(t *testing.T) {
 		}
 		return "demo-" + name, true, nil
 	}
-	g := start(t, Config{}, Deps{File: mustDemo(t), Secrets: demoSecrets})
+	g := start(t, Config{}, Deps{File: mustDemo(t), Secrets: demoSecrets, NoDispatcher: true})
 	for _, source := range []string{"hasura", "stripe", "github", "shopify", "slack", "standard"} {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+g.HTTPAddr()+"/hooks/"+source, strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
@@ -12,20 +14,37 @@ import (
 	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
-// restHandler serves AdminService as REST under /v1/ (proto/http.yaml) through
-// conn, requiring "Authorization: Bearer <token>" when token is set.
-func restHandler(conn *grpc.ClientConn, token string) (http.Handler, error) {
-	h, err := restgw.New(restgw.Config{
-		Conn:       conn,
-		Register:   []restgw.RegisterFunc{adminv1.RegisterAdminServiceHandler},
-		AdminToken: token,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("admin REST: %w", err)
+// restHandler serves AdminService and the services' read APIs as REST under /v1/
+// (proto/http.yaml) through gRPC connections, requiring "Authorization: Bearer
+// <token>" when token is set, except on the public paths.
+func restHandler(conn *grpc.ClientConn, token string, services []RESTService, public []string) (http.Handler, error) {
+	register := []restgw.RegisterFunc{adminv1.RegisterAdminServiceHandler}
+	for _, s := range services {
+		register = append(register, func(ctx context.Context, mux *runtime.ServeMux, _ *grpc.ClientConn) error {
+			return s.Register(ctx, mux, s.Conn)
+		})
 	}
-	return h, nil
+	h, err := restgw.New(restgw.Config{Conn: conn, Register: register})
+	if err != nil {
+		return nil, fmt.Errorf("REST API: %w", err)
+	}
+	if token == "" {
+		return h, nil
+	}
+	authed := restgw.BearerAuth(token)(h)
+	isPublic := make(map[string]bool, len(public))
+	for _, p := range public {
+		isPublic[p] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPublic[r.URL.Path] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	}), nil
 }
 
-func promHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+func promHandler(reg prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
