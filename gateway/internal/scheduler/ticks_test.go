@@ -188,6 +188,8 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 	hung.block.Store(&block)
 	// A long Timeout: the append stays blocked in real time until the test releases it.
 	a := start(t, log, Config{Log: hung, Clock: clk, Schedules: schedules, Lease: 10 * time.Second, Timeout: time.Minute})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(block) }) })
 	waitIdle(t, clk.Now(), a)
 	clk.Set(utc("2026-05-04T07:00:00Z"))
 	waitFor(t, "a to claim and start appending", func() bool { return hung.calls.Load() == 1 })
@@ -203,7 +205,7 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 	if evs[0].GetId() != "hourly@2026-05-04T07:00:00Z" || healthy.calls.Load() != 1 {
 		t.Fatalf("after take-over: events %v, b appended %d", ids(evs), healthy.calls.Load())
 	}
-	close(block) // a's append goes through late: a duplicate
+	release.Do(func() { close(block) }) // a's append goes through late: a duplicate
 	waitFor(t, "a's late append", func() bool { return hung.duplicates.Load() == 1 })
 	settle(t, clk, utc("2026-05-04T08:00:00Z"), a, b)
 	evs = waitEvents(t, log, SourceCron, 2)
@@ -453,6 +455,8 @@ func TestShutdownFinishesClaim(t *testing.T) {
 	block := make(chan struct{})
 	slow.block.Store(&block)
 	s := start(t, log, Config{Log: slow, Clock: clk, Schedules: []Schedule{{Name: "hourly", Cron: "0 * * * *"}}, Timeout: time.Minute})
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(block) }) })
 	waitIdle(t, clk.Now(), s)
 	clk.Set(utc("2026-05-04T07:00:00Z"))
 	waitFor(t, "the append to start", func() bool { return slow.calls.Load() == 1 })
@@ -462,7 +466,7 @@ func TestShutdownFinishesClaim(t *testing.T) {
 		close(stopped)
 	}()
 	time.Sleep(20 * time.Millisecond) // let the stop reach Run; it must wait for the append
-	close(block)
+	release.Do(func() { close(block) })
 	<-stopped
 	waitEvents(t, log, SourceCron, 1)
 	e, err := s.kv.Get(context.Background(), cronKey("hourly"))
