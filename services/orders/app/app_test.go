@@ -13,13 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 	ev "github.com/hookmesh/hookmesh/services/orders/internal/testevents"
@@ -245,11 +249,11 @@ func TestRESTRoutes(t *testing.T) {
 	h.mustDeliver(t, ev.Completion("h-rest", "o-600", "frank", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
 	h.mustDeliver(t, ev.BillingTick("hookmesh", "tick-1", time.Now().UTC().AddDate(0, 1, 0)))
 	h.mustDeliver(t, ev.BillingTick("hasura", "tick-2", time.Now().UTC().AddDate(0, 1, 0)))
-	mux := runtime.NewServeMux()
-	if err := h.svc.RegisterGateway(context.Background(), mux, h.conn); err != nil {
+	rest, err := restgw.New(restgw.Config{Conn: h.conn, Register: []restgw.RegisterFunc{h.svc.RegisterGateway}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(rest)
 	t.Cleanup(srv.Close)
 
 	tests := []struct {
@@ -264,8 +268,8 @@ func TestRESTRoutes(t *testing.T) {
 		{"/v1/orders/notifications?order_id=o-600", 200, "notifications"},
 		{"/v1/orders/stock", 200, "levels"},
 		{"/v1/orders/o-600", 200, "order"},
-		{"/v1/orders/missing", 404, ""},
-		{"/v1/orders/invoices?month=May", 400, ""},
+		{"/v1/orders/missing", 404, "error"},
+		{"/v1/orders/invoices?month=May", 400, "error"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
@@ -291,9 +295,9 @@ func TestRESTRoutes(t *testing.T) {
 		})
 	}
 	// One billing run per month however many ticks: exactly one invoice for frank.
-	resp, err := h.orders.ListInvoices(context.Background(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
-	if err != nil || len(resp.GetInvoices()) != 1 || resp.GetInvoices()[0].GetTotalCents() != 1250 {
-		t.Fatalf("invoices = %v, %v", resp, err)
+	invs, err := h.orders.ListInvoices(context.Background(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
+	if err != nil || len(invs.GetInvoices()) != 1 || invs.GetInvoices()[0].GetTotalCents() != 1250 {
+		t.Fatalf("invoices = %v, %v", invs, err)
 	}
 }
 
@@ -444,5 +448,45 @@ func TestRunFailsOnBusyPort(t *testing.T) {
 	err = app.Run(context.Background(), app.Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), PublisherAddr: rec.Addr})
 	if err == nil || !strings.Contains(err.Error(), "ORDERS_GRPC_ADDR") {
 		t.Fatalf("Run = %v, want a listen error naming ORDERS_GRPC_ADDR", err)
+	}
+}
+
+// One trace from the delivery through the follow-up event and the fulfillment
+// webhook: both carry the trace of the Deliver call that completed the order.
+func TestTraceContinuesAcrossHops(t *testing.T) {
+	prev := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+
+	h := prepare(t, func(*app.Config) {})
+	h.tp = tp
+	h.start(t)
+
+	ctx, span := tp.Tracer("test").Start(context.Background(), "dispatch")
+	if err := h.deliverCtx(ctx, ev.Completion("h-trace", "o-800", "hana", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5})); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	traceID := span.SpanContext().TraceID().String()
+	eventually(t, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+	eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+	if tpHeader := h.rec.OfType(orders.TypeShipmentCreated)[0].GetTraceparent(); !strings.Contains(tpHeader, "-"+traceID+"-") {
+		t.Errorf("published traceparent %q is not in trace %s", tpHeader, traceID)
+	}
+	if got := h.recv.Accepted()[0].Traceparent; !strings.Contains(got, "-"+traceID+"-") {
+		t.Errorf("webhook traceparent %q is not in trace %s", got, traceID)
+	}
+	names := map[string]bool{}
+	for _, s := range spans.Ended() {
+		if s.SpanContext().TraceID().String() == traceID {
+			names[s.Name()] = true
+		}
+	}
+	for _, want := range []string{"hookmesh.consumer.v1.EventConsumerService/Deliver", "orders.publish orders.shipment.created", "fulfillment.notify"} {
+		if !names[want] {
+			t.Errorf("no %q span in the trace (spans: %v)", want, names)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -40,6 +42,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db func(*app.Config))) {
 // endpoint verifying signatures.
 type harness struct {
 	cfg      app.Config
+	tp       trace.TracerProvider // nil: the global one
 	pub      eventv1.PublisherServiceClient
 	rec      *publishtest.Recorder
 	recv     *fulfillmenttest.Receiver
@@ -52,6 +55,14 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, db func(*app.Config), mutate ...func(*app.Config)) *harness {
+	t.Helper()
+	h := prepare(t, db, mutate...)
+	h.start(t)
+	return h
+}
+
+// prepare builds the harness without starting the service.
+func prepare(t *testing.T, db func(*app.Config), mutate ...func(*app.Config)) *harness {
 	t.Helper()
 	h := &harness{}
 	h.pub, h.rec = publishtest.Start(t)
@@ -69,7 +80,6 @@ func newHarness(t *testing.T, db func(*app.Config), mutate ...func(*app.Config))
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
-	h.start(t)
 	return h
 }
 
@@ -77,11 +87,11 @@ func newHarness(t *testing.T, db func(*app.Config), mutate ...func(*app.Config))
 func (h *harness) start(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := app.New(ctx, h.cfg, app.Deps{Publisher: h.pub})
+	svc, err := app.New(ctx, h.cfg, app.Deps{Publisher: h.pub, TracerProvider: h.tp})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	srv, err := grpcserver.New(grpcserver.Config{})
+	srv, err := grpcserver.New(grpcserver.Config{TracerProvider: h.tp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +103,11 @@ func (h *harness) start(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if h.tp != nil {
+		dialOpts = append(dialOpts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(h.tp))))
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), dialOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +135,11 @@ func (h *harness) stop() { h.stopOnce.Do(h.stopFn) }
 
 func (h *harness) deliver(t *testing.T, ev *eventv1.Event) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return h.deliverCtx(context.Background(), ev)
+}
+
+func (h *harness) deliverCtx(ctx context.Context, ev *eventv1.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := h.consumer.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev, Subscription: "orders", Attempt: 1})
 	return err

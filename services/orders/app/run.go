@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
@@ -20,6 +19,7 @@ import (
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
 	"github.com/hookmesh/hookmesh/platform/logging"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
@@ -75,12 +75,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return errors.Join(fmt.Errorf("dial own gRPC server: %w", err), lis.Close(), hlis.Close())
 		}
 		defer conn.Close()
-		mux := runtime.NewServeMux()
-		if err := svc.RegisterGateway(ctx, mux, conn); err != nil {
+		rest, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}})
+		if err != nil {
 			return errors.Join(err, lis.Close(), hlis.Close())
 		}
 		root := http.NewServeMux()
-		root.Handle("/v1/", mux)
+		root.Handle("/v1/", rest)
 		root.Handle("GET /metrics", tel.Handler())
 		root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := svc.Ready(r.Context()); err != nil {

@@ -152,7 +152,9 @@ func TestDeliverCodes(t *testing.T) {
 		{"string quantity that is no number", ev.Order("e-qs", "insert", nil, row(func(r map[string]any) { r["items"] = []any{map[string]any{"sku": "A", "quantity": "two"}} }), t0), codes.InvalidArgument},
 		{"item that is no object", ev.Order("e-io", "insert", nil, row(func(r map[string]any) { r["items"] = []any{"A"} }), t0), codes.InvalidArgument},
 		{"items that are no array", ev.Order("e-ia", "insert", nil, row(func(r map[string]any) { r["items"] = 7 }), t0), codes.InvalidArgument},
-		{"price in fractions of a cent", ev.Order("e-pc", "insert", nil, row(func(r map[string]any) { r["items"] = []any{map[string]any{"sku": "A", "quantity": 1, "price": "1.999"}} }), t0), codes.InvalidArgument},
+		{"price in fractions of a cent", ev.Order("e-pc", "insert", nil, row(func(r map[string]any) {
+			r["items"] = []any{map[string]any{"sku": "A", "quantity": 1, "price": "1.999"}}
+		}), t0), codes.InvalidArgument},
 		{"total that is no number", ev.Order("e-tot", "insert", nil, row(func(r map[string]any) { r["total"] = "abc" }), t0), codes.InvalidArgument},
 		{"created_at that is no time", ev.Order("e-ts", "insert", nil, row(func(r map[string]any) { r["created_at"] = "yesterday" }), t0), codes.InvalidArgument},
 		{"no customer", ev.Order("e-cust", "insert", nil, row(func(r map[string]any) { delete(r, "customer_id") }), t0), codes.InvalidArgument},

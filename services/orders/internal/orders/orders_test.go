@@ -116,7 +116,9 @@ func TestMonthlyPriceCents(t *testing.T) {
 }
 
 func TestCompletes(t *testing.T) {
-	row := func(status string) *orders.OrderRow { return &orders.OrderRow{ID: "1", CustomerID: "c", Status: status} }
+	row := func(status string) *orders.OrderRow {
+		return &orders.OrderRow{ID: "1", CustomerID: "c", Status: status}
+	}
 	tests := []struct {
 		name string
 		c    orders.OrderChange
@@ -166,8 +168,8 @@ func TestBuildInvoices(t *testing.T) {
 		{OrderID: "o1", CustomerID: "alice", TotalCents: 1000, CompletedAt: in(3)},
 		{OrderID: "o2", CustomerID: "alice", TotalCents: 500, CompletedAt: in(20)},
 		{OrderID: "o0", CustomerID: "alice", TotalCents: 100, CompletedAt: time.Date(2026, 4, 30, 0, 0, 0, 0, time.UTC)}, // late, unbilled
-		{OrderID: "o3", CustomerID: "bob", TotalCents: 700, CompletedAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)},      // next month
-		{OrderID: "o4", CustomerID: "bob", TotalCents: 900, CompletedAt: in(5), InvoiceID: "inv-x"},                        // billed
+		{OrderID: "o3", CustomerID: "bob", TotalCents: 700, CompletedAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)},    // next month
+		{OrderID: "o4", CustomerID: "bob", TotalCents: 900, CompletedAt: in(5), InvoiceID: "inv-x"},                      // billed
 	}
 	subs := []orders.Subscription{
 		{ID: "sub_a", CustomerID: "alice", MonthlyPriceCents: 999, StartedAt: in(1).AddDate(0, -2, 0)},

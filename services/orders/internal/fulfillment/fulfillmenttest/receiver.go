@@ -85,6 +85,8 @@ func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance 
 type Delivery struct {
 	ID   string
 	Body []byte
+	// Traceparent is the W3C trace context header the sender propagated.
+	Traceparent string
 }
 
 // Receiver is a fulfillment endpoint on loopback.
@@ -173,6 +175,6 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "try later", http.StatusServiceUnavailable)
 		return
 	}
-	r.accepted = append(r.accepted, Delivery{ID: req.Header.Get("webhook-id"), Body: body})
+	r.accepted = append(r.accepted, Delivery{ID: req.Header.Get("webhook-id"), Body: body, Traceparent: req.Header.Get("traceparent")})
 	w.WriteHeader(http.StatusNoContent)
 }
