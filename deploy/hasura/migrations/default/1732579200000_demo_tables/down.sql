@@ -1,0 +1,3 @@
+DROP TABLE public.orders;
+DROP TABLE public.inventory;
+DROP TABLE public.users;
