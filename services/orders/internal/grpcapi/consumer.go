@@ -104,6 +104,10 @@ func (c *Consumer) apply(ctx context.Context, ev *eventv1.Event) (bool, error) {
 		return true, err
 	case ev.GetProvider().GetProvider() == "stripe" || strings.HasPrefix(ev.GetType(), "stripe."):
 		return c.applyStripe(ctx, ref, ev)
+	case strings.HasPrefix(ev.GetType(), "hasura.public.orders.") || strings.HasPrefix(ev.GetType(), "hasura.public.inventory."):
+		return true, orders.Invalidf("%s event has no Hasura table payload", ev.GetType())
+	case ev.GetType() == "cron.billing" || ev.GetType() == "hasura.cron.billing":
+		return true, orders.Invalidf("%s event has no scheduled payload", ev.GetType())
 	}
 	return false, nil
 }

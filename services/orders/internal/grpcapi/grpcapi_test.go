@@ -171,6 +171,9 @@ func TestDeliverCodes(t *testing.T) {
 		{"subscription without customer", ev.Stripe("evt_4", "customer.subscription.created", map[string]any{"id": "sub_1"}, t0), codes.InvalidArgument},
 		{"billing tick without a scheduled time", noScheduled, codes.InvalidArgument},
 		{"no event", nil, codes.InvalidArgument},
+		{"orders type without payload", &eventv1.Event{Id: "np-1", Source: "hasura", Type: "hasura.public.orders.insert"}, codes.InvalidArgument},
+		{"billing type without payload", &eventv1.Event{Id: "np-2", Source: "hookmesh", Type: "cron.billing"}, codes.InvalidArgument},
+		{"stripe type without payload or body", &eventv1.Event{Id: "np-3", Source: "stripe", Type: "stripe.payment_intent.succeeded"}, codes.InvalidArgument},
 
 		{"numeric ids", ev.Order("e-num", "insert", nil, row(func(r map[string]any) { r["id"], r["customer_id"] = 42, 7 }), t0), codes.OK},
 		{"items as a JSON string", ev.Order("e-js", "insert", nil, row(func(r map[string]any) {
