@@ -104,12 +104,12 @@ func testLogger() *slog.Logger {
 }
 
 // openLog opens the embedded event log on dir (a t.TempDir(), reused to restart).
-func openLog(t *testing.T, dir string) *eventlog.Log {
+func openLog(t testing.TB, dir string) *eventlog.Log {
 	t.Helper()
 	return openLogConfig(t, eventlog.Config{DataDir: dir})
 }
 
-func openLogConfig(t *testing.T, cfg eventlog.Config) *eventlog.Log {
+func openLogConfig(t testing.TB, cfg eventlog.Config) *eventlog.Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

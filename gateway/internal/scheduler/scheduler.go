@@ -73,6 +73,8 @@ type Schedule struct {
 	// Cron is a five-field expression or a shorthand (@daily, …); see package cron.
 	Cron string
 	// Timezone is an IANA zone name the expression is read in; empty means UTC.
+	// Across daylight-saving changes a wall time that does not exist fires when the
+	// gap ends and a repeated one fires once, at its first occurrence (cron.Expr.Next).
 	Timezone string
 	// Payload travels in ScheduledEvent.payload; nil for none.
 	Payload *structpb.Value
