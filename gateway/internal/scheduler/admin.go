@@ -194,8 +194,8 @@ func (s *Scheduler) DeleteScheduledEvent(ctx context.Context, req *adminv1.Delet
 	if strings.HasPrefix(id, SkippedIDPrefix) {
 		return nil, s.deleteSkipRecord(ctx, id)
 	}
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, status.Errorf(codes.NotFound, "scheduled event %q not found", id)
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return nil, status.Errorf(codes.NotFound, "scheduled event %q not found", id) // ids are canonical UUIDs
 	}
 	key := oneOffKey(id)
 	for range maxCASAttempts {

@@ -275,6 +275,8 @@ func TestDeleteScheduledEventErrors(t *testing.T) {
 		{"empty id", "", codes.InvalidArgument},
 		{"unknown uuid", uuid.Must(uuid.NewV7()).String(), codes.NotFound},
 		{"not an id", "no such thing", codes.NotFound},
+		{"urn form of a uuid", "urn:uuid:" + uuid.Must(uuid.NewV7()).String(), codes.NotFound},
+		{"upper-case uuid", strings.ToUpper(uuid.Must(uuid.NewV7()).String()), codes.NotFound},
 		{"skip record", "cron.hourly@2026-01-10T11:00:00Z", codes.FailedPrecondition},
 		{"unknown skip record", "cron.hourly@2026-01-10T13:00:00Z", codes.NotFound},
 		{"skip record of an unknown schedule", "cron.nope@2026-01-10T11:00:00Z", codes.NotFound},

@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
@@ -191,6 +192,15 @@ func (c Config) Validate() error {
 		}
 		if s.Tolerance < 0 {
 			return fmt.Errorf("scheduler: schedule %q: tolerance must not be negative", s.Name)
+		}
+		if s.Payload != nil {
+			b, err := protojson.Marshal(s.Payload)
+			if err != nil {
+				return fmt.Errorf("scheduler: schedule %q: payload is not valid JSON: %w", s.Name, err)
+			}
+			if len(b) > MaxPayloadBytes {
+				return fmt.Errorf("scheduler: schedule %q: payload is %d bytes as JSON, more than %d", s.Name, len(b), MaxPayloadBytes)
+			}
 		}
 	}
 	for name, fn := range c.OnTick {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 )
@@ -33,6 +34,8 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"never fires", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{{Name: "x", Cron: "0 0 30 2 *"}}}, "never fires"},
 		{"bad zone", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{{Name: "x", Cron: "@daily", Timezone: "Mars/Olympus"}}}, "time zone"},
 		{"negative tolerance", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{{Name: "x", Cron: "@daily", Tolerance: -time.Hour}}}, "tolerance"},
+		{"payload too large", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{{Name: "x", Cron: "@daily", Payload: structpb.NewStringValue(strings.Repeat("p", MaxPayloadBytes))}}}, "payload"},
+		{"payload not JSON", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{{Name: "x", Cron: "@daily", Payload: structpb.NewNumberValue(nan())}}}, "payload"},
 		{"hook for unknown schedule", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{ok},
 			OnTick: map[string]TickFunc{"health-check": func(context.Context, time.Time) {}}}, "not configured"},
 		{"nil hook", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{ok}, OnTick: map[string]TickFunc{"daily": nil}}, "nil"},

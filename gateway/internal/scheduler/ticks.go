@@ -181,7 +181,7 @@ func (s *Scheduler) emitTick(ctx context.Context, sc *schedule, tick, now time.T
 // maybeHook starts sc's OnTick function for the newest emitted tick this process has
 // not run it for, if that tick is within the tolerance and no earlier call is running.
 func (s *Scheduler) maybeHook(ctx context.Context, sc *schedule) {
-	if sc.hook == nil {
+	if sc.hook == nil || ctx.Err() != nil {
 		return
 	}
 	e := s.entries[sc.key]
