@@ -33,7 +33,7 @@ type env struct {
 	orders   ordersv1.OrdersServiceClient
 }
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	t.Helper()
 	st := store.New(db, nil)
 	dom, err := orders.NewService(orders.ServiceConfig{Store: st})
@@ -55,7 +55,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 	return &env{st: st, consumer: consumerv1.NewEventConsumerServiceClient(conn), orders: ordersv1.NewOrdersServiceClient(conn)}
 }
 
-func (e *env) deliver(t *testing.T, event *eventv1.Event) error {
+func (e *env) deliver(t testing.TB, event *eventv1.Event) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -63,7 +63,7 @@ func (e *env) deliver(t *testing.T, event *eventv1.Event) error {
 	return err
 }
 
-func (e *env) mustDeliver(t *testing.T, event *eventv1.Event) {
+func (e *env) mustDeliver(t testing.TB, event *eventv1.Event) {
 	t.Helper()
 	if err := e.deliver(t, event); err != nil {
 		t.Fatalf("deliver %s %s: %v", event.GetType(), event.GetId(), err)
