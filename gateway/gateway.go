@@ -29,6 +29,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ingest"
 	"github.com/hookmesh/hookmesh/gateway/internal/publish"
+	"github.com/hookmesh/hookmesh/gateway/internal/scheduler"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
@@ -120,6 +121,7 @@ type Gateway struct {
 	logger *slog.Logger
 	tp     trace.TracerProvider
 	disp0  *dispatch.Dispatcher // the default dispatcher, when built here
+	sched  *scheduler.Scheduler
 	file   *config.File
 	log    *eventlog.Log
 	disp   Dispatcher
@@ -230,7 +232,27 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 		g.disp = g.disp0
 	}
+	// The gateway's own scheduler: cron.<name> ticks and one-off scheduled.<name>
+	// events, once per tick across gateways. cron.health-check reaches the gateway
+	// through its builtin:gateway subscription, so no tick hooks are needed.
+	if deps.Schedules == nil {
+		if g.sched, err = scheduler.New(ctx, scheduler.Config{
+			Log:            g.log,
+			JS:             g.log.JetStream(),
+			Schedules:      scheduler.FromConfig(g.file.Schedules),
+			TracerProvider: tp,
+			Logger:         deps.Logger.With("part", "scheduler"),
+			Registerer:     registerer(deps.Registry),
+			BucketPrefix:   deps.StreamPrefix,
+			Replicas:       max(g.file.Log.Replicas, 1),
+		}); err != nil {
+			return nil, fmt.Errorf("scheduler: %w", err)
+		}
+	}
 	adminCfg := admin.Config{Events: g.log, Schedules: deps.Schedules, Logger: deps.Logger.With("part", "admin")}
+	if adminCfg.Schedules == nil && g.sched != nil {
+		adminCfg.Schedules = g.sched
+	}
 	adminCfg.Deliveries, _ = g.disp.(admin.Deliveries)
 	adminCfg.DeadLetters, _ = g.disp.(admin.DeadLetters)
 	adminCfg.Replays, _ = g.disp.(admin.Replays)
@@ -312,13 +334,21 @@ func (g *Gateway) GRPCAddr() string { return g.grpcLis.Addr().String() }
 func (g *Gateway) Log() *eventlog.Log { return g.log }
 
 // Run serves until ctx ends, then shuts down in order: HTTP (no new webhooks, in-flight
-// ones answered), the dispatcher, the admin gRPC server, the event log.
+// ones answered), the scheduler, the dispatcher, the admin gRPC server, the event log.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.close()
 	if g.disp != nil {
 		if err := g.disp.Start(ctx); err != nil {
 			return fmt.Errorf("start dispatcher: %w", err)
 		}
+	}
+	schedDone := make(chan error, 1)
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSched()
+	if g.sched != nil {
+		go func() { schedDone <- g.sched.Run(schedCtx) }()
+	} else {
+		schedDone <- nil
 	}
 	grpcCtx, stopGRPC := context.WithCancel(context.WithoutCancel(ctx))
 	grpcDone := make(chan error, 1)
@@ -336,6 +366,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	// The scheduler stops before the dispatcher and the log it appends to.
+	stopSched()
+	if err := <-schedDone; err != nil {
+		errs = append(errs, fmt.Errorf("scheduler: %w", err))
+	}
 	if g.disp != nil {
 		if err := g.disp.Stop(stopCtx); err != nil {
 			errs = append(errs, fmt.Errorf("stop dispatcher: %w", err))

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
+	"github.com/hookmesh/hookmesh/gateway/internal/scheduler/cron"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	"github.com/hookmesh/hookmesh/platform/yamlconfig"
 )
@@ -270,6 +271,10 @@ func (s *Source) validate(v *validator, i int) {
 	if !nameRE.MatchString(s.Name) {
 		v.add(fmt.Sprintf("name %q must be 1-64 letters, digits, '_' or '-' (it is a URL path segment)", s.Name), at("name")...)
 	}
+	if s.Name == "cron" || s.Name == "scheduled" {
+		// The scheduler's events use these sources; sharing them would share ids.
+		v.add(fmt.Sprintf("name %q is reserved for the scheduler's events", s.Name), at("name")...)
+	}
 	known := false
 	for _, k := range webhook.Kinds {
 		known = known || k == s.Kind
@@ -470,7 +475,7 @@ func (s *Schedule) validate(v *validator, i int) {
 	if !nameRE.MatchString(s.Name) {
 		v.add(fmt.Sprintf("name %q must be 1-64 letters, digits, '_' or '-'", s.Name), at("name")...)
 	}
-	if err := CheckCron(s.Cron); err != nil {
+	if _, err := cron.Parse(s.Cron); err != nil {
 		v.add(err.Error(), at("cron")...)
 	}
 	if s.Timezone != "" {

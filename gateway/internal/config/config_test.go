@@ -267,7 +267,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate subscription", minimal + "subscriptions:\n  - {name: s, target: builtin:a, events: [a]}\n  - {name: s, target: builtin:a, events: [a]}\n", 7, "duplicate subscription"},
 		{"bad breaker", minimal + "subscriptions:\n  - {name: s, target: builtin:a, events: [a], breaker: {failures: 0}}\n", 6, "breaker needs"},
 		{"schedule bad cron", minimal + "schedules:\n  - name: c\n    cron: \"61 * * * *\"\n", 7, "minute field"},
-		{"schedule cron fields", minimal + "schedules:\n  - name: c\n    cron: \"* * *\"\n", 7, "must have 5 fields"},
+		{"schedule cron fields", minimal + "schedules:\n  - name: c\n    cron: \"* * *\"\n", 7, "want 5"},
 		{"schedule bad timezone", minimal + "schedules:\n  - name: c\n    cron: \"0 * * * *\"\n    timezone: Mars/Olympus\n", 8, "unknown timezone"},
 		{"schedule unknown key", minimal + "schedules:\n  - name: c\n    cron: \"0 * * * *\"\n    every: 1h\n", 8, `unknown key "every" in schedules[0]`},
 		{"schedule payload bad key", minimal + "schedules:\n  - name: c\n    cron: \"0 * * * *\"\n    payload: {[1]: x}\n", 8, "keys must be strings"},
@@ -296,16 +296,29 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestCheckCron(t *testing.T) {
-	for _, ok := range []string{"* * * * *", "0 9 * * 1", "*/15 0-6,22-23 1,15 JAN-MAR sun", "0 0 1 * 7", "5-55/10 * * * *"} {
-		if err := CheckCron(ok); err != nil {
+func TestScheduleCron(t *testing.T) {
+	doc := func(expr string) string {
+		return "sources:\n  - {name: h, kind: hasura, header: X-S, secrets_from_env: [S]}\nschedules:\n  - name: tick\n    cron: \"" + expr + "\"\n"
+	}
+	for _, ok := range []string{"* * * * *", "0 9 * * 1", "*/15 0-6,22-23 1,15 JAN-MAR sun", "0 0 1 * 7", "@daily", "@hourly"} {
+		if _, err := Parse([]byte(doc(ok))); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8",
-		"5/10 * * * *", "*/0 * * * *", "9-3 * * * *", "a * * * *", "* * * * * *"} {
-		if err := CheckCron(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+		"*/0 * * * *", "9-3 * * * *", "a * * * *", "* * * * * *", "0 0 30 2 *", "@sometimes"} {
+		_, err := Parse([]byte(doc(bad)))
+		if err == nil || !strings.Contains(err.Error(), "line 5") {
+			t.Errorf("%q: got %v, want an error at line 5", bad, err)
+		}
+	}
+}
+
+func TestReservedSourceNames(t *testing.T) {
+	for _, name := range []string{"cron", "scheduled"} {
+		_, err := Parse([]byte("sources:\n  - name: " + name + "\n    kind: hasura\n    header: X-S\n    secrets_from_env: [S]\n"))
+		if err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("source %q: got %v", name, err)
 		}
 	}
 }
