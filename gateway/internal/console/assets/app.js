@@ -35,7 +35,7 @@ function el(tag, attrs, ...children) {
 const main = () => document.getElementById('main');
 
 function render(...nodes) {
-  main().replaceChildren(...nodes);
+  main().replaceChildren(...nodes.flat().filter(n => n));
 }
 
 function notice(msg, isError) {
@@ -48,7 +48,7 @@ function notice(msg, isError) {
 
 function table(headers, rows, emptyText) {
   if (!rows.length) return el('div', { class: 'panel empty', text: emptyText });
-  return el('div', { class: 'panel' },
+  return el('div', { class: 'panel scroll' },
     el('table', {},
       el('thead', {}, el('tr', {}, headers.map(h => el('th', { text: h })))),
       el('tbody', {}, rows)));
@@ -204,7 +204,7 @@ function openStream() {
   if (state.source) return;
   const es = new EventSource('/console/stream');
   state.source = es;
-  es.onopen = () => setLive(true, 'live');
+  es.onopen = () => { state.openedAt = Date.now(); setLive(true, 'live'); };
   es.onerror = () => {
     setLive(false, 'reconnecting…');
     // A refused stream (logged out, restarted without the session) closes for good.
@@ -223,7 +223,8 @@ function openStream() {
     state.liveIds.add(ev.seq);
     state.live.unshift(ev);
     if (state.live.length > MAX_LIVE) state.liveIds.delete(state.live.pop().seq);
-    if (state.view === 'events') addLiveRow(ev, true);
+    // Rows of the initial backlog burst do not flash; later arrivals do.
+    if (state.view === 'events') addLiveRow(ev, Date.now() - (state.openedAt || 0) > 1000);
   });
 }
 
@@ -355,7 +356,7 @@ async function viewEvent(source, id) {
     render(
       el('h1', {}, el('span', { class: 'mono', text: ev.type }),
         el('button', { type: 'button', class: 'primary', text: 'Replay', onclick: () => replayEvent(ev.source, ev.id).then(draw).catch(fail) })),
-      el('div', { class: 'panel grid' }, fields.flatMap(([k, v]) => [el('div', { text: k }), el('div', { class: 'mono wrap', text: v || '—' })])),
+      el('div', { class: 'panel grid' }, fields.flatMap(([k, v]) => [el('div', { class: 'k', text: k }), el('div', { class: 'mono wrap', text: v || '—' })])),
       el('h2', { text: 'Deliveries' }),
       deliveries.length ? deliveries : el('div', { class: 'panel empty', text: 'No subscription takes this event (or the dispatcher is not running).' }),
       el('div', { class: 'cols' },
@@ -383,12 +384,12 @@ async function viewDeadLetters() {
       return el('tr', { 'data-id': dl.id, 'data-event-id': ev.id },
         el('td', { class: 'nowrap mono', text: fmtTime(dl.create_time) }),
         el('td', { text: dl.subscription }),
-        el('td', { class: 'mono' }, eventLink(ev.source, ev.id, ev.type)),
+        el('td', { class: 'mono wrap' }, eventLink(ev.source, ev.id, ev.type)),
         el('td', { text: dl.reason }),
-        el('td', {}, codeBadge(last.code), ' ', el('span', { class: 'wrap', text: last.message || '' })),
+        el('td', { class: 'msg' }, codeBadge(last.code), el('div', { class: 'wrap muted', text: last.message || '' })),
         el('td', { text: (dl.attempts || []).length }),
         el('td', {}, open ? el('span', { class: 'badge bad', text: 'open' }) : el('span', { class: 'badge ok', text: dl.resolution })),
-        el('td', {}, open ? el('div', { class: 'actions' },
+        el('td', { class: 'act' }, open ? el('div', { class: 'actions' },
           el('button', { type: 'button', class: 'primary', text: 'Replay', onclick: (e) => { e.target.disabled = true; replayEvent(ev.source, ev.id, [dl.subscription]).then(draw).catch(fail); } }),
           el('button', { type: 'button', text: 'Resolve', onclick: () => api('POST', '/v1/deadletters/' + encodeURIComponent(dl.id) + ':resolve', {}).then(() => { notice('Dead letter resolved.'); draw(); }).catch(fail) })) : null));
     });
@@ -412,7 +413,7 @@ async function viewSubscriptions() {
     if (state.view !== 'subscriptions') return;
     const rows = (res.subscriptions || []).map(s => el('tr', { 'data-name': s.name },
       el('td', {}, el('strong', { text: s.name })),
-      el('td', { class: 'mono wrap', text: s.target }),
+      el('td', { class: 'mono nowrap', text: s.target }),
       el('td', { class: 'mono wrap', text: (s.events || []).join(', ') }),
       el('td', {}, s.paused ? el('span', { class: 'badge warn', text: 'paused' }) : el('span', { class: 'badge ok', text: 'active' })),
       el('td', { class: 'num', text: s.backlog }),
@@ -420,7 +421,7 @@ async function viewSubscriptions() {
       el('td', {}, healthBadge(s.health)),
       el('td', { text: s.delivered }),
       el('td', { text: s.dead_letters }),
-      el('td', {}, el('button', {
+      el('td', { class: 'act' }, el('button', {
         type: 'button', text: s.paused ? 'Resume' : 'Pause',
         onclick: () => api('POST', '/v1/subscriptions/' + encodeURIComponent(s.name) + (s.paused ? ':resume' : ':pause'), {})
           .then(() => { notice(s.name + (s.paused ? ' resumed.' : ' paused.')); draw(); }).catch(fail),
