@@ -204,6 +204,83 @@ func TestDeliverCodes(t *testing.T) {
 	}
 }
 
+// TestDeliverResolvesCustomer: over gRPC, an order confirmation for a customer
+// the service has not heard of is UNAVAILABLE with RetryInfo, and is sent once
+// the customer's users insert has arrived.
+func TestDeliverResolvesCustomer(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			m := start(t, d, nil)
+			ctx := context.Background()
+			data, _ := structpb.NewValue(map[string]any{"order_id": "9001", "customer_id": 7.0, "tracking_number": "TRK-1",
+				"items": []any{map[string]any{"sku": "MUG", "quantity": 2.0, "price": "12.50"}}, "total": "25.00"})
+			fact := &eventv1.Event{Id: "shipment-9001", Source: "orders", Type: "orders.shipment.created", Subject: "orders/9001",
+				Payload: &eventv1.Event_Fact{Fact: &eventv1.ServiceFact{Service: "orders", Data: data}}}
+			deliver := func(ev *eventv1.Event, attempt int32) error {
+				_, err := m.client.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev, Subscription: "email", Attempt: attempt})
+				return err
+			}
+
+			err := deliver(fact, 1)
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("before the users insert: %v, want UNAVAILABLE", err)
+			}
+			var delay time.Duration
+			for _, det := range status.Convert(err).Details() {
+				if ri, ok := det.(*errdetails.RetryInfo); ok {
+					delay = ri.GetRetryDelay().AsDuration()
+				}
+			}
+			if delay <= 0 {
+				t.Fatalf("no RetryInfo delay in %v", status.Convert(err).Details())
+			}
+
+			if err := deliver(userInsert("7", "grace@example.com"), 1); err != nil {
+				t.Fatalf("users insert: %v", err)
+			}
+			if err := deliver(fact, 2); err != nil {
+				t.Fatalf("after the users insert: %v", err)
+			}
+			if err := deliver(fact, 3); status.Code(err) != codes.AlreadyExists {
+				t.Fatalf("redelivery = %v, want ALREADY_EXISTS", err)
+			}
+			if n := m.sentFor(fact); n != 1 {
+				t.Fatalf("%d confirmations sent, want 1", n)
+			}
+			list, err := m.api.ListMessages(ctx, &emailv1.ListMessagesRequest{EventId: "shipment-9001"})
+			if err != nil || len(list.GetMessages()) != 1 || list.GetMessages()[0].GetKind() != emailv1.MessageKind_MESSAGE_KIND_ORDER_CONFIRMATION ||
+				strings.Join(list.GetMessages()[0].GetTo(), ",") != "grace@example.com" {
+				t.Fatalf("ListMessages = %v, %v", list, err)
+			}
+
+			// A users update that keeps the address changes only the directory:
+			// OK once, then ALREADY_EXISTS, and no message.
+			oldRow, _ := structpb.NewStruct(map[string]any{"id": "7", "email": "grace@example.com", "name": "Grace"})
+			newRow, _ := structpb.NewStruct(map[string]any{"id": "7", "email": "grace@example.com", "name": "Grace Hopper"})
+			rename := &eventv1.Event{Id: "u-7-name", Source: "hasura", Type: "hasura.public.users.update",
+				Payload: &eventv1.Event_HasuraTable{HasuraTable: &eventv1.HasuraTableEvent{
+					Op: eventv1.HasuraOperation_HASURA_OPERATION_UPDATE, Old: oldRow, New: newRow}}}
+			if err := deliver(rename, 1); err != nil {
+				t.Fatalf("name-only update: %v", err)
+			}
+			if err := deliver(rename, 2); status.Code(err) != codes.AlreadyExists {
+				t.Fatalf("name-only update again = %v, want ALREADY_EXISTS", err)
+			}
+			if n := m.sentFor(rename); n != 0 {
+				t.Fatalf("name-only update sent %d messages", n)
+			}
+
+			// Neither address nor customer_id: a dead letter at once.
+			bare, _ := structpb.NewValue(map[string]any{"order_id": "9002"})
+			err = deliver(&eventv1.Event{Id: "shipment-9002", Source: "orders", Type: "orders.shipment.created",
+				Payload: &eventv1.Event_Fact{Fact: &eventv1.ServiceFact{Service: "orders", Data: bare}}}, 1)
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("fact without address or customer_id = %v, want INVALID_ARGUMENT", err)
+			}
+		})
+	}
+}
+
 // analyticsServer answers GetReport with fixed figures or an error.
 type analyticsServer struct {
 	analyticsv1.UnimplementedAnalyticsServiceServer

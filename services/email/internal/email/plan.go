@@ -89,8 +89,19 @@ type Planner struct {
 	ReportRecipients []mail.Address
 	// Reports may be nil: report events then fail with ErrNotConfigured.
 	Reports ReportSource
-	Now     func() time.Time
+	// Customers resolves an orders fact's customer_id when the fact carries no
+	// usable address. May be nil: such facts then fail with ErrNotConfigured.
+	Customers Customers
+	// CustomerRetry is the delay suggested when a fact names a customer the
+	// directory does not know yet. Default DefaultCustomerRetry.
+	CustomerRetry time.Duration
+	Now           func() time.Time
 }
+
+// DefaultCustomerRetry is Planner.CustomerRetry's default: the users insert
+// usually arrives within seconds; the subscription's retry bound turns a
+// customer that never becomes known into a dead letter.
+const DefaultCustomerRetry = 10 * time.Second
 
 // route is the effect an event type selects.
 type route int
@@ -99,6 +110,7 @@ const (
 	routeNone route = iota
 	routeWelcome
 	routeVerify
+	routeForget // no message: the customer directory only
 	routeOrderConfirmation
 	routeBackOrder
 	routeDailyReport
@@ -111,6 +123,8 @@ func routeOf(eventType string) route {
 		return routeWelcome
 	case "hasura.public.users.update":
 		return routeVerify
+	case "hasura.public.users.delete":
+		return routeForget
 	case "orders.shipment.created":
 		return routeOrderConfirmation
 	case "orders.stock.insufficient":
@@ -127,10 +141,11 @@ func routeOf(eventType string) route {
 // Handles reports whether the event type has an effect here at all.
 func Handles(eventType string) bool { return routeOf(eventType) != routeNone }
 
-// Plan returns the drafts an event causes: none for types without an effect
+// Plan returns the drafts an event causes: none for types without a message
 // (or an update that did not change the address). Errors wrap ErrInvalid for an
 // event that cannot work (no usable address, wrong payload), ErrNotConfigured
-// and ErrUnavailable for reports.
+// for reports and ErrUnavailable for reports and for orders facts whose customer
+// the directory does not know yet.
 func (p *Planner) Plan(ctx context.Context, ev *eventv1.Event) ([]Draft, error) {
 	switch routeOf(ev.GetType()) {
 	case routeWelcome:
@@ -138,9 +153,9 @@ func (p *Planner) Plan(ctx context.Context, ev *eventv1.Event) ([]Draft, error) 
 	case routeVerify:
 		return p.verify(ev)
 	case routeOrderConfirmation:
-		return p.orderConfirmation(ev)
+		return p.orderConfirmation(ctx, ev)
 	case routeBackOrder:
-		return p.backOrder(ev)
+		return p.backOrder(ctx, ev)
 	case routeDailyReport:
 		return p.report(ctx, ev, PeriodDaily)
 	case routeWeeklyReport:
@@ -217,28 +232,53 @@ func factData(ev *eventv1.Event) (*structpb.Struct, error) {
 	return f.GetData().GetStructValue(), nil
 }
 
-// customer reads the customer's address and name from an orders fact.
-func customer(data *structpb.Struct) (mail.Address, error) {
-	addr, ok := address(text(field(data, "customer_email", "email", "customer.email")))
-	if !ok {
-		return mail.Address{}, invalidf("no usable customer address")
+// customer reads the recipient of an orders fact: its own address when it
+// carries a usable one (customer_email, email or customer.email), else the
+// directory's address of its customer_id (string or number). A customer the
+// directory does not know yet is temporary (ErrUnavailable with a delay: the
+// users insert may still be on its way); a fact with neither address nor
+// customer_id, or a customer known to have no address, is ErrInvalid. The
+// fact's customer_name wins over the directory's name.
+func (p *Planner) customer(ctx context.Context, data *structpb.Struct) (mail.Address, error) {
+	name := cleanName(text(field(data, "customer_name", "name", "customer.name")))
+	if addr, ok := address(text(field(data, "customer_email", "email", "customer.email"))); ok {
+		return mail.Address{Name: name, Address: addr}, nil
 	}
-	return mail.Address{Name: cleanName(text(field(data, "customer_name", "name", "customer.name"))), Address: addr}, nil
+	id := text(field(data, "customer_id", "customer.id"))
+	if id == "" {
+		return mail.Address{}, invalidf("no usable customer address and no customer_id")
+	}
+	if p.Customers == nil {
+		return mail.Address{}, fmt.Errorf("customer %s: customer directory: %w", id, ErrNotConfigured)
+	}
+	c, ok, err := p.Customers.Customer(ctx, id)
+	switch {
+	case err != nil:
+		return mail.Address{}, fmt.Errorf("customer %s: %w", id, err)
+	case !ok:
+		after := p.CustomerRetry
+		if after <= 0 {
+			after = DefaultCustomerRetry
+		}
+		return mail.Address{}, Retry(after, fmt.Errorf("customer %s: %w: not in the customer directory yet", id, ErrUnavailable))
+	case c.Deleted:
+		return mail.Address{}, invalidf("customer %s: deleted, no address", id)
+	case c.Email == "":
+		return mail.Address{}, invalidf("customer %s: no usable address", id)
+	}
+	if name == "" {
+		name = c.Name
+	}
+	return mail.Address{Name: name, Address: c.Email}, nil
 }
 
-func (p *Planner) orderConfirmation(ev *eventv1.Event) ([]Draft, error) {
+func (p *Planner) orderConfirmation(ctx context.Context, ev *eventv1.Event) ([]Draft, error) {
 	data, err := factData(ev)
 	if err != nil {
 		return nil, err
 	}
-	to, err := customer(data)
-	if err != nil {
-		return nil, fmt.Errorf("order confirmation: %w", err)
-	}
 	d := OrderData{
 		OrderID:        text(field(data, "order_id")),
-		Name:           to.Name,
-		Email:          to.Address,
 		TrackingNumber: cleanName(text(field(data, "tracking_number"))),
 	}
 	if d.OrderID == "" {
@@ -267,19 +307,22 @@ func (p *Planner) orderConfirmation(ev *eventv1.Event) ([]Draft, error) {
 		}
 		d.Items = append(d.Items, item)
 	}
+	// Last: a fact that cannot work is a dead letter even while its customer
+	// is still unknown.
+	to, err := p.customer(ctx, data)
+	if err != nil {
+		return nil, fmt.Errorf("order confirmation: %w", err)
+	}
+	d.Name, d.Email = to.Name, to.Address
 	return []Draft{{Kind: KindOrderConfirmation, To: []mail.Address{to}, Data: d}}, nil
 }
 
-func (p *Planner) backOrder(ev *eventv1.Event) ([]Draft, error) {
+func (p *Planner) backOrder(ctx context.Context, ev *eventv1.Event) ([]Draft, error) {
 	data, err := factData(ev)
 	if err != nil {
 		return nil, err
 	}
-	to, err := customer(data)
-	if err != nil {
-		return nil, fmt.Errorf("back-order email: %w", err)
-	}
-	d := BackOrderData{OrderID: text(field(data, "order_id")), Name: to.Name, Email: to.Address}
+	d := BackOrderData{OrderID: text(field(data, "order_id"))}
 	if d.OrderID == "" {
 		return nil, invalidf("back-order email: no order_id")
 	}
@@ -300,6 +343,11 @@ func (p *Planner) backOrder(ev *eventv1.Event) ([]Draft, error) {
 		}
 		d.Missing = append(d.Missing, m)
 	}
+	to, err := p.customer(ctx, data)
+	if err != nil {
+		return nil, fmt.Errorf("back-order email: %w", err)
+	}
+	d.Name, d.Email = to.Name, to.Address
 	return []Draft{{Kind: KindBackOrder, To: []mail.Address{to}, Data: d}}, nil
 }
 

@@ -31,7 +31,8 @@ func mustStruct(t testing.TB, m map[string]any) *structpb.Struct {
 }
 
 func userEvent(t testing.TB, id, op string, old, new map[string]any) *eventv1.Event {
-	ops := map[string]eventv1.HasuraOperation{"insert": eventv1.HasuraOperation_HASURA_OPERATION_INSERT, "update": eventv1.HasuraOperation_HASURA_OPERATION_UPDATE}
+	ops := map[string]eventv1.HasuraOperation{"insert": eventv1.HasuraOperation_HASURA_OPERATION_INSERT, "update": eventv1.HasuraOperation_HASURA_OPERATION_UPDATE,
+		"delete": eventv1.HasuraOperation_HASURA_OPERATION_DELETE}
 	return &eventv1.Event{
 		Id: id, Source: "hasura", Type: "hasura.public.users." + op, Subject: "public.users/1",
 		Payload: &eventv1.Event_HasuraTable{HasuraTable: &eventv1.HasuraTableEvent{
@@ -349,6 +350,118 @@ func FuzzVerifyToken(f *testing.F) {
 		c, err := tk.Verify(s, now)
 		if err == nil && (c.UserID == "" || c.Email == "") {
 			t.Fatalf("accepted an incomplete token %q", s)
+		}
+	})
+}
+
+// directory is a Customers fake at the store seam.
+type directory struct {
+	customers map[string]email.Customer
+	err       error
+	lookups   []string
+}
+
+func (d *directory) Customer(_ context.Context, id string) (email.Customer, bool, error) {
+	d.lookups = append(d.lookups, id)
+	c, ok := d.customers[id]
+	return c, ok, d.err
+}
+
+func TestPlanResolvesCustomer(t *testing.T) {
+	known := map[string]email.Customer{
+		"7":    {ID: "7", Email: "grace@example.com", Name: "Grace"},
+		"u-1":  {ID: "u-1", Email: "uma@example.com"},
+		"gone": {ID: "gone", Deleted: true},
+		"bare": {ID: "bare", Name: "No Address"},
+	}
+	shipment := func(data map[string]any) *eventv1.Event {
+		return factEvent(t, "f", "orders.shipment.created", data)
+	}
+	for _, tc := range []struct {
+		name       string
+		ev         *eventv1.Event
+		dirErr     error
+		want       mail.Address
+		wantLookup bool
+		wantErr    error
+	}{
+		{name: "numeric customer_id", ev: shipment(map[string]any{"order_id": "1", "customer_id": 7.0}),
+			want: mail.Address{Name: "Grace", Address: "grace@example.com"}, wantLookup: true},
+		{name: "string customer_id", ev: shipment(map[string]any{"order_id": "1", "customer_id": " 7 "}),
+			want: mail.Address{Name: "Grace", Address: "grace@example.com"}, wantLookup: true},
+		{name: "nested customer id", ev: shipment(map[string]any{"order_id": "1", "customer": map[string]any{"id": "u-1"}}),
+			want: mail.Address{Address: "uma@example.com"}, wantLookup: true},
+		{name: "the fact's address wins", ev: shipment(map[string]any{"order_id": "1", "customer_id": 7.0, "customer_email": "desk@example.com"}),
+			want: mail.Address{Address: "desk@example.com"}},
+		{name: "the fact's name wins", ev: shipment(map[string]any{"order_id": "1", "customer_id": 7.0, "customer_name": "G. Hopper"}),
+			want: mail.Address{Name: "G. Hopper", Address: "grace@example.com"}, wantLookup: true},
+		{name: "unusable fact address falls back", ev: shipment(map[string]any{"order_id": "1", "customer_id": 7.0, "customer_email": "not an address"}),
+			want: mail.Address{Name: "Grace", Address: "grace@example.com"}, wantLookup: true},
+		{name: "back order by customer_id", ev: factEvent(t, "f", "orders.stock.insufficient", map[string]any{"order_id": "1", "customer_id": "7"}),
+			want: mail.Address{Name: "Grace", Address: "grace@example.com"}, wantLookup: true},
+		{name: "unknown customer", ev: shipment(map[string]any{"order_id": "1", "customer_id": 8.0}), wantErr: email.ErrUnavailable, wantLookup: true},
+		{name: "unknown customer, back order", ev: factEvent(t, "f", "orders.stock.insufficient", map[string]any{"order_id": "1", "customer_id": 8.0}),
+			wantErr: email.ErrUnavailable, wantLookup: true},
+		{name: "deleted customer", ev: shipment(map[string]any{"order_id": "1", "customer_id": "gone"}), wantErr: email.ErrInvalid, wantLookup: true},
+		{name: "customer without address", ev: shipment(map[string]any{"order_id": "1", "customer_id": "bare"}), wantErr: email.ErrInvalid, wantLookup: true},
+		{name: "neither address nor customer_id", ev: shipment(map[string]any{"order_id": "1", "customer_name": "X"}), wantErr: email.ErrInvalid},
+		{name: "a bad fact is invalid before the lookup", ev: shipment(map[string]any{"customer_id": 8.0}), wantErr: email.ErrInvalid},
+		{name: "a bad back order is invalid before the lookup", ev: factEvent(t, "f", "orders.stock.insufficient", map[string]any{"order_id": "1", "customer_id": 8.0, "missing": []any{"MUG"}}),
+			wantErr: email.ErrInvalid},
+		{name: "directory fails", ev: shipment(map[string]any{"order_id": "1", "customer_id": 7.0}), dirErr: errors.New("database is down"), wantLookup: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := &directory{customers: known, err: tc.dirErr}
+			p := &email.Planner{Customers: dir, CustomerRetry: 3 * time.Second, Now: func() time.Time { return now }}
+			drafts, err := p.Plan(context.Background(), tc.ev)
+			if got := len(dir.lookups) > 0; got != tc.wantLookup {
+				t.Errorf("looked up %v, want a lookup: %v", dir.lookups, tc.wantLookup)
+			}
+			switch {
+			case tc.dirErr != nil:
+				if !errors.Is(err, tc.dirErr) || errors.Is(err, email.ErrInvalid) || errors.Is(err, email.ErrUnavailable) {
+					t.Fatalf("Plan = %v, want the directory's error (retried as INTERNAL)", err)
+				}
+				return
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Plan = %v, want %v", err, tc.wantErr)
+				}
+				if tc.wantErr == email.ErrUnavailable && email.RetryAfter(err, 0) != 3*time.Second {
+					t.Errorf("retry after %v, want the planner's 3s", email.RetryAfter(err, 0))
+				}
+				return
+			case err != nil:
+				t.Fatalf("Plan: %v", err)
+			}
+			if len(drafts) != 1 || len(drafts[0].To) != 1 || drafts[0].To[0] != tc.want {
+				t.Fatalf("drafts = %+v, want one to %v", drafts, tc.want)
+			}
+			switch d := drafts[0].Data.(type) {
+			case email.OrderData:
+				if d.Email != tc.want.Address || d.Name != tc.want.Name {
+					t.Errorf("template data %+v", d)
+				}
+			case email.BackOrderData:
+				if d.Email != tc.want.Address || d.Name != tc.want.Name {
+					t.Errorf("template data %+v", d)
+				}
+			}
+		})
+	}
+
+	t.Run("default retry delay", func(t *testing.T) {
+		p := &email.Planner{Customers: &directory{}}
+		_, err := p.Plan(context.Background(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
+		if !errors.Is(err, email.ErrUnavailable) || email.RetryAfter(err, 0) != email.DefaultCustomerRetry {
+			t.Fatalf("Plan = %v (retry after %v), want ErrUnavailable after %v", err, email.RetryAfter(err, 0), email.DefaultCustomerRetry)
+		}
+	})
+	t.Run("no directory", func(t *testing.T) {
+		p := &email.Planner{}
+		_, err := p.Plan(context.Background(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
+		if !errors.Is(err, email.ErrNotConfigured) {
+			t.Fatalf("Plan = %v, want ErrNotConfigured", err)
 		}
 	})
 }

@@ -51,10 +51,11 @@ type Transport interface {
 
 // Intents stores what an event is to send, once per event.
 type Intents interface {
-	// Record marks the event processed and stores msgs (status queued) in one
-	// transaction. first is false when the event was processed before; then
-	// nothing is stored and the earlier messages stand.
-	Record(ctx context.Context, ev EventRef, msgs []*Message) (first bool, err error)
+	// Record marks the event processed, stores msgs (status queued) and applies
+	// dir to the customer directory (when not nil) in one transaction. first is
+	// false when the event was processed before; then nothing is stored or
+	// applied and the earlier messages stand.
+	Record(ctx context.Context, ev EventRef, msgs []*Message, dir *CustomerChange) (first bool, err error)
 	// ForEvent returns the messages recorded for (source, id), oldest first.
 	ForEvent(ctx context.Context, source, id string) ([]*Message, error)
 }
@@ -127,4 +128,5 @@ type Store interface {
 	Sends
 	Messages
 	Verifications
+	Customers
 }

@@ -23,8 +23,12 @@ const (
 	Ignored Outcome = iota + 1
 	// Applied: this delivery sent at least one message.
 	Applied
-	// AlreadyDone: every message of the event had been sent before.
+	// AlreadyDone: every message of the event had been sent before (or, for an
+	// event without messages, its directory change was applied before).
 	AlreadyDone
+	// DirectoryUpdated: the event changed the customer directory and has no
+	// message (e.g. a users update that kept the address).
+	DirectoryUpdated
 )
 
 // Config wires a Service.
@@ -59,7 +63,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Service applies events: plan, render, record the intent once, send.
+// Service applies events: plan, render, record the intent once, send. User
+// events also keep the customer directory (see directory.go) that addresses
+// orders facts carrying only a customer_id.
 //
 // Once in effect: the messages of an event are recorded with
 // processed_events(source, id) in one transaction before anything is sent, and
@@ -98,6 +104,9 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Planner.Now == nil {
 		cfg.Planner.Now = cfg.Now
 	}
+	if cfg.Planner.Customers == nil {
+		cfg.Planner.Customers = cfg.Store
+	}
 	return &Service{cfg: cfg, log: cfg.Logger, inflight: map[string]chan struct{}{}}, nil
 }
 
@@ -119,16 +128,23 @@ func (s *Service) Deliver(ctx context.Context, ev *eventv1.Event) (Outcome, erro
 		if err != nil {
 			return 0, err
 		}
-		if len(drafts) == 0 {
+		dir := customerChange(ev, s.cfg.Now())
+		if len(drafts) == 0 && dir == nil {
 			return Ignored, nil
 		}
 		fresh, err := s.render(ctx, ref, drafts)
 		if err != nil {
 			return 0, err
 		}
-		first, err := s.cfg.Store.Record(ctx, ref, fresh)
+		first, err := s.cfg.Store.Record(ctx, ref, fresh, dir)
 		if err != nil {
 			return 0, fmt.Errorf("record messages: %w", err)
+		}
+		if len(fresh) == 0 {
+			if !first {
+				return AlreadyDone, nil
+			}
+			return DirectoryUpdated, nil
 		}
 		msgs = fresh
 		if !first {

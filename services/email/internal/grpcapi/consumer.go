@@ -37,8 +37,10 @@ func NewConsumer(svc Deliverer, tracer trace.Tracer, propagators propagation.Tex
 }
 
 // Deliver implements the consumer contract: OK when this delivery sent the
-// event's messages (or it has none here), ALREADY_EXISTS when they were sent
-// before, and the codes of Status for failures.
+// event's messages or applied its customer directory change (or it has no
+// effect here), ALREADY_EXISTS when that happened before, and the codes of
+// Status for failures (an orders fact whose customer is not known yet is
+// UNAVAILABLE with RetryInfo).
 func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
 	ev := req.GetEvent()
 	var opts []trace.SpanStartOption
@@ -86,6 +88,8 @@ func outcomeName(o email.Outcome) string {
 		return "sent"
 	case email.AlreadyDone:
 		return "already_sent"
+	case email.DirectoryUpdated:
+		return "directory_updated"
 	case email.Ignored:
 		return "no_effect"
 	default:

@@ -1,5 +1,5 @@
-// Package store keeps the email service's messages and verified addresses in
-// one database/sql store on platform/sqlstore (SQLite by default, PostgreSQL by
+// Package store keeps the email service's messages, verified addresses and
+// customer directory in one database/sql store on platform/sqlstore (SQLite by default, PostgreSQL by
 // URL), with the same queries for both dialects.
 package store
 
@@ -49,13 +49,18 @@ func fromMicros(v sql.NullInt64) time.Time {
 }
 
 // Record implements email.Intents.
-func (s *Store) Record(ctx context.Context, ev email.EventRef, msgs []*email.Message) (bool, error) {
+func (s *Store) Record(ctx context.Context, ev email.EventRef, msgs []*email.Message, dir *email.CustomerChange) (bool, error) {
 	first := false
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		first, err = sqlstore.MarkProcessed(ctx, tx, s.d, Consumer, ev.Source, ev.ID)
 		if err != nil || !first {
 			return err
+		}
+		if dir != nil {
+			if err := s.applyCustomer(ctx, tx, ev, dir); err != nil {
+				return err
+			}
 		}
 		for _, m := range msgs {
 			// DO NOTHING: should processed_events ever be pruned, the message
@@ -335,4 +340,41 @@ func (s *Store) Verified(ctx context.Context, userID, addr string) (time.Time, b
 		return time.Time{}, false, fmt.Errorf("read verified address: %w", err)
 	}
 	return time.UnixMicro(at).UTC(), true, nil
+}
+
+// applyCustomer upserts a directory change unless the stored entry is newer:
+// last writer wins by (changed_at, op_rank), whatever the arrival order; on a
+// tie the later arrival wins.
+func (s *Store) applyCustomer(ctx context.Context, tx *sql.Tx, ev email.EventRef, c *email.CustomerChange) error {
+	deleted := 0
+	if c.Deleted {
+		deleted = 1
+	}
+	if _, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO customers
+		(id, email, name, deleted, changed_at, op_rank, event_source, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, deleted = excluded.deleted,
+			changed_at = excluded.changed_at, op_rank = excluded.op_rank,
+			event_source = excluded.event_source, event_id = excluded.event_id
+		WHERE excluded.changed_at > customers.changed_at
+		   OR (excluded.changed_at = customers.changed_at AND excluded.op_rank >= customers.op_rank)`),
+		c.ID, c.Email, c.Name, deleted, micros(c.At), int(c.Op), ev.Source, ev.ID); err != nil {
+		return fmt.Errorf("update customer directory: %w", err)
+	}
+	return nil
+}
+
+// Customer implements email.Customers.
+func (s *Store) Customer(ctx context.Context, id string) (email.Customer, bool, error) {
+	c := email.Customer{ID: id}
+	var deleted int
+	err := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT email, name, deleted FROM customers WHERE id = ?`), id).
+		Scan(&c.Email, &c.Name, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return email.Customer{}, false, nil
+	}
+	if err != nil {
+		return email.Customer{}, false, fmt.Errorf("read customer directory: %w", err)
+	}
+	c.Deleted = deleted == 1
+	return c, true, nil
 }

@@ -29,7 +29,7 @@ func message(source, id string, kind email.Kind, at time.Time, to ...string) *em
 
 func record(t *testing.T, s *store.Store, msgs ...*email.Message) {
 	t.Helper()
-	first, err := s.Record(context.Background(), msgs[0].Event, msgs)
+	first, err := s.Record(context.Background(), msgs[0].Event, msgs, nil)
 	if err != nil || !first {
 		t.Fatalf("Record = %v, %v; want first", first, err)
 	}
@@ -44,7 +44,7 @@ func TestStore(t *testing.T) {
 			m := message("hasura", "evt-1", email.KindWelcome, t0, "Ada@Example.com", "bob@example.com")
 			record(t, s, m)
 			again := message("hasura", "evt-1", email.KindWelcome, t0.Add(time.Hour), "other@example.com")
-			first, err := s.Record(ctx, again.Event, []*email.Message{again})
+			first, err := s.Record(ctx, again.Event, []*email.Message{again}, nil)
 			if err != nil || first {
 				t.Fatalf("second Record = %v, %v; want not first", first, err)
 			}
@@ -74,7 +74,7 @@ func TestStore(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					m := message("hasura", "evt-race", email.KindWelcome, t0.Add(time.Duration(i)*time.Second), "a@example.com")
-					first, err := s.Record(ctx, m.Event, []*email.Message{m})
+					first, err := s.Record(ctx, m.Event, []*email.Message{m}, nil)
 					if err != nil {
 						t.Errorf("Record: %v", err)
 					}
