@@ -93,11 +93,12 @@ func orDash(s string) string {
 }
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage:\n  hookmesh events ls [--source S] [--type GLOB] [--since T] [--until T] [--limit N] [--page-token T]\n  hookmesh events get <id> [--source S]\n")
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, "Usage:\n  hookmesh events ls [--source S] [--type GLOB] [--since T] [--until T] [--limit N] [--page-token T]\n  hookmesh events get <id> [--source S]\n")
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	switch args[0] {
@@ -263,11 +264,12 @@ func printAttempts(w io.Writer, attempts []attemptJSON) {
 }
 
 func runDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage:\n  hookmesh deadletters ls [--subscription S] [--source S] [--type GLOB] [--since T] [--until T] [--all] [--limit N]\n")
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, "Usage:\n  hookmesh deadletters ls [--subscription S] [--source S] [--type GLOB] [--since T] [--until T] [--all] [--limit N]\n")
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	if args[0] != "ls" && args[0] != "list" {

@@ -24,11 +24,12 @@ type subscriptionJSON struct {
 }
 
 func runSubscriptions(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage:\n  hookmesh subscriptions ls\n  hookmesh subscriptions pause <name>\n  hookmesh subscriptions resume <name>\n")
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, "Usage:\n  hookmesh subscriptions ls\n  hookmesh subscriptions pause <name>\n  hookmesh subscriptions resume <name>\n")
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	switch args[0] {
