@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -58,6 +59,7 @@ type composeService struct {
 	Volumes     []string             `yaml:"volumes"`
 	Healthcheck *healthcheck         `yaml:"healthcheck"`
 	Restart     string               `yaml:"restart"`
+	StopGrace   string               `yaml:"stop_grace_period"`
 }
 
 type composeBuild struct {
@@ -274,6 +276,11 @@ func TestComposeParses(t *testing.T) {
 	want := []string{"analytics", "email", "gateway", "hasura", "jaeger", "mailpit", "nats-1", "nats-2", "nats-3", "orders", "postgres"}
 	if got := sortedKeys(c.Services); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("services %v, want %v", got, want)
+	}
+	// gateway.Run gives in-flight deliveries 30 s after SIGTERM; docker's default
+	// 10 s would SIGKILL it first (safe, but redeliveries wait for AckWait).
+	if d, err := time.ParseDuration(c.Services["gateway"].StopGrace); err != nil || d < 35*time.Second {
+		t.Errorf("gateway stop_grace_period %q: want at least 35s", c.Services["gateway"].StopGrace)
 	}
 	for _, name := range sortedKeys(c.Services) {
 		svc := c.Services[name]
