@@ -1,0 +1,78 @@
+// Command bench-ingest serves one of the targets of the ingest benchmark
+// (scripts/bench-ingest.sh) so wrk can load each the same way:
+//
+//	bare         a net/http handler that only reads the body (the baseline)
+//	ingest       the gateway's POST /hooks/hasura with the embedded event log
+//	ingest-sync  the same with the log's `sync: always`
+//
+// It prints the listening address, then serves until SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hookmesh/hookmesh/gateway"
+)
+
+func main() {
+	mode := flag.String("mode", "ingest", "bare | ingest | ingest-sync")
+	dataDir := flag.String("data", "", "data dir (default: a temporary one)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *mode, *dataDir); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, mode, dataDir string) error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	if mode == "bare" {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"status":"accepted"}`)
+		})}
+		fmt.Println(lis.Addr())
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+		if err := srv.Serve(lis); err != http.ErrServerClosed {
+			return err
+		}
+		return nil
+	}
+	if dataDir == "" {
+		if dataDir, err = os.MkdirTemp("", "bench-ingest-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dataDir)
+	}
+	sync := ""
+	if mode == "ingest-sync" {
+		sync = "\n  sync: always"
+	} else if mode != "ingest" {
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	cfgPath := dataDir + "/bench.yaml"
+	yaml := "sources:\n  - name: hasura\n    kind: hasura\n    header: X-Hasura-Webhook-Secret\n    secrets_from_env: [BENCH_HASURA_SECRET]\nlog:" + sync + "\n  replicas: 1\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return err
+	}
+	g, err := gateway.New(ctx, gateway.Config{DataDir: dataDir, ConfigFile: cfgPath}, gateway.Deps{HTTPListener: lis, NoDispatcher: true})
+	if err != nil {
+		return err
+	}
+	fmt.Println(lis.Addr())
+	return g.Run(ctx)
+}
