@@ -3,7 +3,11 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -116,4 +120,107 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIndexCost measures what the dedupe horizon costs: b.N events with typical
+// ids (Stripe-style evt_ ids and UUIDs) go through Append in two halves. It reports the
+// index bucket's stored bytes and size on disk per million ids, and the heap added by
+// the second half once indexed (the server's per-subject index of the bucket; fixed
+// caches are the same at both points and cancel out).
+//
+//	go test -run '^$' -bench BenchmarkIndexCost -benchtime 200000x ./internal/eventlog/
+func BenchmarkIndexCost(b *testing.B) {
+	dir := b.TempDir()
+	// A short Nats-Msg-Id window, so that the window's own memory (every id of the
+	// last window, at any rate) is gone before the heap is measured.
+	const window = 5 * time.Second
+	l := openLog(b, eventlog.Config{DataDir: dir, DedupeWindow: window})
+	ctx := context.Background()
+	kv, err := l.JetStream().Stream(ctx, "KV_"+eventlog.IndexBucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":"evt"}`)
+	appendRange := func(from, to int64) {
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		next.Store(from - 1)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > to {
+						return
+					}
+					id := fmt.Sprintf("evt_%024d", i) // 28 characters, like Stripe's
+					source := "stripe"
+					if i%2 == 0 {
+						id = fmt.Sprintf("%08x-6f2b-4bbd-b5e6-%012x", i, i) // a UUID, like Hasura's
+						source = "hasura"
+					}
+					if res := mustAppend(b, l, &eventv1.Event{Id: id, Source: source, Type: "t", OriginalBody: body}); res.Duplicate {
+						b.Errorf("append %s: duplicate", id)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			info, err := kv.Info(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if info.State.Msgs == uint64(to) {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("index holds %d keys, want %d", info.State.Msgs, to)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(window + time.Second) // the window's ids expire
+	}
+	half := int64(b.N / 2)
+	appendRange(1, half)
+	heapHalf := heapInUse()
+	appendRange(half+1, int64(b.N))
+	heapAll := heapInUse()
+	info, err := kv.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	disk := dirSize(b, filepath.Join(dir, "eventlog", "jetstream", "$G", "streams", "KV_"+eventlog.IndexBucket))
+	perMillion := func(v float64, n int64) float64 { return v / float64(n) * 1e6 / (1 << 20) }
+	b.ReportMetric(perMillion(float64(info.State.Bytes), int64(b.N)), "stored-MiB/1M-ids")
+	b.ReportMetric(perMillion(float64(disk), int64(b.N)), "disk-MiB/1M-ids")
+	b.ReportMetric(perMillion(float64(heapAll-heapHalf), int64(b.N)-half), "heap-MiB/1M-ids")
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+func dirSize(b *testing.B, dir string) int64 {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return total
 }

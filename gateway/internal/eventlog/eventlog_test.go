@@ -578,3 +578,31 @@ func TestSyncAlways(t *testing.T) {
 		t.Fatal("second append is not a duplicate")
 	}
 }
+
+// TestGetRightAfterAppend: an acknowledged event is readable at once, also while the
+// indexer is writing its key (Get must not fall between the index and the scan).
+func TestGetRightAfterAppend(t *testing.T) {
+	t.Parallel()
+	l := openLog(t, eventlog.Config{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				id := fmt.Sprintf("evt_%d_%d", g, i)
+				res, err := l.Append(context.Background(), newEvent("stripe", id, "stripe.x", 100))
+				if err != nil {
+					t.Errorf("append %s: %v", id, err)
+					return
+				}
+				for _, source := range []string{"stripe", ""} {
+					if _, seq, err := l.Get(context.Background(), source, id); err != nil || seq != res.Seq {
+						t.Errorf("Get(%q, %s) right after append = seq %d, %v; want seq %d", source, id, seq, err, res.Seq)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -171,7 +171,12 @@ func (l *Log) check(ctx context.Context) (gate, full error) {
 		case err != nil:
 			return fmt.Errorf("dedupe index lag: %w", err), nil
 		default:
-			if lag := time.Since(m.Time); lag > l.maxIndexLag() {
+			// Measured on the server's clock, so a skewed gateway clock does not matter.
+			now := info.TimeStamp
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if lag := now.Sub(m.Time); lag > l.maxIndexLag() {
 				return fmt.Errorf("%w: dedupe index is %s behind the log (at most %s allowed)",
 					ErrUnavailable, lag.Round(time.Millisecond), l.maxIndexLag()), nil
 			}

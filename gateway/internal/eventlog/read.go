@@ -55,17 +55,35 @@ func (l *Log) Get(ctx context.Context, source, id string) (*eventv1.Event, uint6
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 
+	ev, seq, err := l.getIndexed(ctx, source, id)
+	if !errors.Is(err, ErrNotFound) {
+		return ev, seq, err
+	}
+	// Not indexed (yet). The indexer acknowledges an event only after writing its
+	// key, so an event still missing from the index after the ack floor was read lies
+	// above that floor: read the floor, look again, then scan above it.
+	info, err := l.cons.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: indexer info: %w", ErrUnavailable, err)
+	}
+	ev, seq, err = l.getIndexed(ctx, source, id)
+	if !errors.Is(err, ErrNotFound) {
+		return ev, seq, err
+	}
+	return l.scanFor(ctx, info.AckFloor.Stream, source, id)
+}
+
+// getIndexed reads the event the index holds for (source, id), or ErrNotFound.
+func (l *Log) getIndexed(ctx context.Context, source, id string) (*eventv1.Event, uint64, error) {
 	seq, err := l.indexedSeq(ctx, source, id)
 	if err != nil {
 		return nil, 0, err
 	}
-	if seq > 0 {
-		ev, err := l.loadEvent(ctx, seq, source, id)
-		if !errors.Is(err, ErrNotFound) {
-			return ev, seq, err
-		}
+	if seq == 0 {
+		return nil, 0, ErrNotFound
 	}
-	return l.scanFor(ctx, source, id)
+	ev, err := l.loadEvent(ctx, seq, source, id)
+	return ev, seq, err
 }
 
 // indexedSeq returns the sequence the index holds for (source, id), or 0.
@@ -99,9 +117,9 @@ func (l *Log) loadEvent(ctx context.Context, seq uint64, source, id string) (*ev
 	return decodeEvent(m)
 }
 
-// scanFor reads the parts of the log the index does not cover: events past the dedupe
-// horizon and events the indexer has not reached yet.
-func (l *Log) scanFor(ctx context.Context, source, id string) (*eventv1.Event, uint64, error) {
+// scanFor reads the parts of the log the index does not cover: events above the
+// indexer's ack floor and events past the dedupe horizon.
+func (l *Log) scanFor(ctx context.Context, floor uint64, source, id string) (*eventv1.Event, uint64, error) {
 	filter := l.SubjectFilter()
 	if source != "" {
 		filter = l.Subject(source)
@@ -113,12 +131,7 @@ func (l *Log) scanFor(ctx context.Context, source, id string) (*eventv1.Event, u
 		}
 		return true
 	}
-	// Unindexed tail: after the indexer's ack floor.
-	info, err := l.cons.Info(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: indexer info: %w", ErrUnavailable, err)
-	}
-	if err := l.scan(ctx, info.AckFloor.Stream+1, filter, match); err != nil {
+	if err := l.scan(ctx, floor+1, filter, match); err != nil {
 		return nil, 0, err
 	}
 	// Head past the horizon (index entries expire a horizon after they were written,
