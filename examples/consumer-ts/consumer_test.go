@@ -260,20 +260,16 @@ func errorsAs(err error, target **exec.ExitError) bool {
 func TestGatewayDeliversAndRetries(t *testing.T) {
 	c := start(t, "FAIL_FIRST_N=1")
 	const secret = "consumer-ts-test-secret"
+	// The example's own config (hookmesh.yaml), its target moved to the free port.
+	example, err := os.ReadFile(filepath.Join(dir(t), "hookmesh.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(example), "target: 127.0.0.1:9110") {
+		t.Fatal("hookmesh.yaml no longer targets 127.0.0.1:9110, the consumer's default LISTEN_ADDR")
+	}
 	conf := filepath.Join(t.TempDir(), "hookmesh.yaml")
-	yaml := fmt.Sprintf(`sources:
-  - name: hasura
-    kind: hasura
-    header: X-Hasura-Webhook-Secret
-    secrets_from_env: [HASURA_WEBHOOK_SECRET]
-subscriptions:
-  - name: ts-consumer
-    target: %s
-    events: ["hasura.public.*"]
-    retry: {policy: fixed, num_retries: 3, interval: 1s}
-    timeout: 10s
-`, c.addr)
-	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(strings.Replace(string(example), "target: 127.0.0.1:9110", "target: "+c.addr, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

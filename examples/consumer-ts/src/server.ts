@@ -5,7 +5,7 @@
 //   LISTEN_ADDR     host:port to listen on (default 127.0.0.1:9110; port 0 picks one)
 //   PROCESSED_FILE  JSON-lines file of applied (source, id) pairs (default ./processed.jsonl)
 //   FAIL_FIRST_N    answer UNAVAILABLE to attempts 1..N of every new event (default 0)
-import { createServer } from "node:http2";
+import { createServer, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -44,6 +44,13 @@ function main(): void {
       routes: (router) => router.service(EventConsumerService, consumer({ store, log, failFirstN: cfg.failFirstN })),
     }),
   );
+  // Open HTTP/2 sessions (the gateway keeps one per target) are told to go away
+  // on shutdown, so close() need not wait for the client to hang up.
+  const sessions = new Set<Http2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
   server.on("error", (err) => {
     log.error("server error", { error: String(err) });
     process.exit(1);
@@ -61,6 +68,7 @@ function main(): void {
       store.close();
       process.exit(0);
     });
+    for (const session of sessions) session.close();
     setTimeout(() => process.exit(0), 5000).unref();
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
