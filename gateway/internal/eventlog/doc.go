@@ -41,17 +41,17 @@
 // indexer has caught up past the window, or while the bucket cannot be written —
 // Append and Ready answer ErrUnavailable.
 //
-// Cost of the horizon (BenchmarkIndexCost, 1,000,000 events, half Stripe-style
+// Cost of the horizon (BenchmarkIndexCost with 1,000,000 events, half Stripe-style
 // 28-character evt_ ids, half UUIDs, embedded server):
 //
-//   - disk: about 93 MiB per million ids within the horizon (~97 bytes per id: the
-//     key in the record's subject, the sequence, record header and checksum);
-//   - memory: about 230 MiB of server heap per million ids (its per-subject index of
-//     the bucket);
+//   - disk: 93 MiB per million ids within the horizon (~98 bytes per id: the key in
+//     the record's subject, the sequence, record header and checksum);
+//   - memory: about 260 MiB of server heap per million ids (its per-subject index of
+//     the bucket, measured as the heap the second half of the ids added);
 //   - the Nats-Msg-Id window also holds every id of the last DedupeWindow in memory.
 //
 // So a gateway taking 1 million events a day holds ~4 million ids at the default
-// 4-day horizon: ~370 MiB on disk and ~0.9 GiB of server memory.
+// 4-day horizon: ~375 MiB on disk and ~1 GiB of server memory.
 //
 // # Reads
 //

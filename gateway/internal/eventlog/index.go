@@ -29,8 +29,7 @@ type indexWrite struct {
 }
 
 func (l *Log) startIndex() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	ctx := l.bg
 	pending := make(chan indexWrite, 8192)
 	cc, err := l.cons.Consume(func(msg jetstream.Msg) { l.indexOne(ctx, msg, pending) },
 		jetstream.PullMaxMessages(1024),

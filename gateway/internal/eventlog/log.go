@@ -77,6 +77,7 @@ type Log struct {
 	full      atomic.Bool                // an append was refused as full; cleared by the monitor or a success
 	closed    atomic.Bool
 
+	bg       context.Context // lives until Close: indexer, monitor
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	consCtx  jetstream.ConsumeContext
@@ -120,13 +121,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	l.state.Store(&readyState{err: fmt.Errorf("%w: index not checked yet", ErrUnavailable)})
 	l.fullState.Store(&readyState{})
 	if err := l.open(ctx); err != nil {
-		l.shutdown()
+		_ = l.shutdown() // the open error says more
 		return nil, err
 	}
 	return l, nil
 }
 
 func (l *Log) open(ctx context.Context) error {
+	l.bg, l.cancel = context.WithCancel(context.Background())
 	if l.cfg.URL == "" {
 		if err := l.startEmbedded(ctx); err != nil {
 			return err
@@ -248,7 +250,7 @@ func (l *Log) retrySetup(ctx context.Context, what string, fn func(ctx context.C
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 {
-			return fmt.Errorf("%s: %w", what, err) // the server refused the config: no retry
+			return fmt.Errorf("%s: %w: %w", what, ErrConfig, err) // the server refused the config: no retry
 		}
 		logger.DebugContext(ctx, "event log setup step failed, retrying", "step", what, "attempt", attempt, "error", err)
 		select {
@@ -277,7 +279,6 @@ func (l *Log) startEmbedded(ctx context.Context) error {
 		MaxPayload: l.cfg.MaxPayload,
 		SyncAlways: l.cfg.Sync == SyncAlways,
 		NoSigs:     true,
-		NoLog:      false,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
