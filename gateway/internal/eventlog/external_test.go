@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 )
 
@@ -59,6 +61,29 @@ func TestExternalServer(t *testing.T) {
 		_, err := eventlog.Open(context.Background(), eventlog.Config{URL: small.clientURL}, testLogger(t))
 		if !errors.Is(err, eventlog.ErrConfig) || !strings.Contains(err.Error(), "max_payload") {
 			t.Fatalf("Open on a 1 MB max_payload server = %v, want ErrConfig naming max_payload", err)
+		}
+	})
+
+	t.Run("a stream the server will not change is a config error", func(t *testing.T) {
+		prefix := testPrefix(t)
+		_, err := l.JetStream().CreateStream(context.Background(), jetstream.StreamConfig{
+			Name: prefix + eventlog.StreamName, Subjects: []string{prefix + eventlog.SubjectRoot + ".>"},
+			Storage: jetstream.MemoryStorage,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.StreamPrefix = prefix
+		_, err = eventlog.Open(context.Background(), c, testLogger(t))
+		if !errors.Is(err, eventlog.ErrConfig) {
+			t.Fatalf("Open over a memory stream = %v, want ErrConfig", err)
+		}
+		c.StreamPrefix = testPrefix(t)
+		c.Replicas = 3
+		_, err = eventlog.Open(context.Background(), c, testLogger(t))
+		if !errors.Is(err, eventlog.ErrConfig) {
+			t.Fatalf("Open with replicas 3 on one server = %v, want ErrConfig", err)
 		}
 	})
 

@@ -248,9 +248,8 @@ func (l *Log) retrySetup(ctx context.Context, what string, fn func(ctx context.C
 		if err == nil {
 			return nil
 		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 {
-			return fmt.Errorf("%s: %w: %w", what, ErrConfig, err) // the server refused the config: no retry
+		if !setupRetryable(err) {
+			return fmt.Errorf("%s: %w: %w", what, ErrConfig, err) // the server refused the config
 		}
 		logger.DebugContext(ctx, "event log setup step failed, retrying", "step", what, "attempt", attempt, "error", err)
 		select {
@@ -259,6 +258,21 @@ func (l *Log) retrySetup(ctx context.Context, what string, fn func(ctx context.C
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// setupRetryable tells a cluster still forming (no leader, no peers yet, JetStream
+// starting) from a refusal of the config itself.
+func setupRetryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return true // timeouts, no responders, connection trouble
+	}
+	switch apiErr.ErrorCode {
+	case 10005, // no suitable peers for placement (yet)
+		10009: // not the leader
+		return true
+	}
+	return apiErr.Code == 503
 }
 
 func (l *Log) startEmbedded(ctx context.Context) error {
