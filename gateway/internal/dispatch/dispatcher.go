@@ -238,6 +238,11 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		d.workers = append(d.workers, w)
 		d.byName[w.sub.Name] = w
 	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(healthCollector{workers: d.workers}); err != nil {
+			return nil, fmt.Errorf("register subscription health metric: %w", err)
+		}
+	}
 	if d.l, err = ensureLayout(ctx, cfg.JS, &cfg); err != nil {
 		return nil, err
 	}

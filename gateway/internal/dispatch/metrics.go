@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 )
 
 // Delivery outcomes counted in hookmesh_dispatch_deliveries_total.
@@ -78,4 +80,38 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// healthNames are the health label values, by adminv1.SubscriptionHealth.
+var healthNames = []struct {
+	h    adminv1.SubscriptionHealth
+	name string
+}{
+	{adminv1.SubscriptionHealth_SUBSCRIPTION_HEALTH_UNSPECIFIED, "unknown"},
+	{adminv1.SubscriptionHealth_SUBSCRIPTION_HEALTH_HEALTHY, "healthy"},
+	{adminv1.SubscriptionHealth_SUBSCRIPTION_HEALTH_DEGRADED, "degraded"},
+	{adminv1.SubscriptionHealth_SUBSCRIPTION_HEALTH_UNHEALTHY, "unhealthy"},
+}
+
+var healthDesc = prometheus.NewDesc("hookmesh_dispatch_subscription_health",
+	"1 for the subscription's current health (unknown, healthy, degraded, unhealthy; as GET /v1/subscriptions), 0 for the others.",
+	[]string{"subscription", "health"}, nil)
+
+// healthCollector reads every subscription's health at scrape time, so the
+// delivery path pays nothing for it.
+type healthCollector struct{ workers []*worker }
+
+func (c healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- healthDesc }
+
+func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, w := range c.workers {
+		cur, _ := w.health.value()
+		for _, hn := range healthNames {
+			v := 0.0
+			if hn.h == cur {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, v, w.sub.Name, hn.name)
+		}
+	}
 }

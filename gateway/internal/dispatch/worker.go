@@ -340,9 +340,15 @@ func (w *worker) process(msg jetstream.Msg, parked bool) {
 		_ = msg.Nak()
 		return
 	}
-	a, st := w.attempt(j)
+	a, st, span := w.attempt(j)
 	<-w.slots
-	w.settle(ctx, j, rec, a, st)
+	// The attempt's span covers its settling too, so that it says how the attempt
+	// ended (delivered, retry parked, dead letter) and the logs carry its ids.
+	// Fresh bookkeeping time: the attempt itself may have outlasted ctx's.
+	sctx, scancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
+	defer scancel()
+	w.settle(trace.ContextWithSpan(sctx, span), j, rec, a, st)
+	span.End()
 }
 
 // finished reports whether the journal says this message's work is already done
@@ -392,11 +398,11 @@ func (w *worker) applyFilter(ctx context.Context, j *job) (done bool) {
 	return true
 }
 
-// attempt makes one Deliver call in a span that is a child of the event's stored
-// trace context (or, for a replay, a new trace linked to it).
-func (w *worker) attempt(j *job) (attempt, *status.Status) {
+// attempt makes one Deliver call in a consumer span that is a child of the
+// event's stored trace context (or, for a replay, a new trace linked to it). The
+// caller ends the span once the attempt is settled.
+func (w *worker) attempt(j *job) (attempt, *status.Status, trace.Span) {
 	ctx, span := w.startSpan(w.d.runCtx, j)
-	defer span.End()
 	if span.SpanContext().IsValid() {
 		md := metadata.MD{}
 		w.d.cfg.Propagator.Inject(ctx, metadataCarrier(md))
@@ -440,7 +446,7 @@ func (w *worker) attempt(j *job) (attempt, *status.Status) {
 		Message:  st.Message(),
 		Replay:   j.replay,
 		TraceID:  traceID,
-	}, st
+	}, st, span
 }
 
 func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.Span) {
@@ -452,7 +458,7 @@ func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.
 		})
 		sc = trace.SpanContextFromContext(stored)
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if j.replay {
 		// A replay is a new trace linked to the original (Promise 5).
 		opts = append(opts, trace.WithNewRoot())
@@ -513,6 +519,8 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 	rec.Parked = false
 	rec.Note = ""
 	name := w.sub.Name
+	// ctx carries the attempt's span: log lines get its trace and span ids.
+	span := trace.SpanFromContext(ctx)
 	// Built only on the paths that log: the delivered path is hot.
 	log := func() *slog.Logger {
 		return w.d.log.With("subscription", name, "event_id", j.ev.GetId(), "source", j.ev.GetSource(), "attempt", a.Number)
@@ -522,9 +530,10 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		rec.State = adminv1.DeliveryState_DELIVERY_STATE_RETRYING
 		rec.Next = w.d.now()
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
-			log().Warn("record cancelled attempt", "error", err)
+			log().WarnContext(ctx, "record cancelled attempt", "error", err)
 		}
 		w.d.m.deliveries.WithLabelValues(name, outcomeShutdown).Inc()
+		markOutcome(span, outcomeShutdown)
 		_ = j.msg.Nak()
 		return
 	}
@@ -547,8 +556,9 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		rec.DeadID = ""
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
 			// The consumer has it; a redelivery would be answered ALREADY_EXISTS.
-			log().Warn("record delivered state", "error", err)
+			log().WarnContext(ctx, "record delivered state", "error", err)
 		}
+		markOutcome(span, outcomeDelivered)
 		w.ack(j.msg)
 		w.delivered.Add(1)
 		w.mx.delivered.Inc()
@@ -563,15 +573,15 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		rec.Next = due
 		rec.Parked = true
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
-			log().Warn("record retrying state; message returns after a delay", "error", err)
+			log().WarnContext(ctx, "record retrying state; message returns after a delay", "error", err)
 			_ = j.msg.NakWithDelay(delay)
 			return
 		}
 		if err := w.park(ctx, j, a.Number+1, due); err != nil {
-			log().Warn("park retry; message returns after a delay", "error", err)
+			log().WarnContext(ctx, "park retry; message returns after a delay", "error", err)
 			rec.Parked = false
 			if err := w.d.st.put(ctx, j.key, rec); err != nil {
-				log().Warn("record unparked state", "error", err)
+				log().WarnContext(ctx, "record unparked state", "error", err)
 			}
 			_ = j.msg.NakWithDelay(delay)
 			return
@@ -579,23 +589,24 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		w.ack(j.msg)
 		w.d.m.deliveries.WithLabelValues(name, outcomeRetry).Inc()
 		w.d.m.retries.WithLabelValues(name).Inc()
-		log().Info("delivery failed; retry parked", "code", a.Code, "delay", delay)
+		markOutcome(span, outcomeRetry, attribute.Int64("hookmesh.retry.delay_ms", delay.Milliseconds()))
+		log().InfoContext(ctx, "delivery failed; retry parked", "code", a.Code, "delay", delay)
 	case Dead:
 		id, err := w.d.deadLetter(ctx, name, j, rec, reason)
 		if err != nil {
-			log().Error("write dead letter; message returns after a delay", "error", err)
+			log().ErrorContext(ctx, "write dead letter; message returns after a delay", "error", err)
 			_ = j.msg.NakWithDelay(time.Second)
 			return
 		}
 		rec.State = adminv1.DeliveryState_DELIVERY_STATE_DEAD
 		rec.DeadID = id
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
-			log().Warn("record dead state", "error", err)
+			log().WarnContext(ctx, "record dead state", "error", err)
 		}
 		if j.parked {
 			w.ack(j.msg)
 		} else if err := j.msg.Term(); err != nil {
-			log().Warn("terminate message", "error", err)
+			log().WarnContext(ctx, "terminate message", "error", err)
 		}
 		kind := "terminal"
 		if reason == "exhausted" {
@@ -603,8 +614,19 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		}
 		w.d.m.deliveries.WithLabelValues(name, outcomeDead).Inc()
 		w.d.m.deadLetters.WithLabelValues(name, kind).Inc()
-		log().Warn("delivery dead-lettered", "code", a.Code, "reason", reason, "dead_letter_id", id)
+		markOutcome(span, outcomeDead, attribute.String("hookmesh.dead_letter.id", id), attribute.String("hookmesh.dead_letter.reason", kind))
+		span.AddEvent("dead letter", trace.WithAttributes(attribute.String("hookmesh.dead_letter.id", id), attribute.String("hookmesh.dead_letter.reason", reason)))
+		log().WarnContext(ctx, "delivery dead-lettered", "code", a.Code, "reason", reason, "dead_letter_id", id)
 	}
+}
+
+// markOutcome records how the attempt was settled on its span (delivered,
+// retry, dead, shutdown), with extra attributes.
+func markOutcome(span trace.Span, outcome string, attrs ...attribute.KeyValue) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(append(attrs, attribute.String("hookmesh.delivery.outcome", outcome))...)
 }
 
 // park publishes the next attempt to the retry subject, due at due.

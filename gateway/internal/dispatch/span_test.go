@@ -1,0 +1,191 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+)
+
+// syncBuffer is a log sink the dispatcher's goroutines write to concurrently.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// traceIDs is a slog handler adding the ids of ctx's span, as platform/logging does.
+type traceIDs struct{ slog.Handler }
+
+func (h traceIDs) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceIDs) WithAttrs(a []slog.Attr) slog.Handler { return traceIDs{h.Handler.WithAttrs(a)} }
+
+// Each attempt is its own consumer span, a child of the stored context, carrying
+// its number and how it was settled; a dead letter is marked on the span; the
+// settling logs carry the attempt span's ids; subscription health is exported.
+func TestAttemptSpans(t *testing.T) {
+	e := newEnv(t)
+	c := &testConsumer{fx: newEffects()}
+	c.behave = func(_ context.Context, req *consumerv1.DeliverRequest) error {
+		switch {
+		case strings.HasPrefix(req.GetEvent().GetId(), "flaky") && req.GetAttempt() == 1:
+			return status.Error(codes.Unavailable, "warming up")
+		case strings.HasPrefix(req.GetEvent().GetId(), "bad"):
+			return status.Error(codes.InvalidArgument, "never")
+		}
+		return nil
+	}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var logs syncBuffer
+	reg := prometheus.NewRegistry()
+	cfg := e.config(sub("svc", addr, "s.*"))
+	cfg.TracerProvider = tp
+	cfg.Registerer = reg
+	cfg.Logger = slog.New(traceIDs{slog.NewJSONHandler(&logs, nil)})
+	d := e.start(cfg)
+
+	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "ingest")
+	parent.End()
+	stored := parentCtx
+	tpOf := func() string {
+		sc := trace.SpanContextFromContext(stored)
+		return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
+	}
+	flaky, bad := event("flaky-1", "s.x"), event("bad-1", "s.x")
+	flaky.Traceparent, bad.Traceparent = tpOf(), tpOf()
+	e.append(flaky)
+	waitState(t, d, flaky, "svc", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
+	e.append(bad) // last, so that the subscription's last outcome is a dead letter
+	waitState(t, d, bad, "svc", adminv1.DeliveryState_DELIVERY_STATE_DEAD)
+
+	type seen struct {
+		span  sdktrace.ReadOnlySpan
+		attrs map[string]string
+	}
+	var flakySpans []seen
+	var badSpan *seen
+	// Spans end after the state is written: wait for them.
+	eventually(t, 10*time.Second, "attempt spans", func() bool {
+		flakySpans, badSpan = nil, nil
+		for _, s := range exp.GetSpans().Snapshots() {
+			if !strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver svc") {
+				continue
+			}
+			attrs := map[string]string{}
+			for _, kv := range s.Attributes() {
+				attrs[string(kv.Key)] = kv.Value.Emit()
+			}
+			switch attrs["hookmesh.event.id"] {
+			case "flaky-1":
+				flakySpans = append(flakySpans, seen{s, attrs})
+			case "bad-1":
+				badSpan = &seen{s, attrs}
+			}
+		}
+		return len(flakySpans) == 2 && badSpan != nil
+	})
+	if len(flakySpans) != 2 {
+		t.Fatalf("flaky-1: %d attempt spans, want 2", len(flakySpans))
+	}
+	for i, s := range flakySpans {
+		want := map[string]string{"hookmesh.attempt": []string{"1", "2"}[i], "hookmesh.delivery.outcome": []string{"retry", "delivered"}[i]}
+		for k, v := range want {
+			if s.attrs[k] != v {
+				t.Errorf("flaky-1 span %d: %s = %q, want %q", i, k, s.attrs[k], v)
+			}
+		}
+		if s.span.SpanKind() != trace.SpanKindConsumer {
+			t.Errorf("span kind %v, want consumer", s.span.SpanKind())
+		}
+		if s.span.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Errorf("attempt %s: parent %s, want the stored context %s", s.attrs["hookmesh.attempt"], s.span.Parent().SpanID(), parent.SpanContext().SpanID())
+		}
+	}
+	if flakySpans[0].span.SpanContext().SpanID() == flakySpans[1].span.SpanContext().SpanID() {
+		t.Error("the retry reused the first attempt's span")
+	}
+	if badSpan == nil {
+		t.Fatal("no attempt span for bad-1")
+	}
+	if badSpan.attrs["hookmesh.delivery.outcome"] != "dead" || badSpan.attrs["hookmesh.dead_letter.id"] == "" {
+		t.Errorf("dead letter not marked: %v", badSpan.attrs)
+	}
+	marked := false
+	for _, ev := range badSpan.span.Events() {
+		marked = marked || ev.Name == "dead letter"
+	}
+	if !marked {
+		t.Errorf("no dead letter event on the span: %v", badSpan.span.Events())
+	}
+
+	// The retry's and the dead letter's log lines carry their attempt span's ids.
+	want := map[string]string{
+		"delivery failed; retry parked": flakySpans[0].span.SpanContext().SpanID().String(),
+		"delivery dead-lettered":        badSpan.span.SpanContext().SpanID().String(),
+	}
+	for _, l := range logs.lines() {
+		msg, _ := l["msg"].(string)
+		if id, ok := want[msg]; ok {
+			if l["span_id"] != id || l["trace_id"] != parent.SpanContext().TraceID().String() {
+				t.Errorf("%q logged with trace %v span %v, want %s %s", msg, l["trace_id"], l["span_id"], parent.SpanContext().TraceID(), id)
+			}
+			delete(want, msg)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("log lines missing: %v", want)
+	}
+
+	// The dead letter made the subscription degraded: one health series is 1.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP hookmesh_dispatch_subscription_health 1 for the subscription's current health (unknown, healthy, degraded, unhealthy; as GET /v1/subscriptions), 0 for the others.
+# TYPE hookmesh_dispatch_subscription_health gauge
+hookmesh_dispatch_subscription_health{health="degraded",subscription="svc"} 1
+hookmesh_dispatch_subscription_health{health="healthy",subscription="svc"} 0
+hookmesh_dispatch_subscription_health{health="unhealthy",subscription="svc"} 0
+hookmesh_dispatch_subscription_health{health="unknown",subscription="svc"} 0
+`), "hookmesh_dispatch_subscription_health"); err != nil {
+		t.Error(err)
+	}
+}
