@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
@@ -202,9 +204,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
 
+	// Every append (webhooks, published follow-up events, schedules) gets a
+	// producer span and the append metrics.
+	appends, err := newObservedLog(g.log, tp, registerer(deps.Registry))
+	if err != nil {
+		return nil, err
+	}
 	hooks, err := ingest.New(ingest.Config{
 		Routes:         routes,
-		Log:            g.log,
+		Log:            appends,
 		TracerProvider: tp,
 		Logger:         deps.Logger.With("part", "ingest"),
 		Metrics:        registerer(deps.Registry),
@@ -218,7 +226,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if g.grpcLis, err = listen(deps.GRPCListener, "127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("grpc listener: %w", err)
 	}
-	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	// Traced like any other gRPC hop (REST calls, deliveries to builtin:gateway).
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(ingest.Propagator()),
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
 		return nil, fmt.Errorf("admin grpc client: %w", err)
 	}
 	switch {
@@ -237,7 +248,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	// through its builtin:gateway subscription, so no tick hooks are needed.
 	if deps.Schedules == nil {
 		if g.sched, err = scheduler.New(ctx, scheduler.Config{
-			Log:            g.log,
+			Log:            appends,
 			JS:             g.log.JetStream(),
 			Schedules:      scheduler.FromConfig(g.file.Schedules),
 			TracerProvider: tp,
@@ -265,7 +276,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		return nil, fmt.Errorf("admin grpc server: %w", err)
 	}
 	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
-	pub, err := publish.New(publish.Config{Log: g.log, Logger: deps.Logger.With("part", "publish")})
+	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish")})
 	if err != nil {
 		return nil, err
 	}
