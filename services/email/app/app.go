@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	s.transport = tr.Name()
+	tr = newTracingTransport(tr, deps.TracerProvider)
 	if deps.Registerer != nil {
 		if tr, err = newCountingTransport(tr, deps.Registerer); err != nil {
 			return nil, err
