@@ -99,11 +99,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var recorder grpcapi.Recorder = s.committer
+	if deps.Registerer != nil {
+		if recorder, err = newCountingRecorder(s.committer, deps.Registerer); err != nil {
+			return nil, err
+		}
+	}
 	tracker, err := analytics.NewTracker(analytics.TrackerConfig{Retention: cfg.Retention})
 	if err != nil {
 		return nil, fmt.Errorf("ANALYTICS_RETENTION: %w", err)
 	}
-	if s.consumer, err = grpcapi.NewConsumer(tracker, s.committer, tracer, deps.Propagators, deps.Logger); err != nil {
+	if s.consumer, err = grpcapi.NewConsumer(tracker, recorder, tracer, deps.Propagators, deps.Logger); err != nil {
 		return nil, err
 	}
 	svc, err := analytics.NewService(analytics.ServiceConfig{Reader: s.store})

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
+	"github.com/hookmesh/hookmesh/services/analytics/internal/grpcapi"
 )
 
 // batchMetrics are the group committer's Prometheus metrics.
@@ -42,4 +47,39 @@ func (m *batchMetrics) observe(size int, elapsed time.Duration, err error) {
 	if err != nil {
 		m.failed.Inc()
 	}
+}
+
+// countingRecorder counts the events the service tracked (stored), found
+// already tracked, or could not store.
+type countingRecorder struct {
+	grpcapi.Recorder
+	tracked, duplicate, failed prometheus.Counter
+}
+
+func newCountingRecorder(r grpcapi.Recorder, reg prometheus.Registerer) (*countingRecorder, error) {
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookmesh_analytics_events_total",
+		Help: "Events submitted for tracking by result (tracked: stored now, duplicate: stored before, failed: not stored; the answer says whether to retry).",
+	}, []string{"result"})
+	if err := reg.Register(events); err != nil {
+		return nil, fmt.Errorf("register analytics metrics: %w", err)
+	}
+	return &countingRecorder{Recorder: r,
+		tracked:   events.WithLabelValues("tracked"),
+		duplicate: events.WithLabelValues("duplicate"),
+		failed:    events.WithLabelValues("failed"),
+	}, nil
+}
+
+func (c *countingRecorder) Submit(ctx context.Context, rec analytics.Record) error {
+	err := c.Recorder.Submit(ctx, rec)
+	switch {
+	case err == nil:
+		c.tracked.Inc()
+	case errors.Is(err, analytics.ErrDuplicate):
+		c.duplicate.Inc()
+	default:
+		c.failed.Inc()
+	}
+	return err
 }
