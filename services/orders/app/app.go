@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -34,6 +35,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Publisher is the gateway's PublisherService. When nil, New dials PUBLISHER_ADDR.
 	Publisher eventv1.PublisherServiceClient
+	// Registerer receives the service's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Service is the wired orders service.
@@ -113,11 +116,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		deps.Logger.WarnContext(ctx, "FULFILLMENT_WEBHOOK_URL is not set: fulfillment notifications stay pending until it is")
 	}
 
-	domain, err := orders.NewService(orders.ServiceConfig{Store: s.store, Wake: s.wake, Logger: deps.Logger})
+	var domainStore orders.Store = s.store
+	if deps.Registerer != nil {
+		if domainStore, err = newCountingStore(s.store, deps.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	domain, err := orders.NewService(orders.ServiceConfig{Store: domainStore, Wake: s.wake, Logger: deps.Logger})
 	if err != nil {
 		return nil, err
 	}
-	if s.consumer, err = grpcapi.NewConsumer(domain, deps.Logger); err != nil {
+	if s.consumer, err = grpcapi.NewConsumer(domain, deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/orders"), deps.Logger); err != nil {
 		return nil, err
 	}
 	if s.read, err = grpcapi.NewOrders(s.store, deps.Logger); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -42,7 +43,8 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db func(*app.Config))) {
 // endpoint verifying signatures.
 type harness struct {
 	cfg      app.Config
-	tp       trace.TracerProvider // nil: the global one
+	tp       trace.TracerProvider  // nil: the global one
+	reg      prometheus.Registerer // nil: no metrics
 	pub      eventv1.PublisherServiceClient
 	rec      *publishtest.Recorder
 	recv     *fulfillmenttest.Receiver
@@ -87,7 +89,7 @@ func prepare(t *testing.T, db func(*app.Config), mutate ...func(*app.Config)) *h
 func (h *harness) start(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := app.New(ctx, h.cfg, app.Deps{Publisher: h.pub, TracerProvider: h.tp})
+	svc, err := app.New(ctx, h.cfg, app.Deps{Publisher: h.pub, TracerProvider: h.tp, Registerer: h.reg})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

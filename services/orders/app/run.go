@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	tp := tel.TracerProvider
-	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Logger: logger})
+	svc, err := New(ctx, cfg, Deps{TracerProvider: tp, Logger: logger, Registerer: tel.Registry})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -31,18 +35,23 @@ type Applier interface {
 type Consumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
 	app    Applier
+	tracer trace.Tracer
 	logger *slog.Logger
 }
 
-// NewConsumer returns the consumer server.
-func NewConsumer(app Applier, logger *slog.Logger) (*Consumer, error) {
+// NewConsumer returns the consumer server. tracer (nil: none) traces each
+// delivery's work as orders.deliver, a child of the call's server span.
+func NewConsumer(app Applier, tracer trace.Tracer, logger *slog.Logger) (*Consumer, error) {
 	if app == nil {
 		return nil, errors.New("grpcapi: Applier is required")
+	}
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Consumer{app: app, logger: logger}, nil
+	return &Consumer{app: app, tracer: tracer, logger: logger}, nil
 }
 
 // Deliver applies one event. See the EventConsumerService contract for the codes.
@@ -51,22 +60,43 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 	if ev == nil || ev.GetId() == "" || ev.GetSource() == "" {
 		return nil, status.Error(codes.InvalidArgument, "event with source and id is required")
 	}
+	ctx, span := c.tracer.Start(ctx, "orders.deliver", trace.WithAttributes(
+		attribute.String("hookmesh.event.source", ev.GetSource()),
+		attribute.String("hookmesh.event.id", ev.GetId()),
+		attribute.String("hookmesh.event.type", ev.GetType()),
+		attribute.String("hookmesh.subscription", req.GetSubscription()),
+		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
+		attribute.Bool("hookmesh.replay", req.GetReplay()),
+	))
+	defer span.End()
 	if err := ctx.Err(); err != nil {
-		return nil, toStatus(ctx, c.logger, err)
+		return nil, c.fail(ctx, span, err)
 	}
 	handled, err := c.apply(ctx, ev)
+	span.SetAttributes(attribute.Bool("hookmesh.orders.handled", handled))
 	if err != nil {
 		if errors.Is(err, orders.ErrConflict) {
 			c.logger.DebugContext(ctx, "event seen before", "source", ev.GetSource(), "event_id", ev.GetId())
 		} else if errors.Is(err, orders.ErrInvalid) {
 			c.logger.WarnContext(ctx, "event rejected", "source", ev.GetSource(), "event_id", ev.GetId(), "type", ev.GetType(), "error", err.Error())
 		}
-		return nil, toStatus(ctx, c.logger, err)
+		return nil, c.fail(ctx, span, err)
 	}
 	if !handled {
 		c.logger.DebugContext(ctx, "event not for orders, acknowledged", "event_id", ev.GetId(), "type", ev.GetType())
 	}
 	return &consumerv1.DeliverResponse{}, nil
+}
+
+// fail answers err as a status and marks the span (ALREADY_EXISTS is done, not an error).
+func (c *Consumer) fail(ctx context.Context, span trace.Span, err error) error {
+	st := toStatus(ctx, c.logger, err)
+	code := status.Code(st)
+	span.SetAttributes(attribute.String("rpc.grpc.status", code.String()))
+	if code != codes.AlreadyExists {
+		span.SetStatus(otelcodes.Error, code.String())
+	}
+	return st
 }
 
 func (c *Consumer) apply(ctx context.Context, ev *eventv1.Event) (bool, error) {

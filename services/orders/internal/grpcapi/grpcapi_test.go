@@ -40,7 +40,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := grpcapi.NewConsumer(dom, nil)
+	c, err := grpcapi.NewConsumer(dom, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
