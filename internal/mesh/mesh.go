@@ -61,6 +61,8 @@ type Options struct {
 	HTTPListener net.Listener
 	// Ready is called once everything serves.
 	Ready func(*Mesh)
+	// LogOutput receives every component's JSON log lines (default os.Stderr).
+	LogOutput io.Writer
 }
 
 // Mesh is a running all-in-one process.
@@ -79,7 +81,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 // RunWith is Run with test seams.
 func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err error) {
-	logger := logging.New(os.Stderr, "hookmesh")
+	logOut := opts.LogOutput
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	logger := logging.New(logOut, "hookmesh")
+	// One logger per component: its lines say component=<name> once.
+	logFor := func(name string) *slog.Logger { return logging.New(logOut, name) }
 	dataDir := cfg.Gateway.DataDir
 	if dataDir == "" {
 		dataDir = "./hookmesh-data"
@@ -131,7 +139,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		}
 	}()
 	serve := func(name string, register func(*grpc.Server)) (*served, error) {
-		s, serr := startServer(ctx, name, tel[name], logger.With("component", name), register)
+		s, serr := startServer(ctx, name, tel[name], logFor(name), register)
 		if serr != nil {
 			return nil, serr
 		}
@@ -143,7 +151,8 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	analyticsCfg.HTTPAddr = ""
 	analytics, err := analyticsapp.New(ctx, analyticsCfg, analyticsapp.Deps{
 		TracerProvider: tel["analytics"].TracerProvider,
-		Logger:         logger.With("component", "analytics"),
+		Logger:         logFor("analytics"),
+		Registerer:     tel["analytics"].Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
@@ -163,7 +172,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	defer analyticsClient.Close()
 	email, err := emailapp.New(ctx, emailCfg, emailapp.Deps{
 		TracerProvider: tel["email"].TracerProvider,
-		Logger:         logger.With("component", "email"),
+		Logger:         logFor("email"),
 		Registerer:     tel["email"].Registry,
 		Analytics:      analyticsv1.NewAnalyticsServiceClient(analyticsClient),
 	})
@@ -197,8 +206,9 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 	orders, err := ordersapp.New(ctx, ordersCfg, ordersapp.Deps{
 		TracerProvider: tel["orders"].TracerProvider,
-		Logger:         logger.With("component", "orders"),
+		Logger:         logFor("orders"),
 		Publisher:      eventv1.NewPublisherServiceClient(publisherConn),
+		Registerer:     tel["orders"].Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
@@ -219,7 +229,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		builtins[name] = conn
 	}
 	gw, err := gateway.New(ctx, cfg.Gateway, gateway.Deps{
-		Logger:         logger.With("component", "gateway"),
+		Logger:         logFor("gateway"),
 		TracerProvider: tel["gateway"].TracerProvider,
 		Registry:       tel["gateway"].Registry,
 		Gatherer:       gatherers,

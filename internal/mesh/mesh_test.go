@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ type running struct {
 	t      *testing.T
 	base   string
 	spans  *tracetest.InMemoryExporter
+	logs   *syncBuffer // every component's JSON log lines
 	mesh   *Mesh
 	cancel context.CancelFunc
 	done   chan error
@@ -28,6 +30,13 @@ type running struct {
 
 // startMesh runs the all-in-one mesh in this process on a fresh data dir.
 func startMesh(t *testing.T) *running {
+	t.Helper()
+	return startMeshWith(t, nil)
+}
+
+// startMeshWith is startMesh with edits to the Options (e.g. no SpanExporter,
+// to export through the OTEL_* environment instead).
+func startMeshWith(t *testing.T, edit func(*Options)) *running {
 	t.Helper()
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
@@ -42,13 +51,21 @@ func startMesh(t *testing.T) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{t: t, base: "http://" + lis.Addr().String(), spans: tracetest.NewInMemoryExporter(), done: make(chan error, 1)}
+	r := &running{t: t, base: "http://" + lis.Addr().String(), spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	var banner bytes.Buffer
+	var logOut io.Writer = r.logs
+	if os.Getenv("HOOKMESH_TEST_LOG") != "" {
+		logOut = io.MultiWriter(r.logs, os.Stderr)
+	}
+	opts := Options{SpanExporter: r.spans, HTTPListener: lis, Ready: func(m *Mesh) { ready <- m }, LogOutput: logOut}
+	if edit != nil {
+		edit(&opts)
+	}
 	go func() {
-		r.done <- RunWith(ctx, cfg, &banner, Options{SpanExporter: r.spans, HTTPListener: lis, Ready: func(m *Mesh) { ready <- m }})
+		r.done <- RunWith(ctx, cfg, &banner, opts)
 	}()
 	select {
 	case r.mesh = <-ready:
@@ -284,6 +301,32 @@ func TestMeshOrderCompletionChoreography(t *testing.T) {
 	if status != http.StatusOK || len(asList(body["shipments"])) != 1 {
 		t.Fatalf("after the second update: %d %v", status, body)
 	}
+}
+
+// syncBuffer collects log lines written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// lines decodes the JSON log lines written so far.
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func asList(v any) []any {
