@@ -7,6 +7,10 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' gateway platform s
   dir=$(dirname "$file")
   grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //' | while read -r target; do
     echo "fuzz $dir $target ($fuzztime)"
-    (cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" . 2>&1 | tail -n 3)
+    if ! out=$(cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" . 2>&1); then
+      echo "$out"
+      exit 1
+    fi
+    echo "$out" | tail -n 1
   done
 done

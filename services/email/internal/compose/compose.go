@@ -13,6 +13,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/textproto"
 	"strings"
 	ttemplate "text/template"
@@ -118,9 +119,9 @@ func (c *Composer) Render(d email.Draft, h email.Header) (email.Rendered, error)
 	var b bytes.Buffer
 	to := make([]string, len(d.To))
 	for i, a := range d.To {
-		to[i] = a.String()
+		to[i] = displayAddress(a)
 	}
-	header(&b, "From", h.From.String())
+	header(&b, "From", displayAddress(h.From))
 	header(&b, "To", strings.Join(to, ", "))
 	header(&b, "Subject", encodeText(subject))
 	header(&b, "Date", h.Date.Format(time.RFC1123Z))
@@ -164,6 +165,20 @@ func (c *Composer) Render(d email.Draft, h email.Header) (email.Rendered, error)
 
 // oneLine turns any run of whitespace or control characters into one space, so
 // nothing user-supplied can end a header line.
+// displayAddress formats an address whose display name came from user data:
+// invalid UTF-8 would make net/mail write a header that does not parse back.
+// Non-ASCII names are always B-encoded: net/mail Q-encodes some (a backslash
+// stays bare) into a phrase it cannot parse back.
+func displayAddress(a mail.Address) string {
+	a.Name = oneLine(strings.ToValidUTF8(a.Name, "\uFFFD"))
+	for _, r := range a.Name {
+		if r < 0x20 || r > 0x7e {
+			return mime.BEncoding.Encode("utf-8", a.Name) + " " + (&mail.Address{Address: a.Address}).String()
+		}
+	}
+	return a.String()
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
 }
