@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -391,6 +392,93 @@ func TestMeshTrace(t *testing.T) {
 					t.Errorf("%v: attribute %s holds %q", s, k, bad)
 				}
 			}
+		}
+	}
+}
+
+// A retried attempt is its own span, numbered, under the event's stored
+// context; the log lines of the failure carry the trace and span ids.
+func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
+	// Mail goes to an SMTP server that is down: every send fails, temporarily.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := lis.Addr().String()
+	lis.Close()
+	t.Setenv("SMTP_URL", "smtp://"+down+"?starttls=off&timeout=2s")
+	r := startMesh(t)
+
+	const traceID, spanID = "3bf92f3577b34da6a3ce929d0e0e4733", "30f067aa0ba902b3"
+	r.hasura(t, tableEvent("tr-retry", "users", "INSERT", "null", userRow(45, "barbara@example.com", "Barbara")), b3(traceID, spanID))
+	attempts := map[string]meshSpan{}
+	var spans []meshSpan
+	eventually(t, "two attempts of the email delivery", func() string {
+		spans = spans[:0]
+		for _, s := range r.ended() {
+			if s.traceID() == traceID {
+				spans = append(spans, s)
+			}
+			if s.Name() == "hookmesh.dispatch deliver email" && s.attrs["hookmesh.event.id"] == "tr-retry" {
+				attempts[s.attrs["hookmesh.attempt"]] = s
+			}
+		}
+		if attempts["1"].ReadOnlySpan == nil || attempts["2"].ReadOnlySpan == nil {
+			return fmt.Sprintf("attempts %v", attempts)
+		}
+		return ""
+	})
+	in := r.checkIngest(t, spans, "hasura", "tr-retry")
+	if attempts["1"].SpanContext().SpanID() == attempts["2"].SpanContext().SpanID() {
+		t.Fatal("the retry reused the first attempt's span")
+	}
+	for _, n := range []string{"1", "2"} {
+		a := attempts[n]
+		if a.traceID() != traceID || a.Parent().SpanID() != in.SpanContext().SpanID() {
+			t.Errorf("attempt %s: %v, want a child of the ingest span %v", n, a, in)
+		}
+		if a.SpanKind() != trace.SpanKindConsumer || a.Status().Code.String() != "Error" || a.attrs["rpc.grpc.status_code"] != "Unavailable" {
+			t.Errorf("attempt %s: kind %v status %v attrs %v", n, a.SpanKind(), a.Status(), a.attrs)
+		}
+		// Each attempt has its own hops down to the failed SMTP conversation.
+		client := only(t, spans, want{"gateway", deliverRPC, ""}, &a, trace.SpanKindClient)
+		server := only(t, spans, want{"email", deliverRPC, ""}, &client, trace.SpanKindServer)
+		work := only(t, spans, want{"email", "email.deliver", "tr-retry"}, &server, trace.SpanKindInternal)
+		if work.attrs["hookmesh.attempt"] != n {
+			t.Errorf("email.deliver of attempt %s says attempt %s", n, work.attrs["hookmesh.attempt"])
+		}
+		send := only(t, spans, want{"email", "email.send smtp", ""}, &work, trace.SpanKindClient)
+		if send.attrs["hookmesh.email.result"] != "unavailable" {
+			t.Errorf("send of attempt %s: %v", n, send.attrs)
+		}
+	}
+	if a := attempts["1"]; a.attrs["hookmesh.delivery.outcome"] != "retry" || a.attrs["hookmesh.retry.delay_ms"] == "" {
+		t.Errorf("attempt 1 not marked as a parked retry: %v", a.attrs)
+	}
+
+	// The failure's log lines, in the gateway and in email, name the trace and
+	// the span they happened in.
+	logged := map[string]bool{}
+	for _, l := range r.logs.lines() {
+		switch {
+		case l["msg"] == "delivery failed; retry parked" && l["event_id"] == "tr-retry" && l["attempt"] == float64(1):
+			logged["gateway"] = true
+			if l["component"] != "gateway" || l["trace_id"] != traceID || l["span_id"] != attempts["1"].SpanContext().SpanID().String() {
+				t.Errorf("retry log line %v, want trace %s span %v", l, traceID, attempts["1"])
+			}
+		case l["msg"] == "message not sent" && l["event_id"] == "tr-retry":
+			logged["email"] = true
+			if l["component"] != "email" || l["trace_id"] != traceID || l["span_id"] == nil {
+				t.Errorf("email log line %v, want trace %s", l, traceID)
+			}
+		}
+	}
+	if !logged["gateway"] || !logged["email"] {
+		t.Errorf("log lines found: %v", logged)
+	}
+	for _, l := range r.logs.lines() {
+		if strings.Contains(fmt.Sprint(l), "barbara@example.com") {
+			t.Errorf("address in a log line: %v", l)
 		}
 	}
 }
