@@ -189,3 +189,30 @@ hookmesh_dispatch_subscription_health{health="unknown",subscription="svc"} 0
 		t.Error(err)
 	}
 }
+
+// Log lines about an event before any attempt (here a filter that fails on
+// it) carry the trace context stored with the event.
+func TestPreAttemptLogsCarryStoredTrace(t *testing.T) {
+	e := newEnv(t)
+	addr, _ := serve(t, &testConsumer{fx: newEffects()}, "127.0.0.1:0")
+	var logs syncBuffer
+	s := sub("svc", addr, "f.*")
+	s.Filter = `int(event.subject) > 0` // subjects are "thing/<id>": an error
+	cfg := e.config(s)
+	cfg.Logger = slog.New(traceIDs{slog.NewJSONHandler(&logs, nil)})
+	d := e.start(cfg)
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ev := event("f-1", "f.x")
+	ev.Traceparent = "00-" + traceID + "-" + spanID + "-01"
+	e.append(ev)
+	waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_FILTERED)
+	for _, l := range logs.lines() {
+		if l["msg"] == "filter error; event not delivered" {
+			if l["trace_id"] != traceID || l["span_id"] != spanID {
+				t.Errorf("filter error logged with trace %v span %v, want the stored %s %s", l["trace_id"], l["span_id"], traceID, spanID)
+			}
+			return
+		}
+	}
+	t.Fatalf("no filter error log line: %v", logs.lines())
+}

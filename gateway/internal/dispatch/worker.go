@@ -245,6 +245,8 @@ type job struct {
 	first    bool // first delivery of a fresh event: no state to read
 	// replayStart: a replay request, the first message of a new cycle.
 	replayStart bool
+	// stored is the trace context stored with the event (invalid when none).
+	stored trace.SpanContext
 }
 
 func (w *worker) decode(msg jetstream.Msg, parked bool) (*job, error) {
@@ -307,6 +309,13 @@ func (w *worker) process(msg jetstream.Msg, parked bool) {
 			w.ack(msg)
 			return
 		}
+	}
+	// Log lines before the attempt's span name the event's stored trace.
+	j.stored = w.storedContext(j.ev)
+	if j.stored.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, j.stored)
+	}
+	if !parked {
 		if w.filter != nil {
 			if done := w.applyFilter(ctx, j); done {
 				return
@@ -316,7 +325,7 @@ func (w *worker) process(msg jetstream.Msg, parked bool) {
 	var rec *record
 	if !j.first {
 		if rec, err = w.d.st.get(ctx, j.key); err != nil {
-			w.d.log.Warn("read delivery state; retrying message", "subscription", w.sub.Name, "error", err)
+			w.d.log.WarnContext(ctx, "read delivery state; retrying message", "subscription", w.sub.Name, "event_id", j.ev.GetId(), "error", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
@@ -449,15 +458,19 @@ func (w *worker) attempt(j *job) (attempt, *status.Status, trace.Span) {
 	}, st, span
 }
 
-func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.Span) {
-	var sc trace.SpanContext
-	if j.ev.GetTraceparent() != "" {
-		stored := w.d.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier{
-			"traceparent": j.ev.GetTraceparent(),
-			"tracestate":  j.ev.GetTracestate(),
-		})
-		sc = trace.SpanContextFromContext(stored)
+// storedContext is the trace context stored with ev (invalid when none).
+func (w *worker) storedContext(ev *eventv1.Event) trace.SpanContext {
+	if ev.GetTraceparent() == "" {
+		return trace.SpanContext{}
 	}
+	return trace.SpanContextFromContext(w.d.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier{
+		"traceparent": ev.GetTraceparent(),
+		"tracestate":  ev.GetTracestate(),
+	}))
+}
+
+func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.Span) {
+	sc := j.stored
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if j.replay {
 		// A replay is a new trace linked to the original (Promise 5).
