@@ -19,7 +19,7 @@ import (
 )
 
 type running struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	spans  *tracetest.InMemoryExporter
 	logs   *syncBuffer // every component's JSON log lines
@@ -36,7 +36,7 @@ func startMesh(t *testing.T) *running {
 
 // startMeshWith is startMesh with edits to the Options (e.g. no SpanExporter,
 // to export through the OTEL_* environment instead).
-func startMeshWith(t *testing.T, edit func(*Options)) *running {
+func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	t.Helper()
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
