@@ -15,8 +15,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/hookmesh/hookmesh/gateway"
@@ -25,13 +27,40 @@ import (
 func main() {
 	mode := flag.String("mode", "ingest", "bare | ingest | ingest-sync")
 	dataDir := flag.String("data", "", "data dir (default: a temporary one)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:0; printed on stderr)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, *dataDir); err != nil {
+	if *pprofAddr != "" {
+		lis, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "pprof on", lis.Addr())
+		go func() { _ = http.Serve(lis, nil) }() // DefaultServeMux holds net/http/pprof
+	}
+	if err := profiled(*cpuProfile, func() error { return run(ctx, *mode, *dataDir) }); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs fn under a CPU profile when asked.
+func profiled(cpu string, fn func() error) error {
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return fn()
 }
 
 func run(ctx context.Context, mode, dataDir string) error {

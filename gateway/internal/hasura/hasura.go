@@ -359,7 +359,13 @@ func parseTime(s string) (time.Time, bool) {
 	if len(s) > 10 && s[10] == ' ' {
 		s = s[:10] + "T" + s[11:]
 	}
-	for _, layout := range timeLayouts {
+	layouts := timeLayouts
+	if len(s) > 19 && !strings.ContainsAny(s[19:], "Z+-") {
+		// No zone after the seconds: only the zone-less layout can match, so skip
+		// the two failures (each allocates an error) on current Hasura's form.
+		layouts = timeLayouts[2:]
+	}
+	for _, layout := range layouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), true
 		}

@@ -81,7 +81,9 @@ func (p *parser) value(depth int) (*structpb.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_StructValue{StructValue: s}}, nil
+		v := &structValue{k: structpb.Value_StructValue{StructValue: s}}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == '[':
 		if depth >= maxDepth {
 			return nil, &errUnsupported{msg: "JSON nested deeper than " + strconv.Itoa(maxDepth)}
@@ -90,38 +92,79 @@ func (p *parser) value(depth int) (*structpb.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_ListValue{ListValue: l}}, nil
+		v := &listValue{k: structpb.Value_ListValue{ListValue: l}}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == '"':
 		s, err := p.str()
 		if err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: s}}, nil
+		v := &stringValue{k: structpb.Value_StringValue{StringValue: s}}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == 't':
 		if err := p.literal("true"); err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_BoolValue{BoolValue: true}}, nil
+		v := &boolValue{k: structpb.Value_BoolValue{BoolValue: true}}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == 'f':
 		if err := p.literal("false"); err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_BoolValue{BoolValue: false}}, nil
+		v := &boolValue{}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == 'n':
 		if err := p.literal("null"); err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_NullValue{}}, nil
+		v := &nullValue{}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		f, err := p.number()
 		if err != nil {
 			return nil, err
 		}
-		return &structpb.Value{Kind: &structpb.Value_NumberValue{NumberValue: f}}, nil
+		v := &numberValue{k: structpb.Value_NumberValue{NumberValue: f}}
+		v.v.Kind = &v.k
+		return &v.v, nil
 	default:
 		return nil, p.syntax("unexpected character " + strconv.QuoteRune(rune(c)))
 	}
 }
+
+// A Value and its Kind wrapper in one allocation instead of two; the Value points
+// into its own struct, which the garbage collector keeps whole.
+type (
+	structValue struct {
+		v structpb.Value
+		k structpb.Value_StructValue
+	}
+	listValue struct {
+		v structpb.Value
+		k structpb.Value_ListValue
+	}
+	stringValue struct {
+		v structpb.Value
+		k structpb.Value_StringValue
+	}
+	boolValue struct {
+		v structpb.Value
+		k structpb.Value_BoolValue
+	}
+	nullValue struct {
+		v structpb.Value
+		k structpb.Value_NullValue
+	}
+	numberValue struct {
+		v structpb.Value
+		k structpb.Value_NumberValue
+	}
+)
 
 func (p *parser) literal(word string) error {
 	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {

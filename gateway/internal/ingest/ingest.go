@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -127,7 +128,7 @@ type route struct {
 	accepts ContentTypeChecker
 	tracer  BodyTracer
 	limiter *ratelimit.Limiter
-	traced  http.Handler // the otelhttp-wrapped second half
+	traced  http.Handler // the otelhttp-wrapped second half; nil when tracing is off
 	counts  *routeCounters
 }
 
@@ -186,9 +187,16 @@ func New(cfg Config) (*Handler, error) {
 			// An untrusted sender's context becomes a link of a new trace.
 			opts = append(opts, otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }))
 		}
-		rt.traced = otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			h.handle(w, req, rt)
-		}), "POST /hooks/"+r.Name, opts...)
+		if _, off := tp.(noop.TracerProvider); !off {
+			rt.traced = otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				st, _ := req.Context().Value(bodyKey{}).(*requestState)
+				if st == nil {
+					writeError(w, http.StatusInternalServerError, "internal", "request state missing", "")
+					return
+				}
+				h.handle(req.Context(), w, req, rt, st)
+			}), "POST /hooks/"+r.Name, opts...)
+		}
 		h.routes[r.Name] = rt
 	}
 	return h, nil
@@ -241,8 +249,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Header.Set("traceparent", tp)
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, &requestState{body: body, mediaType: mediaType}))
-	rt.traced.ServeHTTP(w, r)
+	st := &requestState{body: body, mediaType: mediaType}
+	if rt.traced == nil {
+		// No tracing: otelhttp would only extract the sender's context and wrap the
+		// request and response for a span nobody records; extract it directly.
+		h.handle(Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)), w, r, rt, st)
+		return
+	}
+	rt.traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, st)))
 }
 
 type requestState struct {
@@ -250,13 +264,7 @@ type requestState struct {
 	mediaType string
 }
 
-func (h *Handler) handle(w http.ResponseWriter, r *http.Request, rt *route) {
-	ctx := r.Context()
-	st, _ := ctx.Value(bodyKey{}).(*requestState)
-	if st == nil {
-		writeError(w, http.StatusInternalServerError, "internal", "request state missing", "")
-		return
-	}
+func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Request, rt *route, st *requestState) {
 	span := trace.SpanFromContext(ctx)
 	now := h.now()
 	req := &webhook.Request{Source: rt.Name, Header: r.Header, Body: st.body, ContentType: st.mediaType, URLQuery: r.URL.RawQuery}
