@@ -211,6 +211,7 @@ func TestBulkReplay(t *testing.T) {
 			{"everything", &adminv1.CreateReplayRequest{Since: timestamppb.New(since)}, 8},
 			{"one subscription", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Subscription: "b"}, 1},
 			{"type", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Type: "users.*"}, 7},
+			{"this source", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Source: "test"}, 8},
 			{"other source", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), Source: "nope"}, 0},
 			{"dead letters only", &adminv1.CreateReplayRequest{Since: timestamppb.New(since), DeadLettersOnly: true}, 1},
 			{"range before", &adminv1.CreateReplayRequest{Since: timestamppb.New(since.Add(-time.Hour)), Until: timestamppb.New(since)}, 0},

@@ -78,7 +78,7 @@ func newNames(prefix string) names {
 }
 
 func (n names) eventsAll() string               { return n.eventRoot + ".>" }
-func (n names) eventsOf(source string) string   { return n.eventRoot + "." + source }
+func (n names) eventsOf(source string) string   { return n.eventRoot + "." + source + ".>" } // one subject per event
 func (n names) retrySubject(sub string) string  { return n.retryRoot + "." + sub }
 func (n names) replaySubject(sub string) string { return n.replayRoot + "." + sub }
 func (n names) dlqSubject(sub, state, id string) string {

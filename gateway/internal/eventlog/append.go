@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,47 +32,33 @@ const (
 type AppendResult struct {
 	// Duplicate: the (source, id) was already in the log; nothing was written.
 	Duplicate bool
-	// Seq is the stream sequence of the stored event (the earlier one for a duplicate;
-	// 0 when the duplicate was found in the index but its sequence is unknown).
+	// Seq is the stream sequence of the stored event (the earlier one for a duplicate).
 	Seq uint64
 }
 
-// Append stores ev once per (source, id) within the dedupe horizon and returns only
-// after JetStream acknowledged it (Promise 1). A re-sent (source, id) answers
-// Duplicate without writing. Errors wrap ErrUnavailable or ErrFull when the log cannot
-// take the event now (answer 503), ErrTooLarge or ErrInvalid when it never will.
+// Append stores ev once per (source, id) for as long as the log keeps it (at least
+// the dedupe horizon) and returns only after JetStream acknowledged it (Promise 1). A
+// re-sent (source, id) answers Duplicate without writing. Errors wrap ErrUnavailable
+// or ErrFull when the log cannot take the event now (answer 503), ErrTooLarge or
+// ErrInvalid when it never will.
 //
-// The path is: look the key up in the index (built from the log, so nothing is
-// written before the publish), publish with Nats-Msg-Id (atomic against concurrent
-// duplicates inside the window), then the indexer adds the key. A crash between any
-// two steps leaves either no event (the retry is accepted) or the event (the retry
-// is a duplicate: inside the window by Nats-Msg-Id, after it by the index, which is
-// rebuilt from the log before Ready).
+// The whole dedupe is one publish: the event goes to its own subject
+// <root>.<source>.<key(id)> with Nats-Expected-Last-Subject-Sequence: 0, so the
+// stream stores it only if that subject holds no message yet. The check and the
+// write are one step inside the server, so concurrent duplicates cannot both pass
+// and a crash leaves either no event (the retry is accepted) or the stored event
+// (the retry is a duplicate); nothing else is written and nothing needs catching up.
 func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, error) {
 	if err := validateEvent(ev); err != nil {
 		return AppendResult{}, err
 	}
-	if err := l.state.Load().err; err != nil {
-		return AppendResult{}, err
+	if l.closed.Load() {
+		return AppendResult{}, fmt.Errorf("append: %w: log closed", ErrUnavailable)
 	}
 	c := l.pool[l.next.Add(1)%uint32(len(l.pool))]
 	if !c.nc.IsConnected() {
 		return AppendResult{}, fmt.Errorf("append: %w: not connected to nats", ErrUnavailable)
 	}
-	ctx, cancel := l.opContext(ctx)
-	defer cancel()
-
-	seq, found, err := l.lookup(ctx, c.nc, indexKey(ev.Source, ev.Id))
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("check dedupe index: %w", err)
-	}
-	if found {
-		return AppendResult{Duplicate: true, Seq: seq}, nil
-	}
-	if err := l.fault(FaultChecked); err != nil {
-		return AppendResult{}, err
-	}
-
 	bp := l.getBuf()
 	defer l.bufs.Put(bp)
 	data, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], ev)
@@ -83,16 +70,22 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		return AppendResult{}, fmt.Errorf("append: %w: %d bytes encoded, server max_payload %d",
 			ErrTooLarge, len(data), c.nc.MaxPayload())
 	}
+	if err := l.fault(FaultChecked); err != nil {
+		return AppendResult{}, err
+	}
 	msg := &nats.Msg{
-		Subject: l.subject(ev.Source),
+		Subject: l.EventSubject(ev.Source, ev.Id),
 		Header: nats.Header{
-			jetstream.MsgIDHeader: []string{ev.Source + "/" + ev.Id},
-			HeaderType:            []string{ev.Type},
+			HeaderType:                          []string{ev.Type},
+			jetstream.ExpectedLastSubjSeqHeader: firstOnSubject,
 		},
 		Data: data,
 	}
-	ack, err := c.js.PublishMsg(ctx, msg)
+	ack, err := l.publish(ctx, c.nc, msg)
 	if err != nil {
+		if seq, dup := storedEarlier(err); dup {
+			return AppendResult{Duplicate: true, Seq: seq}, nil
+		}
 		err = classifyPublish(err)
 		if errors.Is(err, ErrFull) {
 			l.full.Store(true)
@@ -111,6 +104,116 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 	return AppendResult{Duplicate: ack.Duplicate, Seq: ack.Sequence}, nil
 }
 
+// pubAck is JetStream's answer to a publish.
+type pubAck struct {
+	Stream    string `json:"stream"`
+	Sequence  uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// publish sends msg and waits for JetStream's answer, at most Config.Timeout (or
+// until ctx's deadline). Like jetstream.PublishMsg it retries "no responders" (a
+// stream leader being elected) twice, but it parses the usual answer without
+// reflection and needs no per-call context.
+func (l *Log) publish(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (pubAck, error) {
+	timeout := l.cfg.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if err := ctx.Err(); err != nil {
+		return pubAck{}, err
+	}
+	resp, err := nc.RequestMsg(msg, timeout)
+	for attempt := 0; errors.Is(err, nats.ErrNoResponders) && attempt < jetstream.DefaultPubRetryAttempts; attempt++ {
+		select {
+		case <-ctx.Done():
+			return pubAck{}, ctx.Err()
+		case <-time.After(jetstream.DefaultPubRetryWait):
+		}
+		resp, err = nc.RequestMsg(msg, timeout)
+	}
+	if err != nil {
+		return pubAck{}, err
+	}
+	return parsePubAck(resp.Data)
+}
+
+// parsePubAck reads {"stream":"S","seq":N} and {…,"duplicate":true} directly and
+// hands anything else (errors, a domain) to encoding/json.
+func parsePubAck(b []byte) (pubAck, error) {
+	if a, ok := fastPubAck(b); ok {
+		return a, nil
+	}
+	var r struct {
+		pubAck
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return pubAck{}, fmt.Errorf("%w: %w", jetstream.ErrInvalidJSAck, err)
+	}
+	if r.Error != nil {
+		return pubAck{}, fmt.Errorf("nats: %w", r.Error)
+	}
+	if r.Stream == "" {
+		return pubAck{}, jetstream.ErrInvalidJSAck
+	}
+	return r.pubAck, nil
+}
+
+func fastPubAck(b []byte) (pubAck, bool) {
+	var a pubAck
+	rest, ok := bytes.CutPrefix(b, []byte(`{"stream":"`))
+	if !ok {
+		return a, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i <= 0 || bytes.IndexByte(rest[:i], '\\') >= 0 {
+		return a, false
+	}
+	a.Stream = string(rest[:i])
+	if rest, ok = bytes.CutPrefix(rest[i+1:], []byte(`,"seq":`)); !ok {
+		return a, false
+	}
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	seq, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil {
+		return a, false
+	}
+	a.Sequence = seq
+	switch string(rest[n:]) {
+	case "}":
+	case `,"duplicate":true}`:
+		a.Duplicate = true
+	default:
+		return a, false
+	}
+	return a, true
+}
+
+// firstOnSubject is the Nats-Expected-Last-Subject-Sequence of a first event.
+var firstOnSubject = []string{"0"}
+
+// storedEarlier reports a publish the stream refused because the event's subject
+// already holds a message: that message is the earlier event, at seq. ("wrong last
+// sequence: N", N > 0. A clustered leader refuses a subject that is still being
+// written without a sequence: that earlier append is not acknowledged yet, so it is
+// not a duplicate but a 503, and the sender's retry settles it.)
+func storedEarlier(err error) (uint64, bool) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(apiErr.Description, "wrong last sequence: ")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
 func (l *Log) fault(point string) error {
 	if l.cfg.Fault == nil {
 		return nil
@@ -127,15 +230,6 @@ func (l *Log) getBuf() *[]byte {
 	}
 	b := make([]byte, 0, 4096)
 	return &b
-}
-
-func (l *Log) subject(source string) string {
-	if s, ok := l.subjects.Load(source); ok {
-		return s.(string)
-	}
-	s := l.Subject(source)
-	l.subjects.Store(source, s)
-	return s
 }
 
 // opContext bounds one operation by Config.Timeout unless ctx ends earlier.
@@ -166,42 +260,6 @@ func classifyPublish(err error) error {
 		return fmt.Errorf("append: %w: %w", ErrTooLarge, err)
 	}
 	return fmt.Errorf("append: %w: %w", ErrUnavailable, err)
-}
-
-// lookup returns the sequence stored under key in the index. With one replica it
-// asks the stream directly; with more it asks the leader, since a direct get may be
-// served by a follower that has not applied the latest index writes.
-func (l *Log) lookup(ctx context.Context, nc *nats.Conn, key string) (uint64, bool, error) {
-	subject := l.kvSubject + key
-	if l.cfg.Replicas == 1 {
-		resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.kvStream+"."+subject, nil)
-		if err != nil {
-			return 0, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		if status := resp.Header.Get("Status"); status != "" {
-			if status == "404" {
-				return 0, false, nil
-			}
-			return 0, false, fmt.Errorf("%w: index lookup: status %s %s", ErrUnavailable, status, resp.Header.Get("Description"))
-		}
-		if op := resp.Header.Get("KV-Operation"); op != "" {
-			return 0, false, nil // a delete or purge marker
-		}
-		seq, _ := strconv.ParseUint(string(resp.Data), 10, 64)
-		return seq, true, nil
-	}
-	m, err := l.leaderGet(ctx, nc, l.kvStream, msgGetRequest{LastFor: subject})
-	if errors.Is(err, ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	if m.Header.Get("KV-Operation") != "" {
-		return 0, false, nil
-	}
-	seq, _ := strconv.ParseUint(string(m.Data), 10, 64)
-	return seq, true, nil
 }
 
 type msgGetRequest struct {
@@ -314,13 +372,11 @@ func plainByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-'
 }
 
-// indexKey is the KV key of (source, id): the escaped id, a dot, the source. The id
-// comes first so that Get can find an id across sources with the wildcard "<id>.*".
-// Escaping keeps [A-Za-z0-9_-] and writes every other byte as =XX, so keys are
-// injective and human-readable; an escaped id over maxKeyLen becomes "==" + SHA-256.
-func indexKey(source, id string) string {
-	return escapeID(id) + "." + source
-}
+// eventKey is the last subject token of an event: its id escaped so that keys are
+// injective, human-readable and valid subject tokens. Escaping keeps [A-Za-z0-9_-]
+// and writes every other byte as =XX; an escaped id over maxKeyLen becomes "==" +
+// SHA-256 of the id.
+func eventKey(id string) string { return escapeID(id) }
 
 func escapeID(id string) string {
 	n := 0
@@ -347,10 +403,4 @@ func escapeID(id string) string {
 		b = append(b, '=', digits[c>>4], digits[c&15])
 	}
 	return string(b)
-}
-
-// splitMsgID splits a Nats-Msg-Id "<source>/<id>".
-func splitMsgID(msgID string) (source, id string, ok bool) {
-	source, id, ok = strings.Cut(msgID, "/")
-	return source, id, ok && source != "" && id != ""
 }

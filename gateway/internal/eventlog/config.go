@@ -54,10 +54,13 @@ type Config struct {
 	// "always" (fsync before every ack; embedded server only — set sync_interval:
 	// always on an external server yourself).
 	Sync string
-	// DedupeWindow is JetStream's Nats-Msg-Id window (default 2 minutes). It makes
-	// concurrent duplicates atomic; the index covers the rest of the horizon.
+	// DedupeWindow is the stream's Nats-Msg-Id window (default 2 minutes). Appends do
+	// not use it: every event is recognised by its own subject for as long as the log
+	// keeps it.
 	DedupeWindow time.Duration
-	// DedupeHorizon is how long a (source, id) stays known (default 96 hours).
+	// DedupeHorizon is how long a (source, id) must stay known (default 96 hours). An
+	// id is known as long as its event is kept, so MaxAge must be -1 or at least
+	// DedupeHorizon.
 	DedupeHorizon time.Duration
 	// StreamPrefix isolates the log's streams, subjects, bucket and consumer on a shared
 	// server (tests). Letters, digits, '_' and '-' only; default "".
@@ -72,28 +75,24 @@ type Config struct {
 	Name string
 	// Connections is how many connections Append spreads over (default 4), so that
 	// concurrent appends are parsed and answered by more than one server and client
-	// goroutine. Conn() and the indexer have their own.
+	// goroutine. Conn() has its own.
 	Connections int
-	// Fault, when set, is called at named points of the append and index paths (the
-	// Fault… constants) and may block; an error aborts that step. Crash tests use it to
-	// kill the process between two steps. Leave nil in production.
+	// Fault, when set, is called at named points of the append path (the Fault…
+	// constants) and may block; an error aborts that step. Crash tests use it to kill
+	// the process between two steps. Leave nil in production.
 	Fault func(point string) error
 }
 
 // Fault points, in the order an event passes them.
 const (
-	// FaultChecked: the index lookup found no earlier event; nothing is published yet.
+	// FaultChecked: the event is checked and encoded; nothing is published yet.
 	FaultChecked = "checked"
 	// FaultPublished: JetStream acknowledged the event; the caller has no answer yet.
 	FaultPublished = "published"
-	// FaultIndexing: the indexer received the event; its key is not written yet.
-	FaultIndexing = "indexing"
-	// FaultIndexed: the key is in the index; the indexer has not acknowledged the event.
-	FaultIndexed = "indexed"
 )
 
 // FaultPoints lists every fault point.
-var FaultPoints = []string{FaultChecked, FaultPublished, FaultIndexing, FaultIndexed}
+var FaultPoints = []string{FaultChecked, FaultPublished}
 
 // ErrConfig marks an invalid Config or a server that does not fit it.
 var ErrConfig = errors.New("eventlog: invalid config")
@@ -174,6 +173,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dedupe window must be at least 100ms", ErrConfig)
 	case c.DedupeHorizon < c.DedupeWindow:
 		return fmt.Errorf("%w: dedupe horizon must be at least the dedupe window", ErrConfig)
+	case c.MaxAge > 0 && c.MaxAge < c.DedupeHorizon:
+		return fmt.Errorf("%w: max age %s is shorter than the dedupe horizon %s: an event's id is known only while the event is kept",
+			ErrConfig, c.MaxAge, c.DedupeHorizon)
 	case !prefixRE.MatchString(c.StreamPrefix) || len(c.StreamPrefix) > 32:
 		return fmt.Errorf("%w: stream prefix may hold up to 32 letters, digits, '_' and '-'", ErrConfig)
 	case c.Connections < 1 || c.Connections > 64:

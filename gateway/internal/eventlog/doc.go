@@ -16,52 +16,57 @@
 //
 //   - Stream HOOKMESH_EVENTS, subjects hookmesh.events.>, file storage, Replicas,
 //     limits MaxAge and MaxBytes with DiscardNew: when full, new events are refused
-//     (ErrFull, HTTP 503) and old ones are never dropped. An event is published on
-//     hookmesh.events.<source> with headers Nats-Msg-Id: <source>/<id> and
-//     Hookmesh-Type: <type>; the data is proto.Marshal(*eventv1.Event).
-//   - KV bucket HOOKMESH_EVENT_IDS, TTL = DedupeHorizon: key <escaped id>.<source>,
-//     value the event's stream sequence.
-//   - Durable consumer HOOKMESH_EVENTS_INDEXER on the stream, which fills the bucket.
+//     (ErrFull, HTTP 503) and old ones are never dropped. Each event has its own
+//     subject, hookmesh.events.<source>.<key>, where key is the id escaped to a
+//     subject token ([A-Za-z0-9_-] kept, any other byte written =XX; an escaped id
+//     over 256 bytes becomes "==" + its SHA-256). Header Hookmesh-Type: <type>; the
+//     data is proto.Marshal(*eventv1.Event). Consumers take every event with
+//     hookmesh.events.> and one source's with hookmesh.events.<source>.>.
 //
-// Config.StreamPrefix is prepended to every name (stream, subjects, bucket, consumer).
+// Config.StreamPrefix is prepended to the stream name and the subjects.
 //
 // # Dedupe over days
 //
-// JetStream's Nats-Msg-Id window is atomic but held in server memory, so it stays
-// short (DedupeWindow, 2 minutes). It is backed by the index bucket, which is built
-// from the log itself: the indexer consumer writes each stored event's key and only
-// then acknowledges the event. Append checks the bucket, then publishes with the
-// Msg-Id; nothing is written on the request path before the publish, so a crash at
-// any point either leaves no event (the sender's retry is accepted) or leaves the
-// event, which the index will hold because the indexer re-reads everything it has not
-// acknowledged. Concurrent duplicates race only inside the window, where JetStream
-// settles them. The index needs to cover only events older than the window, so the
-// log takes writes while the oldest event not yet indexed is younger than half the
-// window (measured on the server's clock); otherwise — after a restart, until the
-// indexer has caught up past the window, or while the bucket cannot be written —
-// Append and Ready answer ErrUnavailable.
+// The log itself is the index. An event is published with
+// Nats-Expected-Last-Subject-Sequence: 0 on its own subject, so the stream stores it
+// only if no event with the same (source, id) is stored yet; otherwise the server
+// answers "wrong last sequence: N", and N is the earlier event (Duplicate, Seq N).
+// The check and the write are one step inside the server (a clustered stream's
+// leader also refuses a subject whose write is still in flight; that answers
+// ErrUnavailable, and the sender's retry gets the duplicate). So concurrent duplicates
+// cannot both pass, and a crash between any two steps leaves either no event (the
+// retry is accepted) or the stored event (the retry is a duplicate). Nothing is
+// written besides the event, nothing needs catching up after a restart, and an id is
+// recognised for as long as its event is kept: MaxAge must be -1 or at least
+// DedupeHorizon (Open refuses a shorter one). JetStream's Nats-Msg-Id window plays
+// no part (appends carry no Nats-Msg-Id, so the server keeps no ids in memory for
+// it); DedupeWindow only sets the stream's window.
 //
-// Cost of the horizon (BenchmarkIndexCost with 1,000,000 events, half Stripe-style
+// A stream holding events of the earlier layout (every event of a source on
+// hookmesh.events.<source>, with a separate index bucket) is refused at Open, since
+// their ids would not be recognised.
+//
+// Cost of the horizon (BenchmarkHorizonCost with 1,000,000 events, half Stripe-style
 // 28-character evt_ ids, half UUIDs, embedded server):
 //
-//   - disk: 93 MiB per million ids within the horizon (~98 bytes per id: the key in
-//     the record's subject, the sequence, record header and checksum);
-//   - memory: about 260 MiB of server heap per million ids (its per-subject index of
-//     the bucket, measured as the heap the second half of the ids added);
-//   - the Nats-Msg-Id window also holds every id of the last DedupeWindow in memory.
+//   - memory: about 195 MiB of server heap per million events kept (the stream's
+//     per-subject index), for as long as the events are kept (MaxAge);
+//   - disk: the key in each record's subject, about 33 bytes per event.
 //
-// So a gateway taking 1 million events a day holds ~4 million ids at the default
-// 4-day horizon: ~375 MiB on disk and ~1 GiB of server memory.
+// So a gateway taking 1 million events a day with the default retention of 7 days
+// holds ~7 million ids: ~1.3 GiB of server memory and ~220 MiB of keys on disk.
+// Setting max_age to the 4-day horizon halves that to ~0.75 GiB.
 //
 // # Reads
 //
-// Get finds an event through the index (leader reads with replicas > 1) and falls
-// back to scanning the parts of the log the index does not cover (older than the
-// horizon, or not indexed yet). List pages newest first with an opaque cursor,
-// reading the stream with batched direct gets.
+// Get reads an event by its subject (through the stream leader with replicas > 1);
+// without a source it reads hookmesh.events.*.<key>, and the newest wins. List
+// pages newest first with an opaque cursor, reading the stream with batched direct
+// gets.
 //
 // # Fault injection
 //
-// Config.Fault is called at the named points FaultChecked, FaultPublished,
-// FaultIndexing and FaultIndexed; the crash tests SIGKILL a child process there.
+// Config.Fault is called at the named points FaultChecked (before the publish) and
+// FaultPublished (after the acknowledgement); the crash tests SIGKILL a child
+// process there.
 package eventlog

@@ -49,7 +49,7 @@ func TestAppendAndDuplicate(t *testing.T) {
 			}
 		})
 	}
-	counts := countMsgIDs(t, l)
+	counts := countEvents(t, l)
 	for id, n := range counts {
 		if n != 1 {
 			t.Errorf("%s stored %d times", id, n)
@@ -89,56 +89,76 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 			}
 		})
 	}
-	if n := len(countMsgIDs(t, l)); n != 0 {
+	if n := len(countEvents(t, l)); n != 0 {
 		t.Fatalf("rejected events wrote %d messages", n)
 	}
 }
 
+// TestConcurrentDuplicates: many senders append the same ids at once, first while
+// JetStream's Nats-Msg-Id window still holds them, then long after it forgot them,
+// when only the event's own subject can settle the race.
 func TestConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
-	l := openLog(t, eventlog.Config{})
+	const window = 200 * time.Millisecond
+	l := openLog(t, eventlog.Config{DedupeWindow: window})
 	const goroutines, ids = 16, 8
-	var mu sync.Mutex
-	accepted := map[string]int{}
-	seqs := map[string]map[uint64]bool{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for i := range ids {
-				id := fmt.Sprintf("evt_%d", i)
-				res, err := l.Append(context.Background(), newEvent("hasura", id, "hasura.public.orders.insert", 64*(g+1)))
-				if err != nil {
-					t.Errorf("append: %v", err)
-					return
+	race := func(t *testing.T, prefix string) (accepted map[string]int, seqs map[string]map[uint64]bool) {
+		accepted, seqs = map[string]int{}, map[string]map[uint64]bool{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := range ids {
+					id := fmt.Sprintf("%s_%d", prefix, i)
+					res, err := l.Append(context.Background(), newEvent("hasura", id, "hasura.public.orders.insert", 64*(g+1)))
+					if err != nil {
+						t.Errorf("append: %v", err)
+						return
+					}
+					mu.Lock()
+					if !res.Duplicate {
+						accepted[id]++
+					}
+					if seqs[id] == nil {
+						seqs[id] = map[uint64]bool{}
+					}
+					seqs[id][res.Seq] = true
+					mu.Unlock()
 				}
-				mu.Lock()
-				if !res.Duplicate {
-					accepted[id]++
-				}
-				if seqs[id] == nil {
-					seqs[id] = map[uint64]bool{}
-				}
-				seqs[id][res.Seq] = true
-				mu.Unlock()
-			}
-		}()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		return accepted, seqs
 	}
-	close(start)
-	wg.Wait()
+	first, firstSeqs := race(t, "evt")
 	for i := range ids {
 		id := fmt.Sprintf("evt_%d", i)
-		if accepted[id] != 1 {
-			t.Errorf("%s accepted %d times, want exactly 1", id, accepted[id])
+		if first[id] != 1 {
+			t.Errorf("%s accepted %d times, want exactly 1", id, first[id])
 		}
-		if len(seqs[id]) != 1 {
-			t.Errorf("%s answered with sequences %v, want one", id, seqs[id])
+		if len(firstSeqs[id]) != 1 {
+			t.Errorf("%s answered with sequences %v, want one", id, firstSeqs[id])
 		}
 	}
-	for id, n := range countMsgIDs(t, l) {
+	time.Sleep(3 * window) // the window forgets the ids
+	again, againSeqs := race(t, "evt")
+	for i := range ids {
+		id := fmt.Sprintf("evt_%d", i)
+		if again[id] != 0 {
+			t.Errorf("%s accepted again %d times past the window", id, again[id])
+		}
+		for seq := range againSeqs[id] {
+			if !firstSeqs[id][seq] {
+				t.Errorf("%s re-sent past the window answered seq %d, want the original %v", id, seq, firstSeqs[id])
+			}
+		}
+	}
+	for id, n := range countEvents(t, l) {
 		if n != 1 {
 			t.Errorf("%s stored %d times", id, n)
 		}
@@ -216,52 +236,23 @@ func rawStreamWithWindow(t *testing.T, js jetstream.JetStream, window time.Durat
 	return name
 }
 
-// TestNotReadyUntilIndexCaughtUp: after a restart, events the index has not reached
-// and that are older than the window keep the log unavailable.
-func TestNotReadyUntilIndexCaughtUp(t *testing.T) {
+// TestEarlierLayoutRefused: a stream holding events of the layout before one subject
+// per event (<root>.<source>) is refused at Open, since their ids would not be
+// recognised; an empty stream of the same name is taken over.
+func TestEarlierLayoutRefused(t *testing.T) {
 	t.Parallel()
-	const window = time.Second
 	dir := t.TempDir()
-	ctx := context.Background()
-	block := make(chan struct{})
-	var blocked sync.Once
-	held := make(chan struct{})
-	cfg := eventlog.Config{DataDir: dir, DedupeWindow: window, Fault: func(point string) error {
-		if point == eventlog.FaultIndexing {
-			blocked.Do(func() { close(held) })
-			<-block
-		}
-		return nil
-	}}
-	l, err := eventlog.Open(ctx, cfg, testLogger(t))
-	if err != nil {
+	l := openLog(t, eventlog.Config{DataDir: dir})
+	mustAppend(t, l, newEvent("stripe", "evt_new", "stripe.x", 10))
+	if _, err := l.JetStream().Publish(context.Background(), eventlog.SubjectRoot+".stripe", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.WaitReady(ctx); err != nil {
+	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res := mustAppend(t, l, newEvent("hasura", "ev-1", "hasura.public.users.insert", 10))
-	<-held // the indexer is stuck on ev-1
-
-	eventually(t, 10*time.Second, "log turns unavailable while the index lags", func() error {
-		if err := l.Ready(ctx); !errors.Is(err, eventlog.ErrUnavailable) {
-			return fmt.Errorf("Ready = %v", err)
-		}
-		return nil
-	})
-	if _, err := l.Append(ctx, newEvent("hasura", "ev-1", "hasura.public.users.insert", 10)); !errors.Is(err, eventlog.ErrUnavailable) {
-		t.Fatalf("Append while the index lags = %v, want ErrUnavailable", err)
-	}
-	close(block)
-	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := l.WaitReady(waitCtx); err != nil {
-		t.Fatal(err)
-	}
-	again := mustAppend(t, l, newEvent("hasura", "ev-1", "hasura.public.users.insert", 10))
-	if !again.Duplicate || again.Seq != res.Seq {
-		t.Fatalf("re-sent after catch-up = %+v, want duplicate of %d", again, res.Seq)
+	_, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: dir}, testLogger(t))
+	if !errors.Is(err, eventlog.ErrConfig) || !strings.Contains(err.Error(), eventlog.SubjectRoot+".stripe") {
+		t.Fatalf("Open over the earlier layout = %v, want ErrConfig naming the subject", err)
 	}
 }
 
@@ -294,7 +285,7 @@ func TestFullStreamRefusesNewKeepsOld(t *testing.T) {
 		}
 		return nil
 	})
-	counts := countMsgIDs(t, l)
+	counts := countEvents(t, l)
 	if len(counts) != len(kept) {
 		t.Fatalf("stream holds %d events, want the %d accepted ones", len(counts), len(kept))
 	}
@@ -391,7 +382,7 @@ func TestFaultErrors(t *testing.T) {
 			if res.Duplicate != tc.wantDup {
 				t.Fatalf("retry Duplicate = %v, want %v", res.Duplicate, tc.wantDup)
 			}
-			if n := countMsgIDs(t, l)["github/delivery-1"]; n != 1 {
+			if n := countEvents(t, l)["github/delivery-1"]; n != 1 {
 				t.Fatalf("event stored %d times, want 1", n)
 			}
 		})
@@ -544,6 +535,7 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 		{"sync always on an external server", eventlog.Config{URL: "nats://127.0.0.1:1", Sync: eventlog.SyncAlways}},
 		{"tiny window", eventlog.Config{DedupeWindow: time.Millisecond}},
 		{"horizon under the window", eventlog.Config{DedupeHorizon: time.Second}},
+		{"events kept shorter than the horizon", eventlog.Config{MaxAge: 72 * time.Hour, DedupeHorizon: 96 * time.Hour}},
 		{"prefix with a dot", eventlog.Config{StreamPrefix: "a.b"}},
 	}
 	for _, tc := range tests {
@@ -579,8 +571,8 @@ func TestSyncAlways(t *testing.T) {
 	}
 }
 
-// TestGetRightAfterAppend: an acknowledged event is readable at once, also while the
-// indexer is writing its key (Get must not fall between the index and the scan).
+// TestGetRightAfterAppend: an acknowledged event is readable at once, by source and
+// across sources.
 func TestGetRightAfterAppend(t *testing.T) {
 	t.Parallel()
 	l := openLog(t, eventlog.Config{})

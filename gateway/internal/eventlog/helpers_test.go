@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
@@ -108,8 +109,9 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() err
 	}
 }
 
-// countMsgIDs reads the whole stream and counts each Nats-Msg-Id.
-func countMsgIDs(t testing.TB, l *eventlog.Log) map[string]int {
+// countEvents reads the whole stream and counts each stored "<source>/<id>"; it
+// also checks that every event is on its own subject.
+func countEvents(t testing.TB, l *eventlog.Log) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -130,7 +132,14 @@ func countMsgIDs(t testing.TB, l *eventlog.Log) map[string]int {
 		if err != nil {
 			t.Fatalf("read stream: %v", err)
 		}
-		counts[msg.Headers().Get(jetstream.MsgIDHeader)]++
+		ev := new(eventv1.Event)
+		if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+			t.Fatalf("stored message on %s is no event: %v", msg.Subject(), err)
+		}
+		if want := l.EventSubject(ev.Source, ev.Id); msg.Subject() != want {
+			t.Errorf("event %s/%s stored on %s, want %s", ev.Source, ev.Id, msg.Subject(), want)
+		}
+		counts[ev.Source+"/"+ev.Id]++
 		md, err := msg.Metadata()
 		if err != nil {
 			t.Fatalf("metadata: %v", err)

@@ -1,32 +1,63 @@
 package eventlog
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-func TestIndexKey(t *testing.T) {
+func TestEventKey(t *testing.T) {
 	tests := []struct {
-		source, id, want string
+		id, want string
 	}{
-		{"stripe", "evt_1NhTJK2eZvKYlo2C", "evt_1NhTJK2eZvKYlo2C.stripe"},
-		{"hasura", "0bd4e2a1-6f2b-4bbd-b5e6-3a1e7c8f9d10", "0bd4e2a1-6f2b-4bbd-b5e6-3a1e7c8f9d10.hasura"},
-		{"s", "a.b", "a=2Eb.s"},
-		{"s", "a=2Eb", "a=3D2Eb.s"},
-		{"s", "a/b c*>", "a=2Fb=20c=2A=3E.s"},
-		{"s", "é", "=C3=A9.s"},
+		{"evt_1NhTJK2eZvKYlo2C", "evt_1NhTJK2eZvKYlo2C"},
+		{"0bd4e2a1-6f2b-4bbd-b5e6-3a1e7c8f9d10", "0bd4e2a1-6f2b-4bbd-b5e6-3a1e7c8f9d10"},
+		{"a.b", "a=2Eb"},
+		{"a=2Eb", "a=3D2Eb"},
+		{"a/b c*>", "a=2Fb=20c=2A=3E"},
+		{"é", "=C3=A9"},
 	}
 	for _, tc := range tests {
-		if got := indexKey(tc.source, tc.id); got != tc.want {
-			t.Errorf("indexKey(%q, %q) = %q, want %q", tc.source, tc.id, got, tc.want)
+		if got := eventKey(tc.id); got != tc.want {
+			t.Errorf("eventKey(%q) = %q, want %q", tc.id, got, tc.want)
 		}
 	}
-	long := indexKey("s", strings.Repeat("é", 100))
-	if !strings.HasPrefix(long, "==") || len(long) != 2+64+2 {
+	long := eventKey(strings.Repeat("é", 100))
+	if !strings.HasPrefix(long, "==") || len(long) != 2+64 {
 		t.Errorf("long id key = %q, want == and a SHA-256", long)
 	}
-	if indexKey("s", strings.Repeat("é", 100)) == indexKey("s", strings.Repeat("é", 101)) {
+	if eventKey(strings.Repeat("é", 100)) == eventKey(strings.Repeat("é", 101)) {
 		t.Error("hashed keys collide")
+	}
+}
+
+func TestStoredEarlier(t *testing.T) {
+	apiErr := func(code jetstream.ErrorCode, desc string) error {
+		return fmt.Errorf("nats: %w", &jetstream.APIError{Code: 400, ErrorCode: code, Description: desc})
+	}
+	tests := []struct {
+		name    string
+		err     error
+		wantSeq uint64
+		wantDup bool
+	}{
+		{"stored at 42", apiErr(jetstream.JSErrCodeStreamWrongLastSequence, "wrong last sequence: 42"), 42, true},
+		{"sequence 0 is no event", apiErr(jetstream.JSErrCodeStreamWrongLastSequence, "wrong last sequence: 0"), 0, false},
+		{"in flight on a cluster", apiErr(jetstream.JSErrCodeStreamWrongLastSequenceConstant, "wrong last sequence"), 0, false},
+		{"unparsable", apiErr(jetstream.JSErrCodeStreamWrongLastSequence, "wrong last sequence"), 0, false},
+		{"other API error", apiErr(jetstream.JSErrCodeStreamNotFound, "stream not found"), 0, false},
+		{"not an API error", errors.New("wrong last sequence: 42"), 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seq, dup := storedEarlier(tc.err)
+			if seq != tc.wantSeq || dup != tc.wantDup {
+				t.Fatalf("storedEarlier = %d, %v; want %d, %v", seq, dup, tc.wantSeq, tc.wantDup)
+			}
+		})
 	}
 }
 
@@ -80,5 +111,49 @@ func TestCursor(t *testing.T) {
 		if _, err := decodeCursor(bad); err == nil {
 			t.Errorf("decodeCursor(%q) accepted", bad)
 		}
+	}
+}
+
+var errAPI = errors.New("an API error")
+
+func TestParsePubAck(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    pubAck
+		wantErr error
+	}{
+		{"stored", `{"stream":"HOOKMESH_EVENTS","seq":42}`, pubAck{Stream: "HOOKMESH_EVENTS", Sequence: 42}, nil},
+		{"duplicate", `{"stream":"S","seq":7,"duplicate":true}`, pubAck{Stream: "S", Sequence: 7, Duplicate: true}, nil},
+		{"with a domain", `{"stream":"S","domain":"hub","seq":9}`, pubAck{Stream: "S", Sequence: 9}, nil},
+		{"fields reordered", `{"seq":3,"stream":"S"}`, pubAck{Stream: "S", Sequence: 3}, nil},
+		{"API error", `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 5"},"stream":"S","seq":0}`, pubAck{}, errAPI},
+		{"no stream", `{"seq":3}`, pubAck{}, jetstream.ErrInvalidJSAck},
+		{"not JSON", `nope`, pubAck{}, jetstream.ErrInvalidJSAck},
+		{"truncated", `{"stream":"S","seq":`, pubAck{}, jetstream.ErrInvalidJSAck},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parsePubAck([]byte(tc.in))
+			if tc.wantErr == errAPI {
+				var apiErr *jetstream.APIError
+				if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+					t.Fatalf("parsePubAck error = %v, want the API error", err)
+				}
+				return
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("parsePubAck error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parsePubAck = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if seq, dup := storedEarlier(func() error { _, err := parsePubAck([]byte(tests[4].in)); return err }()); !dup || seq != 5 {
+		t.Fatalf("storedEarlier on a parsed wrong-last-sequence answer = %d, %v", seq, dup)
 	}
 }

@@ -20,11 +20,9 @@ import (
 
 // Names of the log's JetStream objects (each prefixed with Config.StreamPrefix).
 const (
-	StreamName  = "HOOKMESH_EVENTS"         // the event stream
-	SubjectRoot = "hookmesh.events"         // events are published on SubjectRoot.<source>
-	IndexBucket = "HOOKMESH_EVENT_IDS"      // KV bucket: (source, id) -> stream sequence
-	IndexerName = "HOOKMESH_EVENTS_INDEXER" // durable consumer that fills IndexBucket
-	HeaderType  = "Hookmesh-Type"           // event type, for filtering without decoding
+	StreamName  = "HOOKMESH_EVENTS" // the event stream
+	SubjectRoot = "hookmesh.events" // events are published on SubjectRoot.<source>.<key(id)>
+	HeaderType  = "Hookmesh-Type"   // event type, for filtering without decoding
 )
 
 // MinServerVersion is the oldest NATS server the log runs on: batched direct gets and
@@ -60,27 +58,19 @@ type Log struct {
 	pool   []appendConn // Append's connections, taken in turn
 	next   atomic.Uint32
 	stream jetstream.Stream
-	inc    *nats.Conn // the indexer's own connection, so it never queues behind appends
-	ijs    jetstream.JetStream
-	cons   jetstream.Consumer
 
 	streamName  string // prefixed StreamName
 	subjectRoot string // prefixed SubjectRoot
-	kvStream    string // "KV_" + bucket
-	kvSubject   string // "$KV.<bucket>."
 
-	subjects sync.Map // source -> subject string, to skip a concat per append
-	bufs     sync.Pool
+	bufs sync.Pool
 
-	state     atomic.Pointer[readyState] // gates Append: connection and index lag
-	fullState atomic.Pointer[readyState] // for Ready only
+	fullState atomic.Pointer[readyState] // for Ready: the stream is full
 	full      atomic.Bool                // an append was refused as full; cleared by the monitor or a success
 	closed    atomic.Bool
 
-	bg       context.Context // lives until Close: indexer, monitor
+	bg       context.Context // lives until Close: the monitor
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	consCtx  jetstream.ConsumeContext
 	closeMu  sync.Mutex
 	closeErr error
 }
@@ -89,12 +79,10 @@ type readyState struct{ err error }
 
 type appendConn struct {
 	nc *nats.Conn
-	js jetstream.JetStream
 }
 
-// Open starts (embedded) or connects to (URL) the server, creates or updates the
-// stream, the index bucket and the indexer, and starts them. It returns before the
-// index has caught up: until it has, Ready and Append answer ErrUnavailable.
+// Open starts (embedded) or connects to (URL) the server and creates or updates the
+// stream. The log takes writes as soon as it returns.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -108,17 +96,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.StartTimeout)
 		defer cancel()
 	}
-	bucket := cfg.StreamPrefix + IndexBucket
 	l := &Log{
 		cfg:         cfg,
 		logger:      logger,
 		streamName:  cfg.StreamPrefix + StreamName,
 		subjectRoot: cfg.StreamPrefix + SubjectRoot,
-		kvStream:    "KV_" + bucket,
-		kvSubject:   "$KV." + bucket + ".",
 		unlock:      func() {},
 	}
-	l.state.Store(&readyState{err: fmt.Errorf("%w: index not checked yet", ErrUnavailable)})
 	l.fullState.Store(&readyState{})
 	if err := l.open(ctx); err != nil {
 		_ = l.shutdown() // the open error says more
@@ -141,15 +125,7 @@ func (l *Log) open(ctx context.Context) error {
 	if err := l.checkServer(); err != nil {
 		return err
 	}
-	if l.inc, err = l.connect(ctx, l.cfg.Name+"-indexer"); err != nil {
-		return err
-	}
-	jsOpts := []jetstream.JetStreamOpt{
-		jetstream.WithDefaultTimeout(l.cfg.Timeout),
-		jetstream.WithPublishAsyncTimeout(l.cfg.Timeout),
-		jetstream.WithPublishAsyncMaxPending(8192),
-	}
-	if l.js, err = jetstream.New(l.nc, jsOpts...); err != nil {
+	if l.js, err = jetstream.New(l.nc, jetstream.WithDefaultTimeout(l.cfg.Timeout)); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	for i := range l.cfg.Connections {
@@ -157,15 +133,7 @@ func (l *Log) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		js, err := jetstream.New(nc, jsOpts...)
-		if err != nil {
-			nc.Close()
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		l.pool = append(l.pool, appendConn{nc: nc, js: js})
-	}
-	if l.ijs, err = jetstream.New(l.inc, jsOpts...); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		l.pool = append(l.pool, appendConn{nc: nc})
 	}
 	if err := l.retrySetup(ctx, "create stream", func(ctx context.Context) error {
 		l.stream, err = l.js.CreateOrUpdateStream(ctx, l.streamConfig())
@@ -173,26 +141,31 @@ func (l *Log) open(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := l.retrySetup(ctx, "create index bucket", func(ctx context.Context) error {
-		_, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      l.cfg.StreamPrefix + IndexBucket,
-			Description: "hookmesh dedupe index: (source, id) -> event log sequence, built from the log",
-			TTL:         l.cfg.DedupeHorizon,
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    l.cfg.Replicas,
-		})
-		return err
-	}); err != nil {
+	if err := l.checkLayout(ctx); err != nil {
 		return err
 	}
-	if err := l.retrySetup(ctx, "create indexer", func(ctx context.Context) error {
-		l.cons, err = l.ijs.CreateOrUpdateConsumer(ctx, l.streamName, l.indexerConfig())
-		return err
-	}); err != nil {
-		return err
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.monitor(l.bg)
+	}()
+	return nil
+}
+
+// checkLayout refuses a stream written by the earlier layout (every event of a source
+// on one subject, <root>.<source>, deduplicated through a separate index bucket):
+// this version would not recognise those events' ids, so re-sent ones would be
+// stored twice.
+func (l *Log) checkLayout(ctx context.Context) error {
+	info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(l.subjectRoot+".*"))
+	if err != nil {
+		return fmt.Errorf("check event log layout: %w: %w", ErrUnavailable, err)
 	}
-	return l.startIndex()
+	for subject := range info.State.Subjects {
+		return fmt.Errorf("%w: stream %s holds events on %s, the layout before one subject per event; "+
+			"this version cannot de-duplicate them: start on an empty data dir (or stream)", ErrConfig, l.streamName, subject)
+	}
+	return nil
 }
 
 func (l *Log) streamConfig() jetstream.StreamConfig {
@@ -213,26 +186,6 @@ func (l *Log) streamConfig() jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.cfg.Replicas,
 		AllowDirect: true,
-	}
-}
-
-// ackWait of the indexer: events a dead gateway's indexer held are redelivered after
-// it, so it stays under half the index lag the log tolerates (maxIndexLag); 30 s for
-// the default window is ample for a batch of index writes.
-func (l *Log) ackWait() time.Duration {
-	return min(max(l.cfg.DedupeWindow/4, 100*time.Millisecond), 30*time.Second)
-}
-
-func (l *Log) indexerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       l.cfg.StreamPrefix + IndexerName,
-		Description:   "writes each event's (source, id) into the dedupe index",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       l.ackWait(),
-		MaxDeliver:    -1, // an event is never dropped from the index
-		MaxAckPending: 8192,
-		FilterSubject: l.subjectRoot + ".>",
 	}
 }
 
@@ -401,8 +354,13 @@ func (l *Log) Conn() *nats.Conn { return l.nc }
 // Stream returns the event stream's name (StreamName with the prefix).
 func (l *Log) Stream() string { return l.streamName }
 
-// Subject returns the subject events of source are published on.
-func (l *Log) Subject(source string) string { return l.subjectRoot + "." + source }
+// EventSubject returns the subject the event (source, id) is stored on.
+func (l *Log) EventSubject(source, id string) string {
+	return l.subjectRoot + "." + source + "." + eventKey(id)
+}
+
+// SourceFilter matches every event of source.
+func (l *Log) SourceFilter(source string) string { return l.subjectRoot + "." + source + ".>" }
 
 // SubjectFilter matches every event subject.
 func (l *Log) SubjectFilter() string { return l.subjectRoot + ".>" }
@@ -415,22 +373,18 @@ func (l *Log) Close() error {
 	if l.closed.Swap(true) {
 		return l.closeErr
 	}
-	l.state.Store(&readyState{err: fmt.Errorf("%w: log closed", ErrUnavailable)})
 	l.closeErr = l.shutdown()
 	return l.closeErr
 }
 
 func (l *Log) shutdown() error {
 	l.closed.Store(true)
-	if l.consCtx != nil {
-		l.consCtx.Stop()
-	}
 	if l.cancel != nil {
 		l.cancel()
 	}
 	l.wg.Wait()
 	var errs []error
-	conns := []*nats.Conn{l.inc, l.nc}
+	conns := []*nats.Conn{l.nc}
 	for _, c := range l.pool {
 		conns = append(conns, c.nc)
 	}

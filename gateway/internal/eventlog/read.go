@@ -1,17 +1,18 @@
 package eventlog
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
@@ -40,9 +41,8 @@ type Filter struct {
 
 // Get returns the event stored for (source, id) and its stream sequence, or an error
 // wrapping ErrNotFound. An empty source looks the id up across all sources; if
-// several used it, the newest event wins. Events inside the dedupe horizon are found
-// through the index; older or not yet indexed ones by scanning the part of the log
-// the index does not cover.
+// several used it, the newest event wins. Every event the log holds is found by its
+// own subject, without scanning.
 func (l *Log) Get(ctx context.Context, source, id string) (*eventv1.Event, uint64, error) {
 	if err := validateID(id); err != nil {
 		return nil, 0, err
@@ -55,104 +55,44 @@ func (l *Log) Get(ctx context.Context, source, id string) (*eventv1.Event, uint6
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 
-	ev, seq, err := l.getIndexed(ctx, source, id)
-	if !errors.Is(err, ErrNotFound) {
-		return ev, seq, err
-	}
-	// Not indexed (yet). The indexer acknowledges an event only after writing its
-	// key, so an event still missing from the index after the ack floor was read lies
-	// above that floor: read the floor, look again, then scan above it.
-	info, err := l.cons.Info(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: indexer info: %w", ErrUnavailable, err)
-	}
-	ev, seq, err = l.getIndexed(ctx, source, id)
-	if !errors.Is(err, ErrNotFound) {
-		return ev, seq, err
-	}
-	return l.scanFor(ctx, info.AckFloor.Stream, source, id)
-}
-
-// getIndexed reads the event the index holds for (source, id), or ErrNotFound.
-func (l *Log) getIndexed(ctx context.Context, source, id string) (*eventv1.Event, uint64, error) {
-	seq, err := l.indexedSeq(ctx, source, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if seq == 0 {
-		return nil, 0, ErrNotFound
-	}
-	ev, err := l.loadEvent(ctx, seq, source, id)
-	return ev, seq, err
-}
-
-// indexedSeq returns the sequence the index holds for (source, id), or 0.
-func (l *Log) indexedSeq(ctx context.Context, source, id string) (uint64, error) {
+	var candidates []*storedMsg
 	if source != "" {
-		seq, _, err := l.lookup(ctx, l.nc, indexKey(source, id))
-		return seq, err
-	}
-	var best uint64
-	err := l.directBatch(ctx, l.kvStream, batchRequest{NextFor: l.kvSubject + escapeID(id) + ".*", Batch: 64},
-		func(m *storedMsg) bool {
-			if m.Header.Get("KV-Operation") == "" {
-				if seq, err := strconv.ParseUint(string(m.Data), 10, 64); err == nil {
-					best = max(best, seq)
-				}
-			}
-			return true
-		})
-	return best, err
-}
-
-// loadEvent reads the event at seq and checks that it is (source, id).
-func (l *Log) loadEvent(ctx context.Context, seq uint64, source, id string) (*eventv1.Event, error) {
-	m, err := l.getMsg(ctx, l.streamName, msgGetRequest{Seq: seq})
-	if err != nil {
-		return nil, err
-	}
-	if !matchesMsgID(m, source, id) {
-		return nil, ErrNotFound
-	}
-	return decodeEvent(m)
-}
-
-// scanFor reads the parts of the log the index does not cover: events above the
-// indexer's ack floor and events past the dedupe horizon.
-func (l *Log) scanFor(ctx context.Context, floor uint64, source, id string) (*eventv1.Event, uint64, error) {
-	filter := l.SubjectFilter()
-	if source != "" {
-		filter = l.Subject(source)
-	}
-	var found *storedMsg
-	match := func(m *storedMsg) bool {
-		if matchesMsgID(m, source, id) {
-			found = m
+		m, err := l.getMsg(ctx, l.streamName, msgGetRequest{LastFor: l.EventSubject(source, id)})
+		if err != nil {
+			return nil, 0, wrapNotFound(err, source, id)
 		}
-		return true
-	}
-	if err := l.scan(ctx, floor+1, filter, match); err != nil {
-		return nil, 0, err
-	}
-	// Head past the horizon (index entries expire a horizon after they were written,
-	// which is after the event was stored, so a minute of slack covers clock skew).
-	if found == nil && (l.cfg.MaxAge < 0 || l.cfg.MaxAge > l.cfg.DedupeHorizon) {
-		cutoff := time.Now().Add(-l.cfg.DedupeHorizon + time.Minute)
-		err := l.scan(ctx, 1, filter, func(m *storedMsg) bool {
-			if m.Time.After(cutoff) {
-				return false
-			}
-			return match(m)
-		})
+		candidates = append(candidates, m)
+	} else {
+		// One subject per source that used the id: at most a handful.
+		err := l.directBatch(ctx, l.streamName, batchRequest{NextFor: l.subjectRoot + ".*." + eventKey(id), Batch: 64},
+			func(m *storedMsg) bool {
+				candidates = append(candidates, m)
+				return true
+			})
 		if err != nil {
 			return nil, 0, err
 		}
 	}
-	if found == nil {
-		return nil, 0, fmt.Errorf("event %s/%s: %w", source, id, ErrNotFound)
+	// Newest first; only a message someone else published on an event subject could
+	// hold another event, so check what was read.
+	slices.SortFunc(candidates, func(a, b *storedMsg) int { return cmp.Compare(b.Sequence, a.Sequence) })
+	for _, m := range candidates {
+		ev, err := decodeEvent(m)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ev.GetId() == id && (source == "" || ev.GetSource() == source) {
+			return ev, m.Sequence, nil
+		}
 	}
-	ev, err := decodeEvent(found)
-	return ev, found.Sequence, err
+	return nil, 0, fmt.Errorf("event %s/%s: %w", source, id, ErrNotFound)
+}
+
+func wrapNotFound(err error, source, id string) error {
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("event %s/%s: %w", source, id, ErrNotFound)
+	}
+	return err
 }
 
 // scan calls fn for each message matching filter from seq on, until fn returns false
@@ -192,7 +132,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]*eventv1.Event, string, err
 		if err := validateSource(f.Source); err != nil {
 			return nil, "", err
 		}
-		filter = l.Subject(f.Source)
+		filter = l.SourceFilter(f.Source)
 	}
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
@@ -323,11 +263,6 @@ func globMatch(pattern, s string) bool {
 		px++
 	}
 	return px == len(pattern)
-}
-
-func matchesMsgID(m *storedMsg, source, id string) bool {
-	s, i, ok := splitMsgID(m.Header.Get(jetstream.MsgIDHeader))
-	return ok && i == id && (source == "" || s == source)
 }
 
 func decodeEvent(m *storedMsg) (*eventv1.Event, error) {
