@@ -5,13 +5,11 @@ package hasura
 
 import (
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
@@ -25,7 +23,7 @@ const maxIDLen = 256
 // of the given source. The event keeps body as its original_body (not copied).
 // Bad input is a *webhook.Error: malformed_json or invalid_payload.
 func Decode(source string, body []byte) (*eventv1.Event, error) {
-	root, err := parseJSON(body)
+	d, err := parseDoc(body)
 	if err != nil {
 		var se *syntaxError
 		if errors.As(err, &se) {
@@ -33,17 +31,17 @@ func Decode(source string, body []byte) (*eventv1.Event, error) {
 		}
 		return nil, invalid(err.Error())
 	}
-	obj := root.GetStructValue()
-	if obj == nil {
+	defer releaseDoc(d)
+	const root = 0
+	if d.nodes[root].kind != kindObject {
 		return nil, invalid("body must be a JSON object")
 	}
-	f := obj.Fields
 	var ev *eventv1.Event
 	switch {
-	case has(f, "event") || has(f, "table") || has(f, "trigger"):
-		ev, err = tableEvent(f, body)
-	case has(f, "scheduled_time") || has(f, "name") || has(f, "payload") || has(f, "comment"):
-		ev, err = scheduledEvent(f)
+	case d.get(root, "event") >= 0 || d.get(root, "table") >= 0 || d.get(root, "trigger") >= 0:
+		ev, err = tableEvent(d, root)
+	case d.get(root, "scheduled_time") >= 0 || d.get(root, "name") >= 0 || d.get(root, "payload") >= 0 || d.get(root, "comment") >= 0:
+		ev, err = scheduledEvent(d, root)
 	default:
 		return nil, invalid("body is neither a Hasura event trigger nor a scheduled event (no event, table or scheduled_time)")
 	}
@@ -60,30 +58,18 @@ func invalid(msg string) *webhook.Error {
 	return webhook.BadRequest(webhook.CodeInvalidPayload, msg)
 }
 
-func has(f map[string]*structpb.Value, key string) bool {
-	_, ok := f[key]
-	return ok
-}
+// isNull reports a missing member (-1) or an explicit JSON null.
+func (d *doc) isNull(v int32) bool { return v < 0 || d.nodes[v].kind == kindNull }
 
-// isNull reports a missing key or an explicit JSON null.
-func isNull(v *structpb.Value) bool {
-	if v == nil {
-		return true
-	}
-	_, ok := v.Kind.(*structpb.Value_NullValue)
-	return ok
-}
-
-func eventID(f map[string]*structpb.Value) (string, error) {
-	v := f["id"]
-	if isNull(v) {
+func eventID(d *doc, obj int32) (string, error) {
+	v := d.get(obj, "id")
+	if d.isNull(v) {
 		return "", invalid("id is missing")
 	}
-	s, ok := v.Kind.(*structpb.Value_StringValue)
-	if !ok {
+	if d.nodes[v].kind != kindString {
 		return "", invalid("id must be a string")
 	}
-	id := s.StringValue
+	id := d.str(v)
 	switch {
 	case id == "":
 		return "", invalid("id is empty")
@@ -98,34 +84,32 @@ func eventID(f map[string]*structpb.Value) (string, error) {
 	return id, nil
 }
 
-// optString returns a string field, "" when missing or null, or an error naming it.
-func optString(f map[string]*structpb.Value, key, name string) (string, error) {
-	v := f[key]
-	if isNull(v) {
+// optString returns a string member, "" when missing or null, or an error naming it.
+func optString(d *doc, obj int32, key, name string) (string, error) {
+	v := d.get(obj, key)
+	if d.isNull(v) {
 		return "", nil
 	}
-	s, ok := v.Kind.(*structpb.Value_StringValue)
-	if !ok {
+	if d.nodes[v].kind != kindString {
 		return "", invalid(name + " must be a string")
 	}
-	return s.StringValue, nil
+	return d.str(v), nil
 }
 
-// optObject returns an object field, nil when missing or null, or an error naming it.
-func optObject(f map[string]*structpb.Value, key, name string) (*structpb.Struct, error) {
-	v := f[key]
-	if isNull(v) {
-		return nil, nil
+// optObject returns an object member, -1 when missing or null, or an error naming it.
+func optObject(d *doc, obj int32, key, name string) (int32, error) {
+	v := d.get(obj, key)
+	if d.isNull(v) {
+		return -1, nil
 	}
-	s, ok := v.Kind.(*structpb.Value_StructValue)
-	if !ok {
-		return nil, invalid(name + " must be an object or null")
+	if d.nodes[v].kind != kindObject {
+		return -1, invalid(name + " must be an object or null")
 	}
-	return s.StructValue, nil
+	return v, nil
 }
 
-func reqString(f map[string]*structpb.Value, key, name string) (string, error) {
-	s, err := optString(f, key, name)
+func reqString(d *doc, obj int32, key, name string) (string, error) {
+	s, err := optString(d, obj, key, name)
 	if err != nil {
 		return "", err
 	}
@@ -149,44 +133,44 @@ var opNames = map[eventv1.HasuraOperation]string{
 	eventv1.HasuraOperation_HASURA_OPERATION_MANUAL: "manual",
 }
 
-func tableEvent(f map[string]*structpb.Value, body []byte) (*eventv1.Event, error) {
-	id, err := eventID(f)
+func tableEvent(d *doc, root int32) (*eventv1.Event, error) {
+	id, err := eventID(d, root)
 	if err != nil {
 		return nil, err
 	}
-	table, err := optObject(f, "table", "table")
+	table, err := optObject(d, root, "table", "table")
 	if err != nil {
 		return nil, err
 	}
-	if table == nil {
+	if table < 0 {
 		return nil, invalid("table is missing")
 	}
-	schema, err := reqString(table.Fields, "schema", "table.schema")
+	schema, err := reqString(d, table, "schema", "table.schema")
 	if err != nil {
 		return nil, err
 	}
-	name, err := reqString(table.Fields, "name", "table.name")
+	name, err := reqString(d, table, "name", "table.name")
 	if err != nil {
 		return nil, err
 	}
-	trigger, err := optObject(f, "trigger", "trigger")
+	trigger, err := optObject(d, root, "trigger", "trigger")
 	if err != nil {
 		return nil, err
 	}
 	var triggerName string
-	if trigger != nil {
-		if triggerName, err = optString(trigger.Fields, "name", "trigger.name"); err != nil {
+	if trigger >= 0 {
+		if triggerName, err = optString(d, trigger, "name", "trigger.name"); err != nil {
 			return nil, err
 		}
 	}
-	evObj, err := optObject(f, "event", "event")
+	evObj, err := optObject(d, root, "event", "event")
 	if err != nil {
 		return nil, err
 	}
-	if evObj == nil {
+	if evObj < 0 {
 		return nil, invalid("event is missing")
 	}
-	opName, err := reqString(evObj.Fields, "op", "event.op")
+	opName, err := reqString(d, evObj, "op", "event.op")
 	if err != nil {
 		return nil, err
 	}
@@ -194,18 +178,18 @@ func tableEvent(f map[string]*structpb.Value, body []byte) (*eventv1.Event, erro
 	if !ok {
 		return nil, invalid("event.op " + strconv.Quote(opName) + " is not INSERT, UPDATE, DELETE or MANUAL")
 	}
-	data, err := optObject(evObj.Fields, "data", "event.data")
+	data, err := optObject(d, evObj, "data", "event.data")
 	if err != nil {
 		return nil, err
 	}
-	if data == nil {
+	if data < 0 {
 		return nil, invalid("event.data is missing")
 	}
-	oldRow, err := optObject(data.Fields, "old", "event.data.old")
+	oldRow, err := optObject(d, data, "old", "event.data.old")
 	if err != nil {
 		return nil, err
 	}
-	newRow, err := optObject(data.Fields, "new", "event.data.new")
+	newRow, err := optObject(d, data, "new", "event.data.new")
 	if err != nil {
 		return nil, err
 	}
@@ -215,11 +199,11 @@ func tableEvent(f map[string]*structpb.Value, body []byte) (*eventv1.Event, erro
 	switch op {
 	case eventv1.HasuraOperation_HASURA_OPERATION_INSERT, eventv1.HasuraOperation_HASURA_OPERATION_UPDATE,
 		eventv1.HasuraOperation_HASURA_OPERATION_MANUAL:
-		if newRow == nil {
+		if newRow < 0 {
 			return nil, invalid("event.data.new is missing for " + opName)
 		}
 	case eventv1.HasuraOperation_HASURA_OPERATION_DELETE:
-		if oldRow == nil {
+		if oldRow < 0 {
 			return nil, invalid("event.data.old is missing for DELETE")
 		}
 	}
@@ -229,32 +213,34 @@ func tableEvent(f map[string]*structpb.Value, body []byte) (*eventv1.Event, erro
 		Schema:      schema,
 		Table:       name,
 		TriggerName: triggerName,
-		Old:         oldRow,
-		New:         newRow,
 	}
-	if err := sessionVariables(evObj.Fields, payload); err != nil {
+	if err := sessionVariables(d, evObj, payload); err != nil {
 		return nil, err
 	}
-	if di, err := deliveryInfo(f); err != nil {
+	if di, err := deliveryInfo(d, root); err != nil {
 		return nil, err
 	} else {
 		payload.DeliveryInfo = di
 	}
-	payload.TraceContext = parseTraceContext(evObj.Fields["trace_context"], func(key string) []byte {
-		return rawAt(body, "event", "trace_context", key)
-	})
-	createdAt, err := optTime(f, "created_at")
+	payload.TraceContext = parseTraceContext(d, d.get(evObj, "trace_context"))
+	createdAt, err := optTime(d, root, "created_at")
 	if err != nil {
 		return nil, err
 	}
 	payload.CreatedAt = createdAt
+	if oldRow >= 0 {
+		payload.Old = d.toStruct(oldRow)
+	}
+	if newRow >= 0 {
+		payload.New = d.toStruct(newRow)
+	}
 
 	subject := schema + "." + name
 	row := newRow
-	if row == nil {
+	if row < 0 {
 		row = oldRow
 	}
-	if pk := rowID(row, body, newRow != nil); pk != "" {
+	if pk := rowID(d, row); pk != "" {
 		subject += "/" + pk
 	}
 	return &eventv1.Event{
@@ -268,82 +254,76 @@ func tableEvent(f map[string]*structpb.Value, body []byte) (*eventv1.Event, erro
 
 // rowID renders the row's id column for the subject: strings as they are, numbers
 // with every digit the sender wrote (a bigint above 2^53 would be rounded by float64).
-func rowID(row *structpb.Struct, body []byte, fromNew bool) string {
-	if row == nil {
+func rowID(d *doc, row int32) string {
+	v := d.get(row, "id")
+	if v < 0 {
 		return ""
 	}
-	v := row.Fields["id"]
-	if v == nil {
-		return ""
-	}
-	switch k := v.Kind.(type) {
-	case *structpb.Value_StringValue:
-		return k.StringValue
-	case *structpb.Value_NumberValue:
+	switch n := &d.nodes[v]; n.kind {
+	case kindString:
+		return d.str(v)
+	case kindNumber:
 		// Integers below 2^53 are exact in float64; only larger ones need the raw text.
-		if f := k.NumberValue; f == math.Trunc(f) && math.Abs(f) < 1<<53 {
-			return strconv.FormatInt(int64(f), 10)
+		if isInt(n.num) {
+			return strconv.FormatInt(int64(n.num), 10)
 		}
-		side := "old"
-		if fromNew {
-			side = "new"
-		}
-		if raw := rawAt(body, "event", "data", side, "id"); raw != nil {
-			return string(raw)
-		}
-		return strconv.FormatFloat(k.NumberValue, 'f', -1, 64)
+		return string(d.raw(v))
 	default:
 		return ""
 	}
 }
 
-func sessionVariables(f map[string]*structpb.Value, payload *eventv1.HasuraTableEvent) error {
-	sv, err := optObject(f, "session_variables", "event.session_variables")
+// sessionVariables keeps event.session_variables with lower-cased names; of
+// repeated names the last one counts.
+func sessionVariables(d *doc, evObj int32, payload *eventv1.HasuraTableEvent) error {
+	sv, err := optObject(d, evObj, "session_variables", "event.session_variables")
 	if err != nil {
 		return err
 	}
-	if sv == nil {
+	if sv < 0 {
 		payload.SessionVariablesNull = true
 		return nil
 	}
-	vars := make(map[string]string, len(sv.Fields))
-	for k, v := range sv.Fields {
-		s, ok := v.Kind.(*structpb.Value_StringValue)
-		if !ok {
-			return invalid("event.session_variables." + k + " must be a string")
+	vars := make(map[string]string, d.nodes[sv].count)
+	for c := d.nodes[sv].first; c >= 0; c = d.nodes[c].next {
+		if !d.lastOfKey(c) {
+			continue
 		}
-		vars[strings.ToLower(k)] = s.StringValue
+		if d.nodes[c].kind != kindString {
+			return invalid("event.session_variables." + d.key(c) + " must be a string")
+		}
+		vars[strings.ToLower(d.key(c))] = d.str(c)
 	}
 	payload.SessionVariables = vars
 	return nil
 }
 
-func deliveryInfo(f map[string]*structpb.Value) (*eventv1.HasuraDeliveryInfo, error) {
-	di, err := optObject(f, "delivery_info", "delivery_info")
-	if err != nil || di == nil {
+func deliveryInfo(d *doc, root int32) (*eventv1.HasuraDeliveryInfo, error) {
+	di, err := optObject(d, root, "delivery_info", "delivery_info")
+	if err != nil || di < 0 {
 		return nil, err
 	}
-	cur, err := optInt32(di.Fields, "current_retry", "delivery_info.current_retry")
+	cur, err := optInt32(d, di, "current_retry", "delivery_info.current_retry")
 	if err != nil {
 		return nil, err
 	}
-	maxRetries, err := optInt32(di.Fields, "max_retries", "delivery_info.max_retries")
+	maxRetries, err := optInt32(d, di, "max_retries", "delivery_info.max_retries")
 	if err != nil {
 		return nil, err
 	}
 	return &eventv1.HasuraDeliveryInfo{CurrentRetry: cur, MaxRetries: maxRetries}, nil
 }
 
-func optInt32(f map[string]*structpb.Value, key, name string) (int32, error) {
-	v := f[key]
-	if isNull(v) {
+func optInt32(d *doc, obj int32, key, name string) (int32, error) {
+	v := d.get(obj, key)
+	if d.isNull(v) {
 		return 0, nil
 	}
-	n, ok := v.Kind.(*structpb.Value_NumberValue)
-	if !ok || n.NumberValue != float64(int32(n.NumberValue)) {
+	n := &d.nodes[v]
+	if n.kind != kindNumber || n.num != float64(int32(n.num)) {
 		return 0, invalid(name + " must be a 32-bit integer")
 	}
-	return int32(n.NumberValue), nil
+	return int32(n.num), nil
 }
 
 // timeLayouts are the created_at / scheduled_time forms Hasura has sent: RFC 3339 with
@@ -373,8 +353,8 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func optTime(f map[string]*structpb.Value, key string) (*timestamppb.Timestamp, error) {
-	s, err := optString(f, key, key)
+func optTime(d *doc, obj int32, key string) (*timestamppb.Timestamp, error) {
+	s, err := optString(d, obj, key, key)
 	if err != nil || s == "" {
 		return nil, err
 	}
@@ -395,24 +375,24 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func scheduledEvent(f map[string]*structpb.Value) (*eventv1.Event, error) {
-	id, err := eventID(f)
+func scheduledEvent(d *doc, root int32) (*eventv1.Event, error) {
+	id, err := eventID(d, root)
 	if err != nil {
 		return nil, err
 	}
-	name, err := optString(f, "name", "name")
+	name, err := optString(d, root, "name", "name")
 	if err != nil {
 		return nil, err
 	}
-	comment, err := optString(f, "comment", "comment")
+	comment, err := optString(d, root, "comment", "comment")
 	if err != nil {
 		return nil, err
 	}
-	scheduledTime, err := optTime(f, "scheduled_time")
+	scheduledTime, err := optTime(d, root, "scheduled_time")
 	if err != nil {
 		return nil, err
 	}
-	createdAt, err := optTime(f, "created_at")
+	createdAt, err := optTime(d, root, "created_at")
 	if err != nil {
 		return nil, err
 	}
@@ -423,8 +403,8 @@ func scheduledEvent(f map[string]*structpb.Value) (*eventv1.Event, error) {
 		CreatedAt:     createdAt,
 		Scheduler:     "hasura",
 	}
-	if v := f["payload"]; !isNull(v) {
-		payload.Payload = v
+	if v := d.get(root, "payload"); !d.isNull(v) {
+		payload.Payload = d.toValue(v)
 	}
 	ev := &eventv1.Event{Id: id, Time: scheduledTime}
 	if ev.Time == nil {

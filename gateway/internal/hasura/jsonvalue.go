@@ -7,16 +7,10 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// A one-pass JSON parser that builds google.protobuf.Value trees directly, so a row
-// is parsed once and its Struct is reused as the event's old/new without a detour
-// through map[string]any. Invalid UTF-8 becomes U+FFFD (as encoding/json does), since
-// protobuf strings must be valid UTF-8.
-
-// maxDepth bounds nesting so a hostile body cannot exhaust the stack.
-const maxDepth = 512
+// The string and number grammar shared by the document parser (jsondoc.go), and a
+// scanner that finds one value by its key path without parsing the rest.
 
 // errSyntax marks input that is not JSON; other parse errors are shape errors.
 var errSyntax = errors.New("not valid JSON")
@@ -40,21 +34,6 @@ type parser struct {
 	pos  int
 }
 
-// parseJSON parses one JSON document (surrounding whitespace allowed).
-func parseJSON(data []byte) (*structpb.Value, error) {
-	p := parser{data: data}
-	p.skipSpace()
-	v, err := p.value(0)
-	if err != nil {
-		return nil, err
-	}
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return nil, p.syntax("unexpected data after the JSON value")
-	}
-	return v, nil
-}
-
 func (p *parser) syntax(msg string) error { return &syntaxError{off: p.pos, msg: msg} }
 
 func (p *parser) skipSpace() {
@@ -64,187 +43,6 @@ func (p *parser) skipSpace() {
 			p.pos++
 		default:
 			return
-		}
-	}
-}
-
-func (p *parser) value(depth int) (*structpb.Value, error) {
-	if p.pos >= len(p.data) {
-		return nil, p.syntax("unexpected end of input")
-	}
-	switch c := p.data[p.pos]; {
-	case c == '{':
-		if depth >= maxDepth {
-			return nil, &errUnsupported{msg: "JSON nested deeper than " + strconv.Itoa(maxDepth)}
-		}
-		s, err := p.object(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		v := &structValue{k: structpb.Value_StructValue{StructValue: s}}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == '[':
-		if depth >= maxDepth {
-			return nil, &errUnsupported{msg: "JSON nested deeper than " + strconv.Itoa(maxDepth)}
-		}
-		l, err := p.array(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		v := &listValue{k: structpb.Value_ListValue{ListValue: l}}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		v := &stringValue{k: structpb.Value_StringValue{StringValue: s}}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == 't':
-		if err := p.literal("true"); err != nil {
-			return nil, err
-		}
-		v := &boolValue{k: structpb.Value_BoolValue{BoolValue: true}}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == 'f':
-		if err := p.literal("false"); err != nil {
-			return nil, err
-		}
-		v := &boolValue{}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == 'n':
-		if err := p.literal("null"); err != nil {
-			return nil, err
-		}
-		v := &nullValue{}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		f, err := p.number()
-		if err != nil {
-			return nil, err
-		}
-		v := &numberValue{k: structpb.Value_NumberValue{NumberValue: f}}
-		v.v.Kind = &v.k
-		return &v.v, nil
-	default:
-		return nil, p.syntax("unexpected character " + strconv.QuoteRune(rune(c)))
-	}
-}
-
-// A Value and its Kind wrapper in one allocation instead of two; the Value points
-// into its own struct, which the garbage collector keeps whole.
-type (
-	structValue struct {
-		v structpb.Value
-		k structpb.Value_StructValue
-	}
-	listValue struct {
-		v structpb.Value
-		k structpb.Value_ListValue
-	}
-	stringValue struct {
-		v structpb.Value
-		k structpb.Value_StringValue
-	}
-	boolValue struct {
-		v structpb.Value
-		k structpb.Value_BoolValue
-	}
-	nullValue struct {
-		v structpb.Value
-		k structpb.Value_NullValue
-	}
-	numberValue struct {
-		v structpb.Value
-		k structpb.Value_NumberValue
-	}
-)
-
-func (p *parser) literal(word string) error {
-	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
-		return p.syntax("invalid literal")
-	}
-	p.pos += len(word)
-	return nil
-}
-
-func (p *parser) object(depth int) (*structpb.Struct, error) {
-	p.pos++ // '{'
-	fields := make(map[string]*structpb.Value, 8)
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		return &structpb.Struct{Fields: fields}, nil
-	}
-	for {
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, p.syntax("expected a string key")
-		}
-		key, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.syntax("expected ':'")
-		}
-		p.pos++
-		p.skipSpace()
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		fields[key] = v // a repeated key keeps its last value, as encoding/json does
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.syntax("unexpected end of input in object")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case '}':
-			p.pos++
-			return &structpb.Struct{Fields: fields}, nil
-		default:
-			return nil, p.syntax("expected ',' or '}'")
-		}
-	}
-}
-
-func (p *parser) array(depth int) (*structpb.ListValue, error) {
-	p.pos++ // '['
-	var values []*structpb.Value
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		return &structpb.ListValue{Values: []*structpb.Value{}}, nil
-	}
-	for {
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		values = append(values, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.syntax("unexpected end of input in array")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case ']':
-			p.pos++
-			return &structpb.ListValue{Values: values}, nil
-		default:
-			return nil, p.syntax("expected ',' or ']'")
 		}
 	}
 }
@@ -410,10 +208,9 @@ func (p *parser) hex4() (rune, bool) {
 	return r, true
 }
 
-// rawAt returns the raw bytes of the value at the given object-key path in a
-// document already known to be valid JSON, or nil. It is used only where float64
-// would lose digits (64-bit ids sent as JSON numbers). A repeated key resolves to its
-// last occurrence, as in parseJSON.
+// rawAt returns the raw bytes of the value at the given object-key path, or nil,
+// skipping everything else: BodyTraceparent reads event.trace_context of a body not
+// verified yet with it. A repeated key resolves to its last occurrence, as in Decode.
 func rawAt(data []byte, path ...string) []byte {
 	p := parser{data: data}
 	for _, key := range path {
@@ -432,8 +229,8 @@ func rawAt(data []byte, path ...string) []byte {
 			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 				return nil
 			}
-			k, err := p.str()
-			if err != nil {
+			match, ok := p.keyIs(key)
+			if !ok {
 				return nil
 			}
 			p.skipSpace()
@@ -442,7 +239,7 @@ func rawAt(data []byte, path ...string) []byte {
 			}
 			p.pos++
 			p.skipSpace()
-			if k == key {
+			if match {
 				found = p.pos
 			}
 			if !p.skip() {
@@ -467,6 +264,36 @@ func rawAt(data []byte, path ...string) []byte {
 	return p.data[start:p.pos]
 }
 
+// keyIs reads the object key at p.pos and reports whether it equals key, without
+// building a string unless the key holds escapes.
+func (p *parser) keyIs(key string) (match, ok bool) {
+	start := p.pos + 1
+	end := start
+	for end < len(p.data) && p.data[end] != '"' && p.data[end] != '\\' {
+		end++
+	}
+	if end < len(p.data) && p.data[end] == '"' {
+		p.pos = end + 1
+		return string(p.data[start:end]) == key, true
+	}
+	k, err := p.str()
+	return k == key, err == nil
+}
+
+// skipStr moves past the string at p.pos without building it.
+func (p *parser) skipStr() bool {
+	for i := p.pos + 1; i < len(p.data); i++ {
+		switch p.data[i] {
+		case '\\':
+			i++
+		case '"':
+			p.pos = i + 1
+			return true
+		}
+	}
+	return false
+}
+
 // skip moves past one value without building it.
 func (p *parser) skip() bool {
 	if p.pos >= len(p.data) {
@@ -474,14 +301,13 @@ func (p *parser) skip() bool {
 	}
 	switch c := p.data[p.pos]; {
 	case c == '"':
-		_, err := p.str()
-		return err == nil
+		return p.skipStr()
 	case c == '{' || c == '[':
 		depth := 0
 		for p.pos < len(p.data) {
 			switch p.data[p.pos] {
 			case '"':
-				if _, err := p.str(); err != nil {
+				if !p.skipStr() {
 					return false
 				}
 				continue

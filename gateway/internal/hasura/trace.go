@@ -4,59 +4,60 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/types/known/structpb"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
-// parseTraceContext reads event.trace_context. Current servers send hex strings
-// (32-hex trace id, 16-hex span id); the v1 hex era sent 16-hex trace ids and v1.3.3
-// sent JSON numbers, which raw returns verbatim so no digit is lost. Ids are
-// left-padded to W3C widths. A trace context that cannot be read is dropped rather
-// than failing the event: the event matters more than its trace.
-func parseTraceContext(v *structpb.Value, raw func(key string) []byte) *eventv1.HasuraTraceContext {
-	if isNull(v) {
+// parseTraceContext reads event.trace_context (node v, -1 when absent). Current
+// servers send hex strings (32-hex trace id, 16-hex span id); the v1 hex era sent
+// 16-hex trace ids and v1.3.3 sent JSON numbers, read from their raw digits so that
+// none is lost. Ids are left-padded to W3C widths. A trace context that cannot be
+// read is dropped rather than failing the event: the event matters more than its
+// trace.
+func parseTraceContext(d *doc, v int32) *eventv1.HasuraTraceContext {
+	if d.isNull(v) || d.nodes[v].kind != kindObject {
 		return nil
 	}
-	obj := v.GetStructValue()
-	if obj == nil {
-		return nil
-	}
-	traceID, ok := traceHex(obj.Fields["trace_id"], 32, func() []byte { return raw("trace_id") })
+	traceID, ok := traceHex(d, d.get(v, "trace_id"), 32)
 	if !ok {
 		return nil
 	}
-	spanID, ok := traceHex(obj.Fields["span_id"], 16, func() []byte { return raw("span_id") })
+	spanID, ok := traceHex(d, d.get(v, "span_id"), 16)
 	if !ok {
 		return nil
 	}
 	tc := &eventv1.HasuraTraceContext{TraceId: traceID, SpanId: spanID}
-	switch s := obj.Fields["sampling_state"]; k := s.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		if k.StringValue == "0" || k.StringValue == "1" {
-			tc.SamplingState = k.StringValue
-		}
-	case *structpb.Value_NumberValue:
-		if k.NumberValue == 0 || k.NumberValue == 1 {
-			tc.SamplingState = strconv.Itoa(int(k.NumberValue))
+	if s := d.get(v, "sampling_state"); s >= 0 {
+		switch n := &d.nodes[s]; n.kind {
+		case kindString:
+			if st := d.str(s); st == "0" || st == "1" {
+				tc.SamplingState = st
+			}
+		case kindNumber:
+			if n.num == 0 || n.num == 1 {
+				tc.SamplingState = strconv.Itoa(int(n.num))
+			}
 		}
 	}
 	return tc
 }
 
-func traceHex(v *structpb.Value, width int, raw func() []byte) (string, bool) {
+func traceHex(d *doc, v int32, width int) (string, bool) {
+	if v < 0 {
+		return "", false
+	}
 	var hex string
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		hex = strings.ToLower(k.StringValue)
+	switch d.nodes[v].kind {
+	case kindString:
+		hex = strings.ToLower(d.str(v))
 		for i := 0; i < len(hex); i++ {
 			if c := hex[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 				return "", false
 			}
 		}
-	case *structpb.Value_NumberValue:
+	case kindNumber:
 		// Decimal Word64 from old servers: parse the raw digits, not the float.
-		n, err := strconv.ParseUint(string(raw()), 10, 64)
+		n, err := strconv.ParseUint(string(d.raw(v)), 10, 64)
 		if err != nil {
 			return "", false
 		}
@@ -91,10 +92,10 @@ func BodyTraceparent(body []byte) string {
 	if raw == nil {
 		return ""
 	}
-	v, err := parseJSON(raw)
+	d, err := parseDoc(raw)
 	if err != nil {
 		return ""
 	}
-	tc := parseTraceContext(v, func(key string) []byte { return rawAt(raw, key) })
-	return Traceparent(tc)
+	defer releaseDoc(d)
+	return Traceparent(parseTraceContext(d, 0))
 }
