@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
