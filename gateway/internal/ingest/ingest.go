@@ -259,6 +259,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, st)))
 }
 
+// verify runs the source's check, in a child span when the request is traced; the
+// span carries the source and, on failure, the error code (never header values).
+func (h *Handler) verify(ctx context.Context, span trace.Span, rt *route, req *webhook.Request, now time.Time) error {
+	if !span.IsRecording() {
+		return rt.Source.Verify(req, now)
+	}
+	_, vspan := span.TracerProvider().Tracer("github.com/hookmesh/hookmesh/gateway/internal/ingest").Start(ctx, "webhook.verify",
+		trace.WithAttributes(attribute.String("hookmesh.source", rt.Name)))
+	defer vspan.End()
+	err := rt.Source.Verify(req, now)
+	if err != nil {
+		code := webhook.CodeSignatureMismatch
+		var we *webhook.Error
+		if errors.As(err, &we) {
+			code = we.Code
+		}
+		vspan.SetStatus(codes.Error, code)
+	}
+	return err
+}
+
 type requestState struct {
 	body      []byte
 	mediaType string
@@ -269,7 +290,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	now := h.now()
 	req := &webhook.Request{Source: rt.Name, Header: r.Header, Body: st.body, ContentType: st.mediaType, URLQuery: r.URL.RawQuery}
 
-	if err := rt.Source.Verify(req, now); err != nil {
+	if err := h.verify(ctx, span, rt, req, now); err != nil {
 		h.fail(ctx, w, rt, span, err, http.StatusUnauthorized, webhook.CodeSignatureMismatch)
 		return
 	}

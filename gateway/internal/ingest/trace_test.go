@@ -114,6 +114,16 @@ func TestTraceContinuation(t *testing.T) {
 					t.Errorf("links %v, want %s", links, tc.wantLink)
 				}
 			}
+			// Verification is its own child span.
+			verified := false
+			for _, s := range rec.Ended() {
+				if s.Name() == "webhook.verify" && s.Parent().SpanID() == span.SpanContext().SpanID() {
+					verified = true
+				}
+			}
+			if !verified {
+				t.Errorf("no webhook.verify child span")
+			}
 			attrs := map[string]string{}
 			for _, a := range span.Attributes() {
 				attrs[string(a.Key)] = a.Value.Emit()
