@@ -244,16 +244,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Hasura without trace headers still carries its trace in the body: hand it to the
 	// propagator as a traceparent. Like a trace header, it only chooses the parent span.
-	if rt.tracer != nil && r.Header.Get("traceparent") == "" && r.Header.Get("X-B3-TraceId") == "" && r.Header.Get("b3") == "" {
+	traced := r.Header.Get("traceparent") != "" || r.Header.Get("X-B3-TraceId") != "" || r.Header.Get("b3") != ""
+	if rt.tracer != nil && !traced {
 		if tp := rt.tracer.BodyTraceparent(body); tp != "" {
 			r.Header.Set("traceparent", tp)
+			traced = true
 		}
 	}
 	st := &requestState{body: body, mediaType: mediaType}
 	if rt.traced == nil {
 		// No tracing: otelhttp would only extract the sender's context and wrap the
-		// request and response for a span nobody records; extract it directly.
-		h.handle(Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)), w, r, rt, st)
+		// request and response for a span nobody records; extract it directly, when
+		// there is one (baggage alone would change nothing that is kept).
+		ctx := r.Context()
+		if traced {
+			ctx = Propagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		h.handle(ctx, w, r, rt, st)
 		return
 	}
 	rt.traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, st)))

@@ -157,4 +157,24 @@ func TestTraceWithoutProvider(t *testing.T) {
 			t.Errorf("%s: traceparent %q, want %q", source, ev.GetTraceparent(), want)
 		}
 	}
+	// Hasura's body trace_context counts as the sender's context too; no context at
+	// all leaves the event without one.
+	body := []byte(strings.Replace(string(hasuraBody("np-body")), `"trace_context":null`,
+		`"trace_context":{"trace_id":"`+bodyTrace+`","span_id":"`+bodySpan+`","sampling_state":"1"}`, 1))
+	for _, tc := range []struct {
+		id   string
+		body []byte
+		want string
+	}{
+		{"np-body", body, "00-" + bodyTrace + "-" + bodySpan + "-01"},
+		{"np-none", hasuraBody("np-none"), ""},
+	} {
+		r := post(t, url+"/hooks/hasura", hasuraHeader(), tc.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+		if ev := getEvent(t, l, "hasura", tc.id); ev.GetTraceparent() != tc.want {
+			t.Errorf("%s: traceparent %q, want %q", tc.id, ev.GetTraceparent(), tc.want)
+		}
+	}
 }
