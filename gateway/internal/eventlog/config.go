@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"time"
 )
 
@@ -73,9 +74,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// Name is the NATS client connection name (default "hookmesh-gateway").
 	Name string
-	// Connections is how many connections Append spreads over (default 4), so that
-	// concurrent appends are parsed and answered by more than one server and client
-	// goroutine. Conn() has its own.
+	// Connections is how many connections Append spreads over, so that concurrent
+	// appends are parsed and answered by more than one server and client goroutine.
+	// Default: one per two CPUs, at most 4 (on 2 CPUs one connection costs about a
+	// fifth less CPU per append than four: its writes coalesce). Conn() has its own.
 	Connections int
 	// Fault, when set, is called at named points of the append path (the Fault…
 	// constants) and may block; an error aborts that step. Crash tests use it to kill
@@ -141,7 +143,7 @@ func (c Config) withDefaults() Config {
 		c.Name = "hookmesh-gateway"
 	}
 	if c.Connections == 0 {
-		c.Connections = 4
+		c.Connections = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
 	}
 	return c
 }

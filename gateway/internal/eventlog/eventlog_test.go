@@ -100,7 +100,8 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 func TestConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
 	const window = 200 * time.Millisecond
-	l := openLog(t, eventlog.Config{DedupeWindow: window})
+	// Several append connections, so that the duplicates also race across them.
+	l := openLog(t, eventlog.Config{DedupeWindow: window, Connections: 4})
 	const goroutines, ids = 16, 8
 	race := func(t *testing.T, prefix string) (accepted map[string]int, seqs map[string]map[uint64]bool) {
 		accepted, seqs = map[string]int{}, map[string]map[uint64]bool{}
@@ -537,6 +538,8 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 		{"horizon under the window", eventlog.Config{DedupeHorizon: time.Second}},
 		{"events kept shorter than the horizon", eventlog.Config{MaxAge: 72 * time.Hour, DedupeHorizon: 96 * time.Hour}},
 		{"prefix with a dot", eventlog.Config{StreamPrefix: "a.b"}},
+		{"negative connections", eventlog.Config{Connections: -1}},
+		{"too many connections", eventlog.Config{Connections: 65}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
