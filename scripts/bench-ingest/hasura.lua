@@ -1,5 +1,8 @@
 -- wrk script: POST a Hasura users INSERT body with a unique event id per request.
+-- The id carries the run's start time, so that the warm-up run and the measured run
+-- (separate wrk processes) never send the same ids.
 local threads = 0
+local run = os.time()
 setup = function(thread)
   threads = threads + 1
   thread:set("tid", threads)
@@ -11,7 +14,7 @@ local pad = string.rep("x", tonumber(os.getenv("BENCH_PAD") or "200"))
 
 request = function()
   n = n + 1
-  local id = string.format("%08x-0000-4000-8000-%012x", tid, n)
+  local id = string.format("%08x-%04x-4000-8000-%012x", run, tid, n)
   local body = '{"id":"' .. id .. '","created_at":"2026-11-26T10:00:00.123456",' ..
     '"table":{"schema":"public","name":"users"},"trigger":{"name":"users_all"},' ..
     '"delivery_info":{"current_retry":0,"max_retries":3},' ..
