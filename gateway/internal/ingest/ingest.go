@@ -364,7 +364,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
 	b := make([]byte, 0, 48+len(ev.Id))
 	b = append(b, `{"event_id":`...)

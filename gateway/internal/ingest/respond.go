@@ -5,11 +5,15 @@ import (
 	"unicode/utf8"
 )
 
+// jsonContentType is shared by every response: net/http copies header values when
+// it writes them, and nothing here changes the slice.
+var jsonContentType = []string{"application/json"}
+
 // writeError writes {"error":{"code","message"}} with the status and, when set, a
 // Retry-After of whole seconds.
 func writeError(w http.ResponseWriter, status int, code, message, retryAfter string) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	if retryAfter != "" {
 		h.Set("Retry-After", retryAfter)
 	}
