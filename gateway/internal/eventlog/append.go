@@ -20,12 +20,12 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
-// Limits on the identity fields: they travel in headers and index keys.
+// Limits on the identity fields: they travel in the event subject and headers.
 const (
 	maxSourceLen = 64
 	maxIDLen     = 1024
 	maxTypeLen   = 256
-	maxKeyLen    = 256 // longer escaped ids are indexed by their SHA-256
+	maxKeyLen    = 256 // longer escaped ids go into the subject as their SHA-256
 )
 
 // AppendResult says what Append did with an event.

@@ -20,9 +20,9 @@ import (
 )
 
 // BenchmarkAppend compares, in one run on the embedded server with its in-process
-// connection: Append (index lookup + publish + the indexer's work) against a raw
-// JetStream publish of the same bytes with a Nats-Msg-Id to a stream with the same
-// storage and window, sequential and parallel, default and sync always.
+// connection: Append (one publish on the event's own subject, checked empty) against
+// a raw JetStream publish of the same bytes with a Nats-Msg-Id to a stream with the
+// same storage and window, sequential and parallel, default and sync always.
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 2s ./internal/eventlog/
 func BenchmarkAppend(b *testing.B) {

@@ -38,7 +38,7 @@ type Config struct {
 	// URL of an external NATS server or cluster (HOOKMESH_NATS_URL, comma-separated
 	// URLs allowed). Empty runs the embedded server in-process, with no TCP listener.
 	URL string
-	// Replicas of the stream, the index bucket and the indexer consumer (1, 3 or 5).
+	// Replicas of the stream (1, 3 or 5).
 	// Must be 1 for the embedded server.
 	Replicas int
 	// MaxAge is how long events stay in the log (default 7 days); -1 keeps them forever.

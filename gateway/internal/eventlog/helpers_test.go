@@ -76,7 +76,7 @@ func newEvent(source, id, typ string, body int) *eventv1.Event {
 }
 
 // mustAppend appends ev, retrying ErrUnavailable for a while as a sender retries a
-// 503 (a busy machine may briefly hold the log back while its index catches up).
+// 503.
 func mustAppend(t testing.TB, l *eventlog.Log, ev *eventv1.Event) eventlog.AppendResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

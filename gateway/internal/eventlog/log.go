@@ -31,8 +31,9 @@ const MinServerVersion = "2.11.0"
 
 // Errors returned (wrapped) by the log.
 var (
-	// ErrUnavailable: the log cannot take or serve events now (server down, index
-	// catching up, closed); retry later (HTTP 503 with Retry-After).
+	// ErrUnavailable: the log cannot take or serve events now (server down, a
+	// concurrent append of the same event in flight on a cluster, closed); retry later
+	// (HTTP 503 with Retry-After).
 	ErrUnavailable = errors.New("eventlog: unavailable")
 	// ErrFull: the stream reached its limits and refuses new events; old ones are kept.
 	ErrFull = errors.New("eventlog: full")
@@ -365,7 +366,7 @@ func (l *Log) SourceFilter(source string) string { return l.subjectRoot + "." + 
 // SubjectFilter matches every event subject.
 func (l *Log) SubjectFilter() string { return l.subjectRoot + ".>" }
 
-// Close stops the indexer, drains the connections and stops the embedded server.
+// Close stops the monitor, drains the connections and stops the embedded server.
 // Later calls return the first result.
 func (l *Log) Close() error {
 	l.closeMu.Lock()
