@@ -206,12 +206,15 @@ func TestPreAttemptLogsCarryStoredTrace(t *testing.T) {
 	ev.Traceparent = "00-" + traceID + "-" + spanID + "-01"
 	e.append(ev)
 	waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_FILTERED)
-	for _, l := range logs.lines() {
-		if l["msg"] == "filter error; event not delivered" {
-			if l["trace_id"] != traceID || l["span_id"] != spanID {
-				t.Errorf("filter error logged with trace %v span %v, want the stored %s %s", l["trace_id"], l["span_id"], traceID, spanID)
+	// The line may follow the recorded state: poll with a generous deadline.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, l := range logs.lines() {
+			if l["msg"] == "filter error; event not delivered" {
+				if l["trace_id"] != traceID || l["span_id"] != spanID {
+					t.Errorf("filter error logged with trace %v span %v, want the stored %s %s", l["trace_id"], l["span_id"], traceID, spanID)
+				}
+				return
 			}
-			return
 		}
 	}
 	t.Fatalf("no filter error log line: %v", logs.lines())
