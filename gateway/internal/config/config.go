@@ -17,6 +17,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/scheduler/cron"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
@@ -260,6 +261,23 @@ func (l *Log) validate(v *validator) {
 	}
 	if l.DedupeHorizon < 0 {
 		v.add("dedupe_horizon must be positive", "log", "dedupe_horizon")
+	}
+	// An id is known only while its event is kept (the log is the dedupe index), so
+	// the log would refuse to open; say so here, at the key that was set.
+	age, horizon := l.MaxAge.Std(), l.DedupeHorizon.Std()
+	if age == 0 {
+		age = eventlog.DefaultMaxAge
+	}
+	if horizon == 0 {
+		horizon = eventlog.DefaultDedupeHorizon
+	}
+	if age > 0 && horizon > 0 && age < horizon {
+		key := "max_age"
+		if l.MaxAge == 0 {
+			key = "dedupe_horizon"
+		}
+		v.add(fmt.Sprintf("max_age (%s) is shorter than dedupe_horizon (%s): an event's id is known only while the event is kept; "+
+			"set max_age to at least dedupe_horizon, or -1", age, horizon), "log", key)
 	}
 }
 

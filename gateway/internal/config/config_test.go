@@ -134,7 +134,7 @@ func sorted(s []string) []string {
 func TestParseFull(t *testing.T) {
 	f, err := Parse([]byte(`log:
   replicas: 3
-  max_age: 72h
+  max_age: 120h
   max_bytes: 2GiB
   sync: always
   dedupe_horizon: 4d
@@ -251,6 +251,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad log replicas", "log: {replicas: 2}\n" + minimal, 1, "replicas must be 1, 3 or 5"},
 		{"bad log sync", "log: {sync: sometimes}\n" + minimal, 1, `sync must be "always"`},
 		{"bad log max_bytes", "log: {max_bytes: 1XB}\n" + minimal, 1, "invalid size"},
+		{"max_age below the dedupe horizon", "log:\n  max_age: 72h\n" + minimal, 2, "log.max_age: max_age (72h0m0s) is shorter than dedupe_horizon (96h0m0s)"},
+		{"dedupe horizon beyond the default max_age", "log:\n  replicas: 1\n  dedupe_horizon: 8d\n" + minimal, 3, "log.dedupe_horizon: max_age (168h0m0s) is shorter"},
 		{"subscription without target", minimal + "subscriptions:\n  - name: s\n    events: [a]\n", 6, "target is required"},
 		{"subscription bad target", minimal + "subscriptions:\n  - name: s\n    target: http://x:1\n    events: [a]\n", 7, "only builtin:, dns:/// and host:port"},
 		{"subscription target without port", minimal + "subscriptions:\n  - name: s\n    target: localhost\n    events: [a]\n", 7, "not host:port"},
@@ -386,5 +388,17 @@ func TestLoad(t *testing.T) {
 	}
 	if f, err := Load(""); err != nil || len(f.Sources) != 6 {
 		t.Fatalf("Load(\"\") = %v, %v", f, err)
+	}
+}
+
+func TestMaxAgeCoversDedupeHorizon(t *testing.T) {
+	for _, log := range []string{
+		"log: {max_age: 96h}\n",                     // exactly the default horizon
+		"log: {max_age: -1, dedupe_horizon: 30d}\n", // kept forever
+		"log: {max_age: 30d, dedupe_horizon: 30d}\n",
+	} {
+		if _, err := Parse([]byte(log + minimal)); err != nil {
+			t.Errorf("%q refused: %v", log, err)
+		}
 	}
 }
