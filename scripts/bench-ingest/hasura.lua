@@ -1,8 +1,8 @@
 -- wrk script: POST a Hasura users INSERT body with a unique event id per request.
--- The id carries the run's start time, so that the warm-up run and the measured run
--- (separate wrk processes) never send the same ids.
+-- The id carries the run's start time (or BENCH_RUN), so that the warm-up run and the
+-- measured run (separate wrk processes) never send the same ids.
 local threads = 0
-local run = os.time()
+local run = tonumber(os.getenv("BENCH_RUN") or "") or os.time()
 setup = function(thread)
   threads = threads + 1
   thread:set("tid", threads)
