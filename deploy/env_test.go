@@ -196,6 +196,21 @@ func TestComposeEnvValidates(t *testing.T) {
 	}
 }
 
+// The gateway's gRPC API listens off loopback, so it requires HOOKMESH_ADMIN_TOKEN
+// (or refuses to start), and orders publishes to it with that same token.
+func TestComposePublisherToken(t *testing.T) {
+	c := loadCompose(t)
+	vars := envFile(t)
+	gw := resolvedEnv(t, c.Services["gateway"], vars)
+	orders := resolvedEnv(t, c.Services["orders"], vars)
+	if gw["HOOKMESH_ADMIN_TOKEN"] == "" {
+		t.Fatalf("gateway: HOOKMESH_GRPC_ADDR=%s without HOOKMESH_ADMIN_TOKEN is refused at start", gw["HOOKMESH_GRPC_ADDR"])
+	}
+	if orders["PUBLISHER_TOKEN"] != gw["HOOKMESH_ADMIN_TOKEN"] {
+		t.Errorf("orders: PUBLISHER_TOKEN is not the gateway's HOOKMESH_ADMIN_TOKEN: %s", c.Services["orders"].Environment["PUBLISHER_TOKEN"])
+	}
+}
+
 func TestGatewayBinaryNames(t *testing.T) {
 	got := gatewayBinaryNames(t)
 	want := append(envconfig.Names(gateway.Config{}), "HOOKMESH_GRPC_ADDR")

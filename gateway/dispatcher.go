@@ -14,7 +14,8 @@ import (
 )
 
 // newDispatcher builds the default dispatcher from the config's subscriptions.
-// builtin:gateway resolves to the gateway's own gRPC server (its health consumer).
+// builtin:gateway resolves to the gateway's own gRPC server (its health consumer)
+// through g.grpcConn, which carries the admin token the server requires.
 func (g *Gateway) newDispatcher(ctx context.Context, deps Deps) (*dispatch.Dispatcher, error) {
 	conns := map[string]*grpc.ClientConn{"gateway": g.grpcConn}
 	for name, c := range deps.Builtins {

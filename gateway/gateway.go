@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
@@ -35,6 +36,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
 	"github.com/hookmesh/hookmesh/platform/restgw"
@@ -51,8 +53,8 @@ type Config struct {
 	AdminAddr string `env:"HOOKMESH_ADMIN_ADDR"`
 	// NATSURL is an external NATS cluster; empty runs the embedded server.
 	NATSURL string `env:"HOOKMESH_NATS_URL"`
-	// AdminToken is the bearer token of the REST API; required when its listener is
-	// not loopback.
+	// AdminToken is the bearer token of the REST API and of the gRPC API (every
+	// service but grpc.health.v1); required when either listens off loopback.
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
 	// ConfigFile is the YAML file; empty uses the built-in demo config.
 	ConfigFile string `env:"HOOKMESH_CONFIG"`
@@ -94,7 +96,8 @@ type Deps struct {
 	// together with in-process services' registries); default Registry.
 	Gatherer prometheus.Gatherer
 	// GRPCListener serves the gateway's gRPC API (AdminService, PublisherService);
-	// default: a new loopback port-0 listener.
+	// default: a new loopback port-0 listener. Off loopback it needs
+	// Config.AdminToken, which every call but health must then carry.
 	GRPCListener net.Listener
 	// Builtins resolves subscription targets builtin:<name> to in-process
 	// connections; builtin:gateway is always the gateway itself.
@@ -184,6 +187,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if cfg.AdminToken == "" && !isLoopback(restLis.Addr()) {
 		return nil, fmt.Errorf("the REST API listens on %s, which is not loopback: set HOOKMESH_ADMIN_TOKEN", restLis.Addr())
 	}
+	// The gRPC API (admin, publisher, the gateway's own health consumer) listens
+	// before the dispatcher starts, which may deliver to builtin:gateway.
+	if g.grpcLis, err = listen(deps.GRPCListener, "127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("grpc listener: %w", err)
+	}
+	if cfg.AdminToken == "" && !isLoopback(g.grpcLis.Addr()) {
+		return nil, fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
+	}
 
 	logCfg := eventlog.Config{
 		DataDir:       cfg.DataDir,
@@ -221,13 +232,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		return nil, err
 	}
 
-	// The gRPC API (admin, publisher, the gateway's own health consumer) listens
-	// before the dispatcher starts, which may deliver to builtin:gateway.
-	if g.grpcLis, err = listen(deps.GRPCListener, "127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("grpc listener: %w", err)
-	}
 	// Traced like any other gRPC hop (REST calls, deliveries to builtin:gateway).
+	// It sends the token itself: REST and the console have checked their caller.
 	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpcauth.WithBearer(cfg.AdminToken),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(ingest.Propagator()),
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
 		return nil, fmt.Errorf("admin grpc client: %w", err)
@@ -272,7 +280,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.grpcSrv, err = grpcserver.New(grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc")}); err != nil {
+	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc")}
+	if cfg.AdminToken != "" {
+		// Every service but health (container probes) needs the token, the health
+		// consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
+		grpcCfg.Options = grpcauth.Require(cfg.AdminToken, healthpb.Health_ServiceDesc.ServiceName)
+	}
+	if g.grpcSrv, err = grpcserver.New(grpcCfg); err != nil {
 		return nil, fmt.Errorf("admin grpc server: %w", err)
 	}
 	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)

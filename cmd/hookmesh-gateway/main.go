@@ -31,8 +31,9 @@ import (
 type config struct {
 	Gateway gateway.Config
 	// GRPCAddr exposes the gRPC API, e.g. to services publishing follow-up events;
-	// unset keeps it on a loopback port of its own. It has no auth of its own: bind
-	// it to a private network only.
+	// unset keeps it on a loopback port of its own. Off loopback it needs
+	// HOOKMESH_ADMIN_TOKEN, which callers send as a bearer token (plaintext gRPC:
+	// keep it on a private network).
 	GRPCAddr string `env:"HOOKMESH_GRPC_ADDR"`
 }
 

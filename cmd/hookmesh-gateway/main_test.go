@@ -168,6 +168,7 @@ func TestRunErrors(t *testing.T) {
 		{"unknown command", nil, []string{"frobnicate"}, 2},
 		{"token and token file both set", map[string]string{"HOOKMESH_ADMIN_TOKEN": "a", "HOOKMESH_ADMIN_TOKEN_FILE": "/nonexistent"}, nil, 2},
 		{"grpc address refused", map[string]string{"HOOKMESH_GRPC_ADDR": "127.0.0.1:99999"}, nil, 1},
+		{"public grpc address without token", map[string]string{"HOOKMESH_GRPC_ADDR": "0.0.0.0:0"}, nil, 1},
 		{"config file missing", map[string]string{"HOOKMESH_CONFIG": "/nonexistent/hookmesh.yaml"}, nil, 1},
 		{"health with nothing serving", nil, []string{"health"}, 1},
 	}

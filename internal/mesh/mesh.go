@@ -25,6 +25,7 @@ import (
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/logging"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
@@ -186,12 +187,13 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 
 	// The gateway's gRPC listener is bound before orders starts, so orders can
-	// publish follow-up events into the same log.
+	// publish follow-up events into the same log, with the gateway's admin token
+	// when it has one (its gRPC API then requires it).
 	gwGRPC, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("gateway grpc listener: %w", err)
 	}
-	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"])
+	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(cfg.Gateway.AdminToken))
 	if err != nil {
 		return err
 	}
@@ -319,11 +321,11 @@ func startServer(ctx context.Context, name string, tel *telemetry.Provider, logg
 }
 
 // dial connects to a loopback gRPC server with the caller component's tracing.
-func dial(addr string, tel *telemetry.Provider) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
+func dial(addr string, tel *telemetry.Provider, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.TracerProvider), otelgrpc.WithPropagators(telemetry.Propagator()))),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

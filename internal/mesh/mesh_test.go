@@ -21,6 +21,7 @@ import (
 type running struct {
 	t      testing.TB
 	base   string
+	token  string // HOOKMESH_ADMIN_TOKEN, sent by get
 	spans  *tracetest.InMemoryExporter
 	logs   *syncBuffer // every component's JSON log lines
 	mesh   *Mesh
@@ -51,7 +52,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{t: t, base: "http://" + lis.Addr().String(), spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{t: t, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -121,6 +122,9 @@ func (r *running) hasura(t *testing.T, body string, header http.Header) map[stri
 func (r *running) get(t *testing.T, path string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, r.base+path, nil)
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
 	return do(t, req)
 }
 
@@ -256,9 +260,27 @@ func TestMeshUserInsertReachesEmailAndAnalyticsInOneTrace(t *testing.T) {
 }
 
 // An order's transition to completed decrements stock, creates one shipment, and
-// the follow-up event orders.shipment.created reaches email as a confirmation.
+// the follow-up event orders.shipment.created reaches email as a confirmation:
+// orders publishes it through the gateway's PublisherService, which requires the
+// admin token when there is one.
 func TestMeshOrderCompletionChoreography(t *testing.T) {
-	r := startMesh(t)
+	for _, token := range []string{"", "mesh-admin-token"} {
+		t.Run("token="+token, func(t *testing.T) {
+			t.Setenv("HOOKMESH_ADMIN_TOKEN", token)
+			t.Setenv("HOOKMESH_ADMIN_TOKEN_FILE", "")
+			r := startMesh(t)
+			if token != "" {
+				req, _ := http.NewRequest(http.MethodGet, r.base+"/v1/events", nil)
+				if status, _ := do(t, req); status != http.StatusUnauthorized {
+					t.Fatalf("REST without the token: %d, want 401", status)
+				}
+			}
+			orderCompletionChoreography(t, r)
+		})
+	}
+}
+
+func orderCompletionChoreography(t *testing.T, r *running) {
 	r.hasura(t, tableEvent("inv-1", "inventory", "INSERT", "null", `{"sku":"MESH-1","name":"Mesh mug","quantity":5}`), nil)
 	r.hasura(t, tableEvent("usr-7", "users", "INSERT", "null", `{"id":7,"email":"grace@example.com","name":"Grace"}`), nil)
 	// Events carry no ordering guarantee (as with Hasura): wait for the stock and

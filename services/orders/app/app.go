@@ -18,6 +18,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/orders/internal/fulfillment"
 	"github.com/hookmesh/hookmesh/services/orders/internal/grpcapi"
@@ -33,7 +34,8 @@ type Deps struct {
 	TracerProvider trace.TracerProvider
 	// Logger, JSON. Default: slog.Default().
 	Logger *slog.Logger
-	// Publisher is the gateway's PublisherService. When nil, New dials PUBLISHER_ADDR.
+	// Publisher is the gateway's PublisherService. When nil, New dials PUBLISHER_ADDR
+	// with PUBLISHER_TOKEN.
 	Publisher eventv1.PublisherServiceClient
 	// Registerer receives the service's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		}
 		s.pubConn, err = grpc.NewClient(cfg.PublisherAddr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpcauth.WithBearer(cfg.PublisherToken),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(deps.TracerProvider))))
 		if err != nil {
 			return nil, fmt.Errorf("dial publisher: %w", err)

@@ -41,6 +41,9 @@ type Config struct {
 	// PublisherAddr is the gateway's PublisherService (host:port or dns:///…),
 	// used when Deps.Publisher is nil.
 	PublisherAddr string `env:"PUBLISHER_ADDR"`
+	// PublisherToken is the gateway's HOOKMESH_ADMIN_TOKEN, sent as a bearer token
+	// to PublisherService; required when the gateway has one.
+	PublisherToken string `env:"PUBLISHER_TOKEN" secret:"true"`
 	// SeedCatalogue loads the demo catalogue into stock at first start: "true",
 	// "false" or "auto" (true on SQLite, the embedded default; false on PostgreSQL).
 	SeedCatalogue string `env:"ORDERS_SEED_CATALOGUE" default:"auto"`

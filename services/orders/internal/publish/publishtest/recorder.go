@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 )
 
@@ -41,6 +42,18 @@ func Start(tb testing.TB) (eventv1.PublisherServiceClient, *Recorder) {
 	conn := grpcserver.MustStart(tb, func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
 	r.Addr = conn.Target()
 	return eventv1.NewPublisherServiceClient(conn), r
+}
+
+// StartRequiringToken serves a Recorder that, like a gateway with an admin token,
+// answers Unauthenticated to calls without "authorization: Bearer <token>". Reach
+// it at Addr; it stops at cleanup.
+func StartRequiringToken(tb testing.TB, token string) *Recorder {
+	tb.Helper()
+	r := &Recorder{seen: map[string]bool{}, perID: map[string]int{}}
+	conn := grpcserver.MustStartWith(tb, grpcserver.Config{Options: grpcauth.Require(token)},
+		func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
+	r.Addr = conn.Target()
+	return r
 }
 
 // FailNext makes the next n publishes fail with UNAVAILABLE and a short RetryInfo.
