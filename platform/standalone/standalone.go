@@ -1,0 +1,278 @@
+// Package standalone runs one service as its own process: gRPC on one
+// listener and, optionally, the service's REST API (grpc-gateway over a
+// loopback connection to that gRPC server, so interceptors and tracing run for
+// REST calls too), /healthz and /metrics on another. The all-in-one hookmesh
+// binary wires the services itself and does not use it.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
+	"github.com/hookmesh/hookmesh/platform/logging"
+	"github.com/hookmesh/hookmesh/platform/restgw"
+	"github.com/hookmesh/hookmesh/platform/telemetry"
+)
+
+// Config is what differs between the services' processes.
+type Config struct {
+	// Component names the service ("email"): telemetry's service.name, the
+	// logger's component and the HTTP server spans.
+	Component string
+	// GRPCAddr is where gRPC listens; GRPCAddrEnv is the variable it comes
+	// from, named in errors.
+	GRPCAddr, GRPCAddrEnv string
+	// HTTPAddr is where REST, /healthz and /metrics listen; empty turns HTTP
+	// off. HTTPAddrEnv is the variable it comes from, named in errors.
+	HTTPAddr, HTTPAddrEnv string
+	// Routes mount the service's REST API on the HTTP listener.
+	Routes []Route
+	// New builds the service on the process's telemetry and logger. It runs
+	// once the listeners are open, so a failure closes them again.
+	New func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*Service, error)
+}
+
+// Route mounts the service's REST API (Service.RegisterGateway) at Pattern,
+// an http.ServeMux pattern such as "/v1/orders/" or "GET /v1/email/verify".
+type Route struct {
+	Pattern string
+	// AdminToken, when set, is required as "Authorization: Bearer <token>".
+	AdminToken string
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Component == "" {
+		errs = append(errs, errors.New("standalone: Component is required"))
+	}
+	if c.GRPCAddrEnv == "" {
+		errs = append(errs, errors.New("standalone: GRPCAddrEnv is required"))
+	}
+	if c.HTTPAddr != "" && c.HTTPAddrEnv == "" {
+		errs = append(errs, errors.New("standalone: HTTPAddrEnv is required with HTTPAddr"))
+	}
+	if c.New == nil {
+		errs = append(errs, errors.New("standalone: New is required"))
+	}
+	// The patterns are tried on a scratch mux beside /metrics and /healthz,
+	// because ServeMux panics on an invalid or conflicting one.
+	scratch := http.NewServeMux()
+	for _, p := range append([]string{metricsPattern, healthzPattern}, c.routePatterns()...) {
+		if err := handle(scratch, p, http.NotFoundHandler()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) routePatterns() []string {
+	ps := make([]string, len(c.Routes))
+	for i, r := range c.Routes {
+		ps[i] = r.Pattern
+	}
+	return ps
+}
+
+const (
+	metricsPattern = "GET /metrics"
+	healthzPattern = "GET /healthz"
+)
+
+// handle is mux.Handle returning, rather than panicking with, a bad pattern.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("standalone: route %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// Service is what the process needs of a built service.
+type Service struct {
+	// Register adds the service's gRPC services to the server.
+	Register func(*grpc.Server)
+	// RegisterGateway adds the service's REST mappings; required with Routes.
+	RegisterGateway restgw.RegisterFunc
+	// Ready reports whether the service can answer (its store is reachable);
+	// /healthz answers 503 while it fails.
+	Ready func(context.Context) error
+	// Start, when set, starts background work; ctx ends when serving stops.
+	Start func(ctx context.Context)
+	// Close runs once both servers have stopped, so every call in flight has
+	// its answer before the service flushes and closes its store.
+	Close func() error
+}
+
+func (s *Service) validate(routes bool) error {
+	if s == nil {
+		return errors.New("standalone: New returned no Service")
+	}
+	var errs []error
+	if s.Register == nil || s.Ready == nil || s.Close == nil {
+		errs = append(errs, errors.New("standalone: Service needs Register, Ready and Close"))
+	}
+	if routes && s.RegisterGateway == nil {
+		errs = append(errs, errors.New("standalone: Service needs RegisterGateway to serve Routes"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the service until ctx ends: it sets up telemetry (the global
+// provider) and a JSON logger on stderr, listens on GRPCAddr and HTTPAddr,
+// and serves. Shutdown: HTTP and gRPC stop, then the service closes, then
+// telemetry flushes.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Component: cfg.Component, Global: true})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	logger := logging.New(os.Stderr, cfg.Component)
+	defer func() {
+		// Last, so the spans of the shutdown are flushed too.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			logger.Error("telemetry shutdown", "error", err.Error())
+		}
+	}()
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.GRPCAddrEnv, err)
+	}
+	var hlis net.Listener
+	if cfg.HTTPAddr != "" {
+		if hlis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return errors.Join(fmt.Errorf("listen on %s: %w", cfg.HTTPAddrEnv, err), lis.Close())
+		}
+	}
+	return Serve(ctx, cfg, tel, logger, lis, hlis)
+}
+
+// Serve is Run on listeners the caller opened (hlis may be nil: no HTTP) and
+// telemetry it set up; the addresses in cfg are not used. It closes the
+// listeners, also when it fails before serving.
+func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slog.Logger, lis, hlis net.Listener) error {
+	closeAll := func(err error) error {
+		errs := []error{err, lis.Close()}
+		if hlis != nil {
+			errs = append(errs, hlis.Close())
+		}
+		return errors.Join(errs...)
+	}
+	if err := cfg.Validate(); err != nil {
+		return closeAll(err)
+	}
+	tp, prop := tel.TracerProvider, telemetry.Propagator()
+	svc, err := cfg.New(ctx, tel, logger)
+	if err != nil {
+		return closeAll(err)
+	}
+	if err := svc.validate(len(cfg.Routes) > 0); err != nil {
+		if svc != nil && svc.Close != nil {
+			err = errors.Join(err, svc.Close())
+		}
+		return closeAll(err)
+	}
+	defer func() {
+		if err := svc.Close(); err != nil {
+			logger.Error("close service", "error", err.Error())
+		}
+	}()
+
+	gs, err := grpcserver.New(grpcserver.Config{TracerProvider: tp, Propagators: prop, Logger: logger})
+	if err != nil {
+		return closeAll(err)
+	}
+	svc.Register(gs.GRPC())
+
+	var srv *http.Server
+	if hlis != nil {
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop))))
+		if err != nil {
+			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
+		}
+		defer conn.Close()
+		mux, err := newMux(cfg.Routes, svc, conn, tel.Handler())
+		if err != nil {
+			return closeAll(err)
+		}
+		srv = &http.Server{Handler: otelhttp.NewHandler(mux, cfg.Component, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop)),
+			ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout}
+		logger.InfoContext(ctx, "http listening", "addr", hlis.Addr().String())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if svc.Start != nil {
+		svc.Start(gctx)
+	}
+	g.Go(func() error { return gs.Serve(gctx, lis) })
+	if srv != nil {
+		g.Go(func() error { return httpserver.Serve(gctx, srv, hlis) })
+	}
+	logger.InfoContext(ctx, "grpc listening", "addr", lis.Addr().String())
+	return g.Wait()
+}
+
+// newMux serves the routes (each its own REST handler over conn), /metrics
+// and /healthz.
+func newMux(routes []Route, svc *Service, conn *grpc.ClientConn, metrics http.Handler) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}, AdminToken: r.AdminToken})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(r.Pattern, h)
+	}
+	mux.Handle(metricsPattern, metrics)
+	mux.HandleFunc(healthzPattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := svc.Ready(r.Context()); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux, nil
+}
+
+// Health asks the gRPC server at cfg.GRPCAddr for its grpc.health.v1 status:
+// the health subcommand that container probes run.
+func Health(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(cfg.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", cfg.GRPCAddrEnv, err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("%s is %s", cfg.Component, resp.GetStatus())
+	}
+	return nil
+}
