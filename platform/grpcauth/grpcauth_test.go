@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -41,16 +40,6 @@ func start(t *testing.T, token string, open ...string) string {
 	return conn.Target()
 }
 
-func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -79,7 +68,7 @@ func TestRequire(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			client := consumerv1.NewEventConsumerServiceClient(dial(t, addr, tc.dial...))
+			client := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, tc.dial...))
 			ctx := testCtx(t)
 			if len(tc.md) > 0 {
 				ctx = metadata.AppendToOutgoingContext(ctx, tc.md...)
@@ -97,7 +86,7 @@ func TestRequire(t *testing.T) {
 		})
 	}
 	t.Run("open service without token", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(dial(t, addr)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
+		resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health: %v, %v; want SERVING", resp.GetStatus(), err)
 		}
@@ -118,7 +107,7 @@ func TestRequireStreams(t *testing.T) {
 		{"right token", []grpc.DialOption{grpcauth.WithBearer(token)}, codes.OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := healthpb.NewHealthClient(dial(t, addr, tc.dial...)).Watch(testCtx(t), &healthpb.HealthCheckRequest{})
+			w, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr, tc.dial...)).Watch(testCtx(t), &healthpb.HealthCheckRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +126,7 @@ func TestRequireStreams(t *testing.T) {
 func TestRequireEmptyTokenFailsClosed(t *testing.T) {
 	addr := start(t, "")
 	ctx := metadata.AppendToOutgoingContext(testCtx(t), "authorization", "Bearer ")
-	_, err := consumerv1.NewEventConsumerServiceClient(dial(t, addr)).Deliver(ctx, &consumerv1.DeliverRequest{})
+	_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr)).Deliver(ctx, &consumerv1.DeliverRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Deliver: %v, want Unauthenticated", err)
 	}

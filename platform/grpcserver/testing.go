@@ -60,3 +60,15 @@ func MustStartWith(tb testing.TB, cfg Config, register func(*grpc.Server)) *grpc
 	})
 	return conn
 }
+
+// MustDial is a plaintext client connection to addr with opts added (e.g. a
+// token), closed at cleanup.
+func MustDial(tb testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	tb.Helper()
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		tb.Fatalf("grpcserver: dial %s: %v", addr, err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
