@@ -54,11 +54,12 @@ func (c Config) Validate() error {
 
 // New returns the REST handler. JSON uses the proto field names
 // (snake_case), includes unpopulated fields, and rejects unknown fields in
-// request bodies.
+// request bodies. Enum query parameters also take short names (state=dead).
 func New(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	installQueryParser()
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: &runtime.JSONPb{

@@ -47,6 +47,12 @@ func (admin) ListEvents(_ context.Context, req *adminv1.ListEventsRequest) (*adm
 	return resp, nil
 }
 
+// ListScheduledEvents answers with one event in the requested state, so a test
+// sees how the query parameter was read.
+func (admin) ListScheduledEvents(_ context.Context, req *adminv1.ListScheduledEventsRequest) (*adminv1.ListScheduledEventsResponse, error) {
+	return &adminv1.ListScheduledEventsResponse{ScheduledEvents: []*adminv1.ScheduledEvent{{Name: "x", State: req.State}}}, nil
+}
+
 func (admin) GetEvent(_ context.Context, req *adminv1.GetEventRequest) (*adminv1.GetEventResponse, error) {
 	for _, ev := range events {
 		if ev.GetId() == req.GetId() {
@@ -264,6 +270,28 @@ func TestCodeName(t *testing.T) {
 	for c, want := range tests {
 		if got := restgw.CodeName(c); got != want {
 			t.Errorf("CodeName(%v) = %q, want %q", c, got, want)
+		}
+	}
+}
+
+// Enum query parameters take the full name, the number, or the name without the
+// type's prefix in any case; anything else is a 400 as before.
+func TestEnumQueryParameters(t *testing.T) {
+	srv := start(t, "")
+	for _, q := range []string{"fired", "FIRED", "Fired", "SCHEDULED_EVENT_STATE_FIRED", "2"} {
+		r := do(t, http.MethodGet, srv.url+"/v1/scheduled-events?state="+q, "", "")
+		if r.status != http.StatusOK {
+			t.Errorf("state=%s: status %d %v", q, r.status, r.body)
+			continue
+		}
+		got := r.body["scheduled_events"].([]any)[0].(map[string]any)["state"]
+		if got != "SCHEDULED_EVENT_STATE_FIRED" {
+			t.Errorf("state=%s read as %v", q, got)
+		}
+	}
+	for _, q := range []string{"burnt", "scheduled_event_state", "99x"} {
+		if r := do(t, http.MethodGet, srv.url+"/v1/scheduled-events?state="+q, "", ""); r.status != http.StatusBadRequest {
+			t.Errorf("state=%s: status %d, want 400", q, r.status)
 		}
 	}
 }
