@@ -337,13 +337,15 @@ func (d *Dispatcher) goBackground(fn func(context.Context)) {
 
 // Stop stops pulling messages, lets in-flight attempts finish until ctx ends, then
 // cancels the rest (their messages go back to the log for immediate redelivery),
-// and stops background work. Call it before closing the event log.
+// and stops background work. Attempts still waiting for an unconnected target are
+// cancelled at once. Call it before closing the event log.
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	var err error
 	d.stopOnce.Do(func() {
 		d.stopping.Store(true)
 		for _, w := range d.workers {
 			w.stopConsuming()
+			w.cancelIfUnconnected()
 		}
 		done := make(chan struct{})
 		go func() {

@@ -3,12 +3,14 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -292,6 +294,58 @@ func TestStopMidDeliveryCancelledIsRetry(t *testing.T) {
 	as := dl.GetAttempts()
 	if len(as) != 2 || as[0].GetCode() != "CANCELLED" || as[1].GetCode() != "OK" || as[1].GetNumber() != 2 {
 		t.Fatalf("attempts = %v, want CANCELLED then OK (not dead-lettered)", as)
+	}
+}
+
+// TestStopSkipsWaitingForUnreachableTarget: an attempt still waiting for a target
+// that is down has sent nothing, so Stop cancels it at once instead of waiting out
+// the attempt's deadline or the grace period; the event is retried once the target
+// is back.
+func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
+	e := newEnv(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // the target is down: connections are refused
+	s := sub("svc", addr, "test.*")
+	s.Timeout = 2 * time.Minute
+	s.Retry = RetryPolicy{Policy: PolicyFixed, NumRetries: 0, Interval: time.Second} // one attempt only
+
+	ctx := ctxT(t)
+	a, err := New(ctx, e.config(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := event("u-1", "test.x")
+	e.append(ev)
+	inFlight := a.m.inFlight.WithLabelValues("svc")
+	eventually(t, 30*time.Second, "the attempt waits for the target", func() bool { return testutil.ToFloat64(inFlight) == 1 })
+	grace := 2 * time.Minute
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Stop(sctx) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Stop: %v (the grace period ended, nothing was cancelled early)", err)
+		}
+	case <-time.After(grace / 2):
+		t.Fatal("Stop is waiting for an attempt to a target that is down")
+	}
+
+	c := &testConsumer{fx: newEffects()}
+	serve(t, c, addr) // the target comes back on its address
+	b := e.start(e.config(s))
+	dl := waitState(t, b, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
+	as := dl.GetAttempts()
+	if len(as) != 2 || as[0].GetCode() != "CANCELLED" || as[1].GetCode() != "OK" {
+		t.Fatalf("attempts = %v, want CANCELLED (shutdown) then OK", as)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -50,7 +51,11 @@ type worker struct {
 	running    bool
 	ccs        []jetstream.ConsumeContext
 
-	inflight  sync.WaitGroup
+	inflight sync.WaitGroup
+	// runCtx carries this subscription's attempts: the dispatcher's, cancelled
+	// early at Stop when the target is not connected (nothing was sent).
+	runCtx    context.Context
+	cancelRun context.CancelFunc
 	delivered atomic.Int64
 	mx        workerMetrics
 	health    healthState
@@ -78,6 +83,7 @@ func (d *Dispatcher) newWorker(s *Subscription) (*worker, error) {
 
 		spanName: "hookmesh.dispatch deliver " + s.Name,
 	}
+	w.runCtx, w.cancelRun = context.WithCancel(d.runCtx)
 	w.mx = workerMetrics{
 		inFlight:  d.m.inFlight.WithLabelValues(s.Name),
 		delivered: d.m.deliveries.WithLabelValues(s.Name, outcomeDelivered),
@@ -340,7 +346,7 @@ func (w *worker) process(msg jetstream.Msg, parked bool) {
 
 	select {
 	case w.slots <- struct{}{}:
-	case <-w.d.runCtx.Done():
+	case <-w.runCtx.Done():
 		_ = msg.Nak()
 		return
 	}
@@ -411,7 +417,7 @@ func (w *worker) applyFilter(ctx context.Context, j *job) (done bool) {
 // event's stored trace context (or, for a replay, a new trace linked to it). The
 // caller ends the span once the attempt is settled.
 func (w *worker) attempt(j *job) (attempt, *status.Status, trace.Span) {
-	ctx, span := w.startSpan(w.d.runCtx, j)
+	ctx, span := w.startSpan(w.runCtx, j)
 	if span.SpanContext().IsValid() {
 		md := metadata.MD{}
 		w.d.cfg.Propagator.Inject(ctx, metadataCarrier(md))
@@ -430,7 +436,7 @@ func (w *worker) attempt(j *job) (attempt, *status.Status, trace.Span) {
 	dur := time.Since(t0)
 	w.mx.inFlight.Dec()
 	st := status.Convert(err)
-	if err != nil && errors.Is(err, context.Canceled) && w.d.runCtx.Err() != nil {
+	if err != nil && errors.Is(err, context.Canceled) && w.runCtx.Err() != nil {
 		st = status.New(codes.Canceled, "dispatcher shutting down")
 	}
 	if st.Code() == codes.OK {
@@ -539,7 +545,7 @@ func (w *worker) settle(ctx context.Context, j *job, rec *record, a attempt, st 
 		return w.d.log.With("subscription", name, "event_id", j.ev.GetId(), "source", j.ev.GetSource(), "attempt", a.Number)
 	}
 
-	if w.d.runCtx.Err() != nil && st.Code() == codes.Canceled {
+	if w.runCtx.Err() != nil && st.Code() == codes.Canceled {
 		rec.State = adminv1.DeliveryState_DELIVERY_STATE_RETRYING
 		rec.Next = w.d.now()
 		if err := w.d.st.put(ctx, j.key, rec); err != nil {
@@ -683,4 +689,15 @@ func (c metadataCarrier) Keys() []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// cancelIfUnconnected cancels the attempts of a subscription whose target has no
+// ready connection: they are still waiting for one (WaitForReady) and have sent
+// nothing, so Stop need not wait out their deadline; they are retried after the
+// restart like any attempt cancelled by shutdown.
+func (w *worker) cancelIfUnconnected() {
+	cc, ok := w.conn.(*grpc.ClientConn)
+	if ok && cc.GetState() != connectivity.Ready {
+		w.cancelRun()
+	}
 }
