@@ -268,23 +268,13 @@ func TestStopMidDeliveryCancelledIsRetry(t *testing.T) {
 		return nil
 	}
 	addr, _ := serve(t, c, "127.0.0.1:0")
-	s := sub("svc", addr, "test.*")
-	s.Timeout = 20 * time.Second
-	s.Retry = RetryPolicy{Policy: PolicyFixed, NumRetries: 0, Interval: time.Second} // one attempt only
-
-	ctx := ctxT(t)
-	a, err := New(ctx, e.config(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := oneAttempt(addr, 20*time.Second)
+	a := e.start(e.config(s)) // stopped by the test; the cleanup's Stop is then a no-op
 	ev := event("s-1", "test.x")
 	e.append(ev)
 	<-started
 	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	err = a.Stop(sctx)
+	err := a.Stop(sctx)
 	cancel()
 	if err == nil {
 		t.Fatal("Stop reported no cancelled attempts")
@@ -309,18 +299,8 @@ func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close() // the target is down: connections are refused
-	s := sub("svc", addr, "test.*")
-	s.Timeout = 2 * time.Minute
-	s.Retry = RetryPolicy{Policy: PolicyFixed, NumRetries: 0, Interval: time.Second} // one attempt only
-
-	ctx := ctxT(t)
-	a, err := New(ctx, e.config(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := oneAttempt(addr, 2*time.Minute)
+	a := e.start(e.config(s)) // stopped by the test; the cleanup's Stop is then a no-op
 	ev := event("u-1", "test.x")
 	e.append(ev)
 	inFlight := a.m.inFlight.WithLabelValues("svc")
@@ -347,6 +327,14 @@ func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
 	if len(as) != 2 || as[0].GetCode() != "CANCELLED" || as[1].GetCode() != "OK" {
 		t.Fatalf("attempts = %v, want CANCELLED (shutdown) then OK", as)
 	}
+}
+
+// oneAttempt subscribes "svc" at addr to test.* with a single attempt of timeout.
+func oneAttempt(addr string, timeout time.Duration) Subscription {
+	s := sub("svc", addr, "test.*")
+	s.Timeout = timeout
+	s.Retry = RetryPolicy{Policy: PolicyFixed, NumRetries: 0, Interval: time.Second}
+	return s
 }
 
 // TestTwoDispatchersShareWork: two gateways on one stream share the durable
