@@ -10,7 +10,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
@@ -34,8 +33,6 @@ const closeTimeout = 30 * time.Second
 type Deps struct {
 	// TracerProvider for the service's spans. Default: the global provider.
 	TracerProvider trace.TracerProvider
-	// Propagators continue a trace stored in an event. Default: the global one.
-	Propagators propagation.TextMapPropagator
 	// Logger, JSON. Default: slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the service's Prometheus metrics. Optional.
@@ -62,9 +59,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	}
 	if deps.TracerProvider == nil {
 		deps.TracerProvider = otel.GetTracerProvider()
-	}
-	if deps.Propagators == nil {
-		deps.Propagators = otel.GetTextMapPropagator()
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
@@ -109,7 +103,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ANALYTICS_RETENTION: %w", err)
 	}
-	if s.consumer, err = grpcapi.NewConsumer(tracker, recorder, tracer, deps.Propagators, deps.Logger); err != nil {
+	if s.consumer, err = grpcapi.NewConsumer(tracker, recorder, tracer, deps.Logger); err != nil {
 		return nil, err
 	}
 	svc, err := analytics.NewService(analytics.ServiceConfig{Reader: s.store})

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
@@ -64,7 +63,7 @@ func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	svc, err := New(context.Background(), cfg, Deps{TracerProvider: tp, Propagators: propagation.TraceContext{}, Logger: slog.New(slog.DiscardHandler)})
+	svc, err := New(context.Background(), cfg, Deps{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -74,7 +73,7 @@ func start(t *testing.T, cfg Config) *harness {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Propagators: propagation.TraceContext{}, Logger: slog.New(slog.DiscardHandler)},
+	conn := grpcserver.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)},
 		func(g *grpc.Server) { svc.Register(g) })
 	return &harness{
 		svc: svc, spans: exp,

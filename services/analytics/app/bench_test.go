@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -73,7 +72,7 @@ func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		consumer, err = grpcapi.NewConsumer(tracker, txPerEvent{svc.store}, noop.NewTracerProvider().Tracer(""), propagation.TraceContext{}, logger)
+		consumer, err = grpcapi.NewConsumer(tracker, txPerEvent{svc.store}, noop.NewTracerProvider().Tracer(""), logger)
 		if err != nil {
 			b.Fatal(err)
 		}

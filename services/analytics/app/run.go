@@ -39,7 +39,7 @@ func (c Config) process() standalone.Config {
 		HTTPAddrEnv: "ANALYTICS_HTTP_ADDR",
 		Routes:      []standalone.Route{{Pattern: "/v1/analytics/"}},
 		New: func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*standalone.Service, error) {
-			svc, err := New(ctx, c, Deps{TracerProvider: tel.TracerProvider, Propagators: telemetry.Propagator(), Logger: logger, Registerer: tel.Registry})
+			svc, err := New(ctx, c, Deps{TracerProvider: tel.TracerProvider, Logger: logger, Registerer: tel.Registry})
 			if err != nil {
 				return nil, err
 			}

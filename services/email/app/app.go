@@ -38,7 +38,7 @@ import (
 type Deps struct {
 	// TracerProvider for the service's spans. Default: the global provider.
 	TracerProvider trace.TracerProvider
-	// Propagators continue a trace stored in an event. Default: the global one.
+	// Propagators carry the trace on the calls to analytics. Default: the global one.
 	Propagators propagation.TextMapPropagator
 	// Logger, JSON. Default: slog.Default().
 	Logger *slog.Logger
@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.consumer = grpcapi.NewConsumer(s.svc, deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/email"), deps.Propagators, deps.Logger)
+	s.consumer = grpcapi.NewConsumer(s.svc, deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/email"), deps.Logger)
 	s.api = grpcapi.NewAPI(s.svc)
 	deps.Logger.InfoContext(ctx, "email service ready", "transport", s.transport, "database", s.db.Dialect().Name(),
 		"reports", reports != nil, "report_recipients", len(recipients))

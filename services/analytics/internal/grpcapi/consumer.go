@@ -6,12 +6,11 @@ import (
 	"log/slog"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -25,20 +24,19 @@ type Recorder interface {
 // Consumer implements hookmesh.consumer.v1.EventConsumerService.
 type Consumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
-	tracker     *analytics.Tracker
-	recorder    Recorder
-	tracer      trace.Tracer
-	propagators propagation.TextMapPropagator
-	log         *slog.Logger
+	tracker  *analytics.Tracker
+	recorder Recorder
+	tracer   trace.Tracer
+	log      *slog.Logger
 }
 
-// NewConsumer returns the consumer server. tracer and propagators continue the
-// trace stored in the event when the call itself carried none.
-func NewConsumer(tracker *analytics.Tracker, recorder Recorder, tracer trace.Tracer, propagators propagation.TextMapPropagator, log *slog.Logger) (*Consumer, error) {
-	if tracker == nil || recorder == nil || tracer == nil || propagators == nil || log == nil {
-		return nil, errors.New("grpcapi: consumer needs a tracker, a recorder, a tracer, propagators and a logger")
+// NewConsumer returns the consumer server; tracer traces each delivery
+// (platform/deliverytrace).
+func NewConsumer(tracker *analytics.Tracker, recorder Recorder, tracer trace.Tracer, log *slog.Logger) (*Consumer, error) {
+	if tracker == nil || recorder == nil || tracer == nil || log == nil {
+		return nil, errors.New("grpcapi: consumer needs a tracker, a recorder, a tracer and a logger")
 	}
-	return &Consumer{tracker: tracker, recorder: recorder, tracer: tracer, propagators: propagators, log: log}, nil
+	return &Consumer{tracker: tracker, recorder: recorder, tracer: tracer, log: log}, nil
 }
 
 // Deliver implements the consumer contract: OK once the event is stored (never
@@ -46,21 +44,7 @@ func NewConsumer(tracker *analytics.Tracker, recorder Recorder, tracer trace.Tra
 // that can never be stored, and retry codes when the store cannot take it now.
 func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
 	ev := req.GetEvent()
-	var opts []trace.SpanStartOption
-	if ev.GetTraceparent() != "" && !carriesTrace(ctx) {
-		// The call started a new trace: continue the event's stored one, linked
-		// to the call's span.
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(ctx)}))
-		ctx = c.propagators.Extract(ctx, propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()})
-	}
-	ctx, span := c.tracer.Start(ctx, "analytics.deliver", append(opts, trace.WithAttributes(
-		attribute.String("hookmesh.event.source", ev.GetSource()),
-		attribute.String("hookmesh.event.id", ev.GetId()),
-		attribute.String("hookmesh.event.type", ev.GetType()),
-		attribute.String("hookmesh.subscription", req.GetSubscription()),
-		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
-		attribute.Bool("hookmesh.replay", req.GetReplay()),
-	))...)
+	ctx, span := deliverytrace.Start(ctx, c.tracer, "analytics.deliver", req)
 	defer span.End()
 
 	rec, err := c.tracker.Track(ev)
@@ -84,7 +68,3 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 
 // carriesTrace reports whether the call's metadata carried trace context (W3C or
 // B3), i.e. whether the server span continues the caller's trace.
-func carriesTrace(ctx context.Context) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return len(md.Get("traceparent")) > 0 || len(md.Get("b3")) > 0 || len(md.Get("x-b3-traceid")) > 0
-}

@@ -17,7 +17,6 @@ import (
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
@@ -49,7 +48,7 @@ func newConsumerClient(t *testing.T, rec Recorder, tp *sdktrace.TracerProvider) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewConsumer(tracker, rec, tp.Tracer("test"), propagation.TraceContext{}, slog.New(slog.DiscardHandler))
+	c, err := NewConsumer(tracker, rec, tp.Tracer("test"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ func TestDeliverContinuesStoredTrace(t *testing.T) {
 }
 
 func TestNewConsumerNeedsDependencies(t *testing.T) {
-	if _, err := NewConsumer(nil, nil, nil, nil, nil); err == nil {
+	if _, err := NewConsumer(nil, nil, nil, nil); err == nil {
 		t.Error("NewConsumer accepted nil dependencies")
 	}
 	if _, err := NewAPI(nil); err == nil {

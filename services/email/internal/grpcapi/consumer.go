@@ -6,13 +6,12 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -24,16 +23,15 @@ type Deliverer interface {
 // Consumer implements hookmesh.consumer.v1.EventConsumerService.
 type Consumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
-	svc         Deliverer
-	tracer      trace.Tracer
-	propagators propagation.TextMapPropagator
-	log         *slog.Logger
+	svc    Deliverer
+	tracer trace.Tracer
+	log    *slog.Logger
 }
 
-// NewConsumer returns the consumer server. tracer and propagators continue
-// the trace stored in the event when the call itself carried none.
-func NewConsumer(svc Deliverer, tracer trace.Tracer, propagators propagation.TextMapPropagator, log *slog.Logger) *Consumer {
-	return &Consumer{svc: svc, tracer: tracer, propagators: propagators, log: log}
+// NewConsumer returns the consumer server; tracer traces each delivery
+// (platform/deliverytrace).
+func NewConsumer(svc Deliverer, tracer trace.Tracer, log *slog.Logger) *Consumer {
+	return &Consumer{svc: svc, tracer: tracer, log: log}
 }
 
 // Deliver implements the consumer contract: OK when this delivery sent the
@@ -43,21 +41,7 @@ func NewConsumer(svc Deliverer, tracer trace.Tracer, propagators propagation.Tex
 // UNAVAILABLE with RetryInfo).
 func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
 	ev := req.GetEvent()
-	var opts []trace.SpanStartOption
-	if ev.GetTraceparent() != "" && !carriesTrace(ctx) {
-		// The call started a new trace: continue the event's stored one
-		// instead, linked to the call's span.
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(ctx)}))
-		ctx = c.propagators.Extract(ctx, propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()})
-	}
-	ctx, span := c.tracer.Start(ctx, "email.deliver", append(opts, trace.WithAttributes(
-		attribute.String("hookmesh.event.source", ev.GetSource()),
-		attribute.String("hookmesh.event.id", ev.GetId()),
-		attribute.String("hookmesh.event.type", ev.GetType()),
-		attribute.String("hookmesh.subscription", req.GetSubscription()),
-		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
-		attribute.Bool("hookmesh.replay", req.GetReplay()),
-	))...)
+	ctx, span := deliverytrace.Start(ctx, c.tracer, "email.deliver", req)
 	defer span.End()
 
 	out, err := c.svc.Deliver(ctx, ev)
@@ -77,11 +61,6 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 
 // carriesTrace reports whether the call's metadata carried trace context (W3C
 // or B3), i.e. whether the server span continues the caller's trace.
-func carriesTrace(ctx context.Context) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return len(md.Get("traceparent")) > 0 || len(md.Get("b3")) > 0 || len(md.Get("x-b3-traceid")) > 0
-}
-
 func outcomeName(o email.Outcome) string {
 	switch o {
 	case email.Applied:

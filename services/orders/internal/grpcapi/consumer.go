@@ -16,6 +16,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 )
 
@@ -40,7 +41,7 @@ type Consumer struct {
 }
 
 // NewConsumer returns the consumer server. tracer (nil: none) traces each
-// delivery's work as orders.deliver, a child of the call's server span.
+// delivery's work as orders.deliver (platform/deliverytrace).
 func NewConsumer(app Applier, tracer trace.Tracer, logger *slog.Logger) (*Consumer, error) {
 	if app == nil {
 		return nil, errors.New("grpcapi: Applier is required")
@@ -60,14 +61,7 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 	if ev == nil || ev.GetId() == "" || ev.GetSource() == "" {
 		return nil, status.Error(codes.InvalidArgument, "event with source and id is required")
 	}
-	ctx, span := c.tracer.Start(ctx, "orders.deliver", trace.WithAttributes(
-		attribute.String("hookmesh.event.source", ev.GetSource()),
-		attribute.String("hookmesh.event.id", ev.GetId()),
-		attribute.String("hookmesh.event.type", ev.GetType()),
-		attribute.String("hookmesh.subscription", req.GetSubscription()),
-		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
-		attribute.Bool("hookmesh.replay", req.GetReplay()),
-	))
+	ctx, span := deliverytrace.Start(ctx, c.tracer, "orders.deliver", req)
 	defer span.End()
 	if err := ctx.Err(); err != nil {
 		return nil, c.fail(ctx, span, err)

@@ -1,0 +1,44 @@
+// Package deliverytrace starts a service's span for one EventConsumerService
+// delivery, so that every service traces its work the same way: a child of the
+// call's span, or, when the call carried no trace context, a child of the trace
+// stored with the event (linked to the call's span): one trace per event
+// (DESIGN.md Promise 5) even for a caller that does not propagate.
+package deliverytrace
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/metadata"
+
+	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+)
+
+// Start starts the span name (e.g. "email.deliver") for req with the event's
+// identity, subscription, attempt and replay flag as attributes.
+func Start(ctx context.Context, tracer trace.Tracer, name string, req *consumerv1.DeliverRequest) (context.Context, trace.Span) {
+	ev := req.GetEvent()
+	var opts []trace.SpanStartOption
+	if ev.GetTraceparent() != "" && !carriesTrace(ctx) {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(ctx)}))
+		// The stored context is a W3C traceparent whatever the sender used.
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()})
+	}
+	opts = append(opts, trace.WithAttributes(
+		attribute.String("hookmesh.event.source", ev.GetSource()),
+		attribute.String("hookmesh.event.id", ev.GetId()),
+		attribute.String("hookmesh.event.type", ev.GetType()),
+		attribute.String("hookmesh.subscription", req.GetSubscription()),
+		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
+		attribute.Bool("hookmesh.replay", req.GetReplay()),
+	))
+	return tracer.Start(ctx, name, opts...)
+}
+
+// carriesTrace reports whether the incoming call had trace context (W3C or B3).
+func carriesTrace(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get("traceparent")) > 0 || len(md.Get("b3")) > 0 || len(md.Get("x-b3-traceid")) > 0
+}
