@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+
+	"github.com/hookmesh/hookmesh/platform/logging"
 )
 
 type running struct {
@@ -23,7 +24,7 @@ type running struct {
 	base   string
 	token  string // HOOKMESH_ADMIN_TOKEN, sent by get
 	spans  *tracetest.InMemoryExporter
-	logs   *syncBuffer // every component's JSON log lines
+	logs   *logging.Capture // every component's JSON log lines
 	mesh   *Mesh
 	cancel context.CancelFunc
 	done   chan error
@@ -52,7 +53,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{t: t, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{t: t, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &logging.Capture{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -327,32 +328,6 @@ func orderCompletionChoreography(t *testing.T, r *running) {
 	if status != http.StatusOK || len(asList(body["shipments"])) != 1 {
 		t.Fatalf("after the second update: %d %v", status, body)
 	}
-}
-
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines decodes the JSON log lines written so far.
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(l, &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 func asList(v any) []any {

@@ -459,7 +459,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 	// The failure's log lines, in the gateway and in email, name the trace and
 	// the span they happened in.
 	logged := map[string]bool{}
-	for _, l := range r.logs.lines() {
+	for _, l := range r.logs.Lines() {
 		switch {
 		case l["msg"] == "delivery failed; retry parked" && l["event_id"] == "tr-retry" && l["attempt"] == float64(1):
 			logged["gateway"] = true
@@ -476,7 +476,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 	if !logged["gateway"] || !logged["email"] {
 		t.Errorf("log lines found: %v", logged)
 	}
-	for _, l := range r.logs.lines() {
+	for _, l := range r.logs.Lines() {
 		if strings.Contains(fmt.Sprint(l), "barbara@example.com") {
 			t.Errorf("address in a log line: %v", l)
 		}

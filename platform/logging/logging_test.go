@@ -90,3 +90,28 @@ func TestNewLevel(t *testing.T) {
 		t.Errorf("record = %v", got)
 	}
 }
+
+func TestCaptureFromManyGoroutines(t *testing.T) {
+	var c logging.Capture
+	l := logging.New(&c, "test")
+	done := make(chan struct{})
+	for i := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for j := range 50 {
+				l.Info("line", "writer", i, "n", j)
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	_, _ = c.Write([]byte("not json\n"))
+	lines := c.Lines()
+	if len(lines) != 400 {
+		t.Fatalf("%d lines, want 400 (interleaved writes would break some)", len(lines))
+	}
+	if lines[0]["component"] != "test" || lines[0]["msg"] != "line" {
+		t.Fatalf("line = %v", lines[0])
+	}
+}

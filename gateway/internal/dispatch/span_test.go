@@ -1,12 +1,8 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,44 +16,8 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/logging"
 )
-
-// syncBuffer is a log sink the dispatcher's goroutines write to concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(l, &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// traceIDs is a slog handler adding the ids of ctx's span, as platform/logging does.
-type traceIDs struct{ slog.Handler }
-
-func (h traceIDs) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h traceIDs) WithAttrs(a []slog.Attr) slog.Handler { return traceIDs{h.Handler.WithAttrs(a)} }
 
 // Each attempt is its own consumer span, a child of the stored context, carrying
 // its number and how it was settled; a dead letter is marked on the span; the
@@ -77,12 +37,12 @@ func TestAttemptSpans(t *testing.T) {
 	addr, _ := serve(t, c, "127.0.0.1:0")
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	var logs syncBuffer
+	var logs logging.Capture
 	reg := prometheus.NewRegistry()
 	cfg := e.config(sub("svc", addr, "s.*"))
 	cfg.TracerProvider = tp
 	cfg.Registerer = reg
-	cfg.Logger = slog.New(traceIDs{slog.NewJSONHandler(&logs, nil)})
+	cfg.Logger = logging.New(&logs, "gateway")
 	d := e.start(cfg)
 
 	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "ingest")
@@ -164,7 +124,7 @@ func TestAttemptSpans(t *testing.T) {
 		"delivery failed; retry parked": flakySpans[0].span.SpanContext().SpanID().String(),
 		"delivery dead-lettered":        badSpan.span.SpanContext().SpanID().String(),
 	}
-	for _, l := range logs.lines() {
+	for _, l := range logs.Lines() {
 		msg, _ := l["msg"].(string)
 		if id, ok := want[msg]; ok {
 			if l["span_id"] != id || l["trace_id"] != parent.SpanContext().TraceID().String() {
@@ -195,11 +155,11 @@ hookmesh_dispatch_subscription_health{health="unknown",subscription="svc"} 0
 func TestPreAttemptLogsCarryStoredTrace(t *testing.T) {
 	e := newEnv(t)
 	addr, _ := serve(t, &testConsumer{fx: newEffects()}, "127.0.0.1:0")
-	var logs syncBuffer
+	var logs logging.Capture
 	s := sub("svc", addr, "f.*")
 	s.Filter = `int(event.subject) > 0` // subjects are "thing/<id>": an error
 	cfg := e.config(s)
-	cfg.Logger = slog.New(traceIDs{slog.NewJSONHandler(&logs, nil)})
+	cfg.Logger = logging.New(&logs, "gateway")
 	d := e.start(cfg)
 	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	ev := event("f-1", "f.x")
@@ -208,7 +168,7 @@ func TestPreAttemptLogsCarryStoredTrace(t *testing.T) {
 	waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_FILTERED)
 	// The line may follow the recorded state: poll with a generous deadline.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, l := range logs.lines() {
+		for _, l := range logs.Lines() {
 			if l["msg"] == "filter error; event not delivered" {
 				if l["trace_id"] != traceID || l["span_id"] != spanID {
 					t.Errorf("filter error logged with trace %v span %v, want the stored %s %s", l["trace_id"], l["span_id"], traceID, spanID)
@@ -217,5 +177,5 @@ func TestPreAttemptLogsCarryStoredTrace(t *testing.T) {
 			}
 		}
 	}
-	t.Fatalf("no filter error log line: %v", logs.lines())
+	t.Fatalf("no filter error log line: %v", logs.Lines())
 }
