@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,28 +149,8 @@ func startGateway(t *testing.T) *env {
 		cancel()
 		t.Fatalf("gateway.New: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway did not stop")
-		}
-	})
-	base := "http://" + g.HTTPAddr()
-	waitFor(t, "gateway ready", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	t.Cleanup(cancel)
+	base := gateway.RunInTest(t, g)
 	return &env{url: base, dataDir: dataDir, sink: s}
 }
 

@@ -114,34 +114,8 @@ func startBrowserGateway(t *testing.T, c *browserConsumer) string {
 		cancel()
 		t.Fatalf("gateway.New: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway did not stop (a live stream held Shutdown?)")
-		}
-	})
-	base := "http://" + g.HTTPAddr()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(cancel)
+	return gateway.RunInTest(t, g)
 }
 
 // postHasura sends a Hasura event trigger body with the shared secret.

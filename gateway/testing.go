@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// RunInTest runs g (from New) for the rest of the test: it waits until /readyz
+// answers 200 and, at cleanup, stops g and reports a Run error or a stop that
+// takes over 30 s. It returns the base URL of g's HTTP listener. For the tests
+// of this and other packages that need a whole gateway.
+func RunInTest(tb testing.TB, g *Gateway) string {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("gateway Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			tb.Error("gateway did not stop within 30 s (a live stream holding Shutdown?)")
+		}
+	})
+	base := "http://" + g.HTTPAddr()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			tb.Fatalf("gateway stopped before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("gateway not ready after 30 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
