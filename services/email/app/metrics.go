@@ -32,14 +32,18 @@ func newCountingTransport(tr email.Transport, reg prometheus.Registerer) (email.
 
 func (c *countingTransport) Send(ctx context.Context, env email.Envelope) error {
 	err := c.Transport.Send(ctx, env)
-	result := "sent"
+	c.attempts.WithLabelValues(c.Transport.Name(), sendResult(err)).Inc()
+	return err
+}
+
+// sendResult names a send's outcome for metrics and spans.
+func sendResult(err error) string {
 	switch {
 	case err == nil:
+		return "sent"
 	case errors.Is(err, email.ErrRejected):
-		result = "rejected"
+		return "rejected"
 	default:
-		result = "unavailable"
+		return "unavailable"
 	}
-	c.attempts.WithLabelValues(c.Transport.Name(), result).Inc()
-	return err
 }

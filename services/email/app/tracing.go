@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -33,14 +32,7 @@ func (t *tracingTransport) Send(ctx context.Context, env email.Envelope) error {
 		trace.WithAttributes(attribute.String("hookmesh.email.transport", t.Transport.Name()), attribute.Int("hookmesh.email.recipients", len(env.To))))
 	defer span.End()
 	err := t.Transport.Send(ctx, env)
-	result := "sent"
-	switch {
-	case err == nil:
-	case errors.Is(err, email.ErrRejected):
-		result = "rejected"
-	default:
-		result = "unavailable"
-	}
+	result := sendResult(err)
 	span.SetAttributes(attribute.String("hookmesh.email.result", result))
 	if err != nil {
 		span.SetStatus(codes.Error, result)
