@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hookmesh/hookmesh/gateway/internal/dispatch/internal/jstest"
+	"github.com/hookmesh/hookmesh/gateway/internal/jstest"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"

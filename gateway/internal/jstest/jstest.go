@@ -1,5 +1,5 @@
 // Package jstest starts a real NATS JetStream server (the pinned nats-server
-// module, in-process, listening on a random loopback port) for the dispatcher's
+// module, in-process, listening on a random loopback port) for the gateway's
 // tests and opens the real event log on it, so tests use the log's own layout and
 // Append, and can open independent connections (one per gateway process).
 package jstest
