@@ -58,9 +58,9 @@ func FuzzStandardWebhookSignature(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, id, ts, signatures string, body []byte) {
-		v1, perr := parseStandardSignatures(signatures)
+		sigs, perr := src.parseStandardSignatures(signatures)
 		checkAuthError(t, perr)
-		if perr == nil && len(v1) == 0 {
+		if perr == nil && len(sigs.v1) == 0 {
 			t.Fatalf("no v1 but no error for %q", signatures)
 		}
 		req := newReq("standard", "", body, "webhook-id", id, "webhook-timestamp", ts, "webhook-signature", signatures)

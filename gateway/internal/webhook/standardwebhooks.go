@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -19,7 +20,9 @@ const (
 
 // StandardWebhooksConfig configures a `kind: standard_webhooks` source.
 type StandardWebhooksConfig struct {
-	// Secrets are base64 keys, with or without the "whsec_" prefix. Any may match.
+	// Secrets are base64 keys, with or without the "whsec_" prefix, or the
+	// sender's Ed25519 public keys as "whpk_<base64>" (for v1a signatures).
+	// Any may match.
 	Secrets []string
 	// Tolerance is the timestamp window, both directions; 0 means DefaultTolerance.
 	Tolerance time.Duration
@@ -27,29 +30,39 @@ type StandardWebhooksConfig struct {
 	Now func() time.Time
 }
 
-// standardKeys base64-decodes each non-empty secret after an optional whsec_ prefix.
-func standardKeys(secrets []string) ([][]byte, error) {
-	var keys [][]byte
+// standardKeys splits secrets into HMAC keys (base64 after an optional whsec_
+// prefix) and Ed25519 public keys (whpk_<base64>), skipping empty ones.
+func standardKeys(secrets []string) (hmacKeys [][]byte, publicKeys []ed25519.PublicKey, err error) {
 	for i, s := range secrets {
-		if s == "" {
+		switch {
+		case s == "":
 			continue
-		}
-		k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
-		if err != nil || len(k) == 0 {
+		case strings.HasPrefix(s, "whsk_"):
 			// The secret itself stays out of the message.
-			return nil, fmt.Errorf("secret %d is not base64 (whsec_<base64> or <base64>)", i+1)
+			return nil, nil, fmt.Errorf("secret %d is a whsk_ signing key: configure the sender's whpk_ public key", i+1)
+		case strings.HasPrefix(s, "whpk_"):
+			k, derr := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whpk_"))
+			if derr != nil || len(k) != ed25519.PublicKeySize {
+				return nil, nil, fmt.Errorf("secret %d is not a whpk_ Ed25519 public key (whpk_ and 32 bytes in base64)", i+1)
+			}
+			publicKeys = append(publicKeys, ed25519.PublicKey(k))
+		default:
+			k, derr := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+			if derr != nil || len(k) == 0 {
+				return nil, nil, fmt.Errorf("secret %d is not base64 (whsec_<base64>, <base64> or whpk_<base64>)", i+1)
+			}
+			hmacKeys = append(hmacKeys, k)
 		}
-		keys = append(keys, k)
 	}
-	if len(keys) == 0 {
-		return nil, errNoSecrets
+	if len(hmacKeys) == 0 && len(publicKeys) == 0 {
+		return nil, nil, errNoSecrets
 	}
-	return keys, nil
+	return hmacKeys, publicKeys, nil
 }
 
 // Validate reports a configuration that cannot verify anything.
 func (c StandardWebhooksConfig) Validate() error {
-	if _, err := standardKeys(c.Secrets); err != nil {
+	if _, _, err := standardKeys(c.Secrets); err != nil {
 		return fmt.Errorf("standard_webhooks source: %w", err)
 	}
 	if _, err := tolerance(c.Tolerance); err != nil {
@@ -58,12 +71,14 @@ func (c StandardWebhooksConfig) Validate() error {
 	return nil
 }
 
-// StandardWebhooks verifies the Standard Webhooks (and Svix) symmetric v1 scheme
-// and maps deliveries to webhook.<source>.<type> with webhook-id as id.
+// StandardWebhooks verifies the Standard Webhooks (and Svix) symmetric v1 and
+// asymmetric v1a (Ed25519) schemes and maps deliveries to
+// webhook.<source>.<type> with webhook-id as id.
 type StandardWebhooks struct {
-	keys [][]byte
-	tol  time.Duration
-	now  func() time.Time
+	keys       [][]byte
+	publicKeys []ed25519.PublicKey
+	tol        time.Duration
+	now        func() time.Time
 }
 
 var _ Source = (*StandardWebhooks)(nil)
@@ -73,9 +88,9 @@ func NewStandardWebhooks(cfg StandardWebhooksConfig) (*StandardWebhooks, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	keys, _ := standardKeys(cfg.Secrets)
+	keys, publicKeys, _ := standardKeys(cfg.Secrets)
 	tol, _ := tolerance(cfg.Tolerance)
-	return &StandardWebhooks{keys: keys, tol: tol, now: clock(cfg.Now)}, nil
+	return &StandardWebhooks{keys: keys, publicKeys: publicKeys, tol: tol, now: clock(cfg.Now)}, nil
 }
 
 // standardHeaders returns id, timestamp and signature, from webhook-* or, when
@@ -88,12 +103,17 @@ func standardHeaders(req *Request) (id, ts, sig string) {
 	return id, header(req.Header, StandardTimestampHeader), header(req.Header, StandardSignatureHeader)
 }
 
+// standardSignatures are the entries of webhook-signature by version.
+type standardSignatures struct {
+	v1, v1a []string
+}
+
 // parseStandardSignatures splits the space-separated "<version>,<signature>" list
-// and keeps the v1 signatures. Entries without "," are skipped; a list with no
-// well-formed entry is malformed; one with no v1 entry is unsupported (v1a is the
-// asymmetric form, not accepted here).
-func parseStandardSignatures(v string) ([]string, error) {
-	var v1 []string
+// and keeps the versions this source has keys for: v1 with HMAC keys, v1a with
+// public keys. Entries without "," are skipped; a list with no well-formed entry
+// is malformed; one with no usable entry is unsupported.
+func (s *StandardWebhooks) parseStandardSignatures(v string) (standardSignatures, error) {
+	var sigs standardSignatures
 	wellFormed := 0
 	for entry := range strings.FieldsSeq(v) {
 		version, sig, ok := strings.Cut(entry, ",")
@@ -101,22 +121,37 @@ func parseStandardSignatures(v string) ([]string, error) {
 			continue
 		}
 		wellFormed++
-		if version == "v1" {
-			v1 = append(v1, sig)
+		switch {
+		case version == "v1" && len(s.keys) > 0:
+			sigs.v1 = append(sigs.v1, sig)
+		case version == "v1a" && len(s.publicKeys) > 0:
+			sigs.v1a = append(sigs.v1a, sig)
 		}
 	}
 	if wellFormed == 0 {
-		return nil, Unauthorized(CodeMalformedHeader, StandardSignatureHeader+" has no <version>,<signature> entry")
+		return sigs, Unauthorized(CodeMalformedHeader, StandardSignatureHeader+" has no <version>,<signature> entry")
 	}
-	if len(v1) == 0 {
-		return nil, Unauthorized(CodeUnsupportedScheme, StandardSignatureHeader+" has no v1 signature (only v1 is accepted)")
+	if len(sigs.v1) == 0 && len(sigs.v1a) == 0 {
+		return sigs, Unauthorized(CodeUnsupportedScheme, StandardSignatureHeader+" has no "+s.versions()+" signature")
 	}
-	return v1, nil
+	return sigs, nil
+}
+
+// versions names the signature versions this source can verify.
+func (s *StandardWebhooks) versions() string {
+	switch {
+	case len(s.keys) > 0 && len(s.publicKeys) > 0:
+		return "v1 or v1a"
+	case len(s.publicKeys) > 0:
+		return "v1a"
+	}
+	return "v1"
 }
 
 // Verify checks, in order: the three headers present, timestamp and list parse,
-// a v1 entry exists, timestamp in window, then any v1 equals
-// base64(HMAC-SHA256(key, "<id>.<ts>.<body>")) for any key.
+// an entry of a version with configured keys exists, timestamp in window, then
+// any v1 equals base64(HMAC-SHA256(key, "<id>.<ts>.<body>")) for any HMAC key or
+// any v1a is an Ed25519 signature of the same content by any public key.
 func (s *StandardWebhooks) Verify(req *Request, now time.Time) error {
 	id, ts, sig := standardHeaders(req)
 	for _, h := range []struct{ name, value string }{
@@ -130,7 +165,7 @@ func (s *StandardWebhooks) Verify(req *Request, now time.Time) error {
 	if !ok {
 		return Unauthorized(CodeMalformedHeader, StandardTimestampHeader+" is not a Unix time in seconds")
 	}
-	v1, err := parseStandardSignatures(sig)
+	sigs, err := s.parseStandardSignatures(sig)
 	if err != nil {
 		return err
 	}
@@ -147,10 +182,33 @@ func (s *StandardWebhooks) Verify(req *Request, now time.Time) error {
 	for i, k := range s.keys {
 		want[i] = base64Bytes(base64.StdEncoding, macSum(sha256.New, k, prefix, req.Body))
 	}
-	if !anyEqual(v1, want) {
-		return Unauthorized(CodeSignatureMismatch, "no v1 signature matches a configured secret")
+	if anyEqual(sigs.v1, want) || s.verifyV1a(sigs.v1a, prefix, req.Body) {
+		return nil
 	}
-	return nil
+	return Unauthorized(CodeSignatureMismatch, "no "+s.versions()+" signature matches a configured key")
+}
+
+// verifyV1a reports whether any v1a signature is valid under any public key.
+// Ed25519 verification needs no constant-time comparison: it reveals nothing
+// secret (only public keys are held).
+func (s *StandardWebhooks) verifyV1a(sigs []string, prefix, body []byte) bool {
+	if len(sigs) == 0 {
+		return false
+	}
+	msg := make([]byte, 0, len(prefix)+len(body))
+	msg = append(append(msg, prefix...), body...)
+	for _, enc := range sigs {
+		sig, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			continue
+		}
+		for _, k := range s.publicKeys {
+			if ed25519.Verify(k, msg, sig) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // AcceptsContentType lets the gateway answer 415 before reading the body; Normalize

@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,4 +61,74 @@ func TestStandardWebhooksNormalizeErrors(t *testing.T) {
 	wantError(t, err, 415, CodeUnsupportedMediaType)
 	_, err = src.Normalize(newReq("s", "application/json", []byte(`{}`)))
 	wantError(t, err, 400, CodeInvalidPayload)
+}
+
+// TestStandardWebhooksV1aVectors replays the v1a (Ed25519) vectors: v1a alone, v1
+// and v1a in one header with either kind of key, rotation, and the failures.
+func TestStandardWebhooksV1aVectors(t *testing.T) {
+	f := loadVectorFile(t, "testdata/v1a_vectors.json")
+	for _, v := range f.Vectors {
+		t.Run(v.ID, func(t *testing.T) {
+			err := vectorVerifier(t, v)(v.request(t, v.Scheme), v.now())
+			checkVectorResult(t, v, f.ReasonCodes, err)
+		})
+	}
+}
+
+func TestStandardWebhooksKeyErrors(t *testing.T) {
+	pub := base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))
+	tests := []struct {
+		name, secret, want string
+	}{
+		{"signing key instead of public key", "whsk_" + pub, "whsk_ signing key"},
+		{"public key too short", "whpk_" + pub[:20], "not a whpk_ Ed25519 public key"},
+		{"public key not base64", "whpk_!!!!", "not a whpk_ Ed25519 public key"},
+		{"symmetric not base64", "whsec_!!!!", "is not base64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewStandardWebhooks(StandardWebhooksConfig{Secrets: []string{standardSecret, tt.secret}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Fatalf("error %q repeats the secret", err)
+			}
+		})
+	}
+}
+
+// TestStandardWebhooksMixedKeys: with both kinds of key configured, a v1 alone and a
+// v1a alone each verify, and a list of only unknown versions names both.
+func TestStandardWebhooksMixedKeys(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewStandardWebhooks(StandardWebhooksConfig{
+		Secrets: []string{"", standardSecret, "whpk_" + base64.StdEncoding.EncodeToString(pub)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"a.b"}`)
+	ts := testNow.Unix()
+	v1a := "v1a," + base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte("msg_1."+itoa(ts)+"."+string(body))))
+	for name, sig := range map[string]string{
+		"v1":  signStandard(standardSecret, "msg_1", ts, body),
+		"v1a": v1a,
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := newReq("s", "application/json", body, "webhook-id", "msg_1", "webhook-timestamp", itoa(ts), "webhook-signature", sig)
+			if err := src.Verify(req, testNow); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	req := newReq("s", "application/json", body, "webhook-id", "msg_1", "webhook-timestamp", itoa(ts), "webhook-signature", "v2,abc")
+	err = src.Verify(req, testNow)
+	wantError(t, err, 401, CodeUnsupportedScheme)
+	if !strings.Contains(err.Error(), "v1 or v1a") {
+		t.Fatalf("error %q does not name v1 or v1a", err)
+	}
 }

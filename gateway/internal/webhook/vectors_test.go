@@ -48,7 +48,14 @@ type vector struct {
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile("testdata/vectors.json")
+	return loadVectorFile(t, "testdata/vectors.json")
+}
+
+// loadVectorFile reads a file in vectors.json's format (testdata/v1a_vectors.json
+// is made by testdata/v1a/generate.sh).
+func loadVectorFile(t testing.TB, path string) vectorFile {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read vectors: %v", err)
 	}
