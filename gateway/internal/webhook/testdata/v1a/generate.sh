@@ -6,7 +6,7 @@
 # Ed25519 is deterministic and the key seed is fixed, so reruns give the same file.
 set -euo pipefail
 cd "$(dirname "$0")"
-npm install --no-audit --no-fund --no-save --silent >/dev/null
+npm ci --no-audit --no-fund --silent >/dev/null
 node sign.mjs >../v1a_vectors.json
 if python3 -c 'import cryptography' 2>/dev/null; then
   python3 crosscheck.py ../v1a_vectors.json
