@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func grpcCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// With an admin token, every gRPC method but health needs it; REST and the
+// With an admin token, every gRPC method but health needs it (reflection too); REST and the
 // dispatcher's deliveries to builtin:gateway go on working through the gateway's
 // own connection.
 func TestGRPCAPIRequiresToken(t *testing.T) {
@@ -57,6 +58,15 @@ func TestGRPCAPIRequiresToken(t *testing.T) {
 		},
 		"PublisherService": func(ctx context.Context, c *grpc.ClientConn) error {
 			_, err := eventv1.NewPublisherServiceClient(c).Publish(ctx, &eventv1.PublishRequest{Event: &eventv1.Event{Source: "test", Id: "p-1", Type: "test.published"}})
+			return err
+		},
+		"ServerReflection": func(ctx context.Context, c *grpc.ClientConn) error {
+			names, err := grpcserver.ListServices(ctx, c)
+			for _, want := range []string{adminv1.AdminService_ServiceDesc.ServiceName, eventv1.PublisherService_ServiceDesc.ServiceName} {
+				if err == nil && !slices.Contains(names, want) {
+					t.Errorf("reflection lists %q, without %s", names, want)
+				}
+			}
 			return err
 		},
 		"EventConsumerService": func(ctx context.Context, c *grpc.ClientConn) error {

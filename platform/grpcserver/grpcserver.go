@@ -1,6 +1,8 @@
 // Package grpcserver is the gRPC server every hookmesh binary runs: otelgrpc
-// tracing (health checks left out), grpc.health.v1, panic recovery, and a
-// lifecycle that goes NOT_SERVING and stops gracefully when its context ends.
+// tracing (health checks left out), grpc.health.v1, server reflection
+// (grpc.reflection.v1, behind the same interceptors as every other service, so
+// a bearer token required by Options is required for reflection too), panic
+// recovery, and a lifecycle that goes NOT_SERVING and stops gracefully when its context ends.
 package grpcserver
 
 import (
@@ -22,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
 
@@ -92,6 +95,8 @@ func New(cfg Config) (*Server, error) {
 	// Until Serve runs, the process is not ready.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	// grpcurl and buf curl discover the services without the protos.
+	reflection.Register(s.grpc)
 	return s, nil
 }
 
