@@ -324,6 +324,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"events"}, 2, "events ls"},
 		{[]string{"subscriptions"}, 2, "subscriptions pause <name>"},
 		{[]string{"serve", "--help"}, 0, "--data-dir"},
+		{[]string{"serve", "--help"}, 0, "--grpc-addr"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 // runServe runs the whole mesh on the embedded default. Its flags are local
 // overrides of the environment (DESIGN.md: env names are the interface).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCommand("serve", "serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--admin-addr ADDR]", stdout, stderr)
+	c := newCommand("serve", "serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--admin-addr ADDR] [--grpc-addr ADDR]", stdout, stderr)
 	overrides := []struct {
 		flag, env, help string
 		value           *string
@@ -21,6 +21,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		{"data-dir", "HOOKMESH_DATA_DIR", "all embedded state (default ./hookmesh-data)", new(string)},
 		{"http-addr", "HOOKMESH_HTTP_ADDR", "webhooks, health, and the REST API and console unless --admin-addr (default 127.0.0.1:8090)", new(string)},
 		{"admin-addr", "HOOKMESH_ADMIN_ADDR", "separate listener for the REST API, console and /metrics", new(string)},
+		{"grpc-addr", "HOOKMESH_GRPC_ADDR", "the gateway's gRPC API: admin, publisher, reflection (default 127.0.0.1:8091)", new(string)},
 	}
 	for _, o := range overrides {
 		c.fs.StringVar(o.value, o.flag, "", o.help+" (env "+o.env+")")

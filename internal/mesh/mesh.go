@@ -41,16 +41,27 @@ type Config struct {
 	Email     emailapp.Config
 	Analytics analyticsapp.Config
 	Orders    ordersapp.Config
+	// GRPCAddr is the gateway's gRPC API (AdminService, PublisherService,
+	// reflection); empty picks a free loopback port.
+	GRPCAddr string
+}
+
+// own is the all-in-one process's own environment. HOOKMESH_GRPC_ADDR's
+// default sits beside HOOKMESH_HTTP_ADDR's 8090.
+type own struct {
+	GRPCAddr string `env:"HOOKMESH_GRPC_ADDR" default:"127.0.0.1:8091"`
 }
 
 // LoadConfig reads every component's Config from the environment.
 func LoadConfig() (Config, error) {
 	var cfg Config
-	for name, c := range map[string]any{"gateway": &cfg.Gateway, "email": &cfg.Email, "analytics": &cfg.Analytics, "orders": &cfg.Orders} {
+	var self own
+	for name, c := range map[string]any{"gateway": &cfg.Gateway, "email": &cfg.Email, "analytics": &cfg.Analytics, "orders": &cfg.Orders, "mesh": &self} {
 		if err := envconfig.Load(c); err != nil {
 			return Config{}, fmt.Errorf("%s config: %w", name, err)
 		}
 	}
+	cfg.GRPCAddr = self.GRPCAddr
 	return cfg, nil
 }
 
@@ -189,9 +200,13 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	// The gateway's gRPC listener is bound before orders starts, so orders can
 	// publish follow-up events into the same log, with the gateway's admin token
 	// when it has one (its gRPC API then requires it).
-	gwGRPC, err := net.Listen("tcp", "127.0.0.1:0")
+	grpcAddr := cfg.GRPCAddr
+	if grpcAddr == "" {
+		grpcAddr = "127.0.0.1:0"
+	}
+	gwGRPC, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
-		return fmt.Errorf("gateway grpc listener: %w", err)
+		return fmt.Errorf("gateway grpc listener (HOOKMESH_GRPC_ADDR): %w", err)
 	}
 	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(cfg.Gateway.AdminToken))
 	if err != nil {
@@ -278,6 +293,7 @@ func printBanner(out io.Writer, gw *gateway.Gateway, dataDir string, generated [
 	fmt.Fprintf(out, "  console       %s/console\n", admin)
 	fmt.Fprintf(out, "  metrics       %s/metrics\n", admin)
 	fmt.Fprintf(out, "  health        %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(out, "  gRPC API      %s  (reflection: grpcurl -plaintext %s list)\n", gw.GRPCAddr(), gw.GRPCAddr())
 	if dir := email.OutboxDir(); email.Transport() == "outbox" {
 		fmt.Fprintf(out, "  mail outbox   %s\n", dir)
 	}

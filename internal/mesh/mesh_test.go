@@ -45,6 +45,8 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 		os.Unsetenv(s.Env)
 	}
 	t.Setenv("HOOKMESH_DATA_DIR", t.TempDir())
+	// Tests run side by side: not the fixed default port.
+	t.Setenv("HOOKMESH_GRPC_ADDR", "127.0.0.1:0")
 	cfg, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 		t.Fatal("mesh did not start within 60s")
 	}
 	t.Cleanup(func() { r.stop() })
-	for _, want := range []string{"/hooks/", "/v1/events", "HASURA_WEBHOOK_SECRET"} {
+	for _, want := range []string{"/hooks/", "/v1/events", "HASURA_WEBHOOK_SECRET", "gRPC API      " + r.mesh.Gateway.GRPCAddr()} {
 		if !strings.Contains(banner.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner.String())
 		}
