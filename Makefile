@@ -26,6 +26,9 @@ check-generated: generate
 lint: tools
 	$(BUF) lint
 	scripts/buf-breaking.sh
+	# The OpenAPI documents, with redocly's recommended rules: zero errors allowed.
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true .tools/bin/redocly lint \
+	  gen/openapi/hookmesh.swagger.json gen/openapi/hookmesh.openapi.json
 	for m in $(MODULES); do (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done
 	go vet $(PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
