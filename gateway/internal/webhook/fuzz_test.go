@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -53,15 +54,17 @@ func FuzzStripeSignature(f *testing.F) {
 }
 
 func FuzzStandardWebhookSignature(f *testing.F) {
-	src, err := NewStandardWebhooks(StandardWebhooksConfig{Secrets: []string{standardSecret}})
+	// Both kinds of key, so v1 and v1a entries are both parsed and checked.
+	pub := "whpk_" + base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey))
+	src, err := NewStandardWebhooks(StandardWebhooksConfig{Secrets: []string{standardSecret, pub}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, id, ts, signatures string, body []byte) {
 		sigs, perr := src.parseStandardSignatures(signatures)
 		checkAuthError(t, perr)
-		if perr == nil && len(sigs.v1) == 0 {
-			t.Fatalf("no v1 but no error for %q", signatures)
+		if perr == nil && len(sigs.v1)+len(sigs.v1a) == 0 {
+			t.Fatalf("no v1 or v1a but no error for %q", signatures)
 		}
 		req := newReq("standard", "", body, "webhook-id", id, "webhook-timestamp", ts, "webhook-signature", signatures)
 		checkAuthError(t, src.Verify(req, testNow))
