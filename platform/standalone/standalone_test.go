@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/standalone"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
@@ -183,6 +185,10 @@ func TestServe(t *testing.T) {
 	list, err := adminv1.NewAdminServiceClient(conn).ListEvents(context.Background(), &adminv1.ListEventsRequest{})
 	if err != nil || len(list.GetEvents()) != 1 {
 		t.Fatalf("ListEvents over gRPC = %v, %v", list, err)
+	}
+	// Every service's server answers reflection (grpcurl list) with its services.
+	if names, err := grpcserver.ListServices(context.Background(), conn); err != nil || !slices.Contains(names, adminv1.AdminService_ServiceDesc.ServiceName) {
+		t.Fatalf("reflection lists %q, %v; want %s", names, err, adminv1.AdminService_ServiceDesc.ServiceName)
 	}
 
 	base := "http://" + httpAddr
