@@ -73,15 +73,8 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 	if err := l.fault(FaultChecked); err != nil {
 		return AppendResult{}, err
 	}
-	msg := &nats.Msg{
-		Subject: l.EventSubject(ev.Source, ev.Id),
-		Header: nats.Header{
-			HeaderType:                          []string{ev.Type},
-			jetstream.ExpectedLastSubjSeqHeader: firstOnSubject,
-		},
-		Data: data,
-	}
-	res, err := l.appendMsg(ctx, msg)
+	msg := l.eventMsg(ev, data)
+	res, err := l.appendMsg(ctx, msg, false)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			l.lastFail.Store(time.Now().UnixNano())
@@ -93,6 +86,19 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		return AppendResult{}, err
 	}
 	return res, nil
+}
+
+// eventMsg is the publish of ev, encoded as data: on its own subject, stored only if
+// that subject holds nothing yet.
+func (l *Log) eventMsg(ev *eventv1.Event, data []byte) *nats.Msg {
+	return &nats.Msg{
+		Subject: l.EventSubject(ev.Source, ev.Id),
+		Header: nats.Header{
+			HeaderType:                          []string{ev.Type},
+			jetstream.ExpectedLastSubjSeqHeader: firstOnSubject,
+		},
+		Data: data,
+	}
 }
 
 // Retry pacing of appendMsg: the wait after an attempt that got no answer it could
@@ -108,15 +114,14 @@ const (
 // retry reaches its successor. Every attempt is the same message with
 // Nats-Expected-Last-Subject-Sequence: 0, so at most one of them is stored; when a
 // retry finds the subject written, ours tells our own earlier attempt from another
-// sender's event.
-func (l *Log) appendMsg(ctx context.Context, msg *nats.Msg) (AppendResult, error) {
+// sender's event. sent says that an earlier attempt may already have been stored.
+func (l *Log) appendMsg(ctx context.Context, msg *nats.Msg, sent bool) (AppendResult, error) {
 	deadline := time.Now().Add(l.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	var (
 		lastErr error
-		sent    bool // an earlier attempt may have been stored without our hearing of it
 		wait    = retryWaitMin
 	)
 	for {
