@@ -123,6 +123,7 @@ func (l *Log) appendMsg(ctx context.Context, msg *nats.Msg, sent bool) (AppendRe
 	var (
 		lastErr error
 		wait    = retryWaitMin
+		offline time.Time // since when no connection of the pool was connected
 	)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -135,10 +136,17 @@ func (l *Log) appendMsg(ctx context.Context, msg *nats.Msg, sent bool) (AppendRe
 		nc := l.appendConn()
 		if nc == nil {
 			lastErr = errNotConnected
-			if l.srv != nil {
-				break // the in-process server is gone: nothing to fail over to
+			if offline.IsZero() {
+				offline = time.Now()
+			}
+			// A connection to a lost node moves to another within a reconnect
+			// wait; none for a whole attempt means no server to fail over to, as
+			// with the in-process server gone.
+			if l.srv != nil || time.Since(offline) >= l.cfg.AttemptTimeout {
+				break
 			}
 		} else {
+			offline = time.Time{}
 			ack, err := l.publish(nc, msg, min(left, l.cfg.AttemptTimeout))
 			if err == nil {
 				if ack.Stream != l.streamName {

@@ -62,7 +62,8 @@
 // Append sends the event's one publish again, unchanged, while it gets no usable
 // answer (no answer within Config.AttemptTimeout, no responders while a stream leader
 // is elected, a connection moving to another node, the subject in flight), until
-// Config.Timeout or ctx's deadline. Every attempt carries
+// Config.Timeout or ctx's deadline; with no connection to any node for a whole
+// attempt, it gives up at once (503). Every attempt carries
 // Nats-Expected-Last-Subject-Sequence: 0, so at most one is stored. A retry that
 // finds the subject written ("wrong last sequence: N") after an attempt that may have
 // landed reads message N: byte for byte the event this call sent means its own
