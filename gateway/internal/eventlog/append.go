@@ -48,16 +48,16 @@ type AppendResult struct {
 // write are one step inside the server, so concurrent duplicates cannot both pass
 // and a crash leaves either no event (the retry is accepted) or the stored event
 // (the retry is a duplicate); nothing else is written and nothing needs catching up.
+//
+// At a leader loss the publish is retried within the budget, each attempt bounded by
+// Config.AttemptTimeout (see appendMsg): still the same message, so still at most one
+// stored event.
 func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, error) {
 	if err := validateEvent(ev); err != nil {
 		return AppendResult{}, err
 	}
 	if l.closed.Load() {
 		return AppendResult{}, fmt.Errorf("append: %w: log closed", ErrUnavailable)
-	}
-	c := l.pool[l.next.Add(1)%uint32(len(l.pool))]
-	if !c.nc.IsConnected() {
-		return AppendResult{}, fmt.Errorf("append: %w: not connected to nats", ErrUnavailable)
 	}
 	bp := l.getBuf()
 	defer l.bufs.Put(bp)
@@ -66,14 +66,32 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		return AppendResult{}, fmt.Errorf("encode event: %w: %w", ErrInvalid, err)
 	}
 	*bp = data
-	if int64(len(data))+1024 > c.nc.MaxPayload() {
+	if int64(len(data))+1024 > l.nc.MaxPayload() {
 		return AppendResult{}, fmt.Errorf("append: %w: %d bytes encoded, server max_payload %d",
-			ErrTooLarge, len(data), c.nc.MaxPayload())
+			ErrTooLarge, len(data), l.nc.MaxPayload())
 	}
 	if err := l.fault(FaultChecked); err != nil {
 		return AppendResult{}, err
 	}
-	msg := &nats.Msg{
+	msg := l.eventMsg(ev, data)
+	res, err := l.appendMsg(ctx, msg, false)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			l.lastFail.Store(time.Now().UnixNano())
+		}
+		return AppendResult{}, err
+	}
+	l.lastOK.Store(time.Now().UnixNano())
+	if err := l.fault(FaultPublished); err != nil {
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+// eventMsg is the publish of ev, encoded as data: on its own subject, stored only if
+// that subject holds nothing yet.
+func (l *Log) eventMsg(ev *eventv1.Event, data []byte) *nats.Msg {
+	return &nats.Msg{
 		Subject: l.EventSubject(ev.Source, ev.Id),
 		Header: nats.Header{
 			HeaderType:                          []string{ev.Type},
@@ -81,27 +99,160 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 		},
 		Data: data,
 	}
-	ack, err := l.publish(ctx, c.nc, msg)
+}
+
+// Retry pacing of appendMsg: the wait after an attempt that got no answer it could
+// use grows from retryWaitMin to retryWaitMax.
+const (
+	retryWaitMin = 50 * time.Millisecond
+	retryWaitMax = 250 * time.Millisecond
+)
+
+// appendMsg publishes msg until JetStream answers or the budget (Config.Timeout, or
+// ctx's earlier deadline) ends. Each attempt waits at most Config.AttemptTimeout: a
+// request that reached a leader just before it died is never answered, and the
+// retry reaches its successor. Every attempt is the same message with
+// Nats-Expected-Last-Subject-Sequence: 0, so at most one of them is stored; when a
+// retry finds the subject written, ours tells our own earlier attempt from another
+// sender's event. sent says that an earlier attempt may already have been stored.
+func (l *Log) appendMsg(ctx context.Context, msg *nats.Msg, sent bool) (AppendResult, error) {
+	deadline := time.Now().Add(l.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var (
+		lastErr error
+		wait    = retryWaitMin
+		offline time.Time // since when no connection of the pool was connected
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return AppendResult{}, fmt.Errorf("append: %w: %w", ErrUnavailable, err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		nc := l.appendConn()
+		if nc == nil {
+			lastErr = errNotConnected
+			if offline.IsZero() {
+				offline = time.Now()
+			}
+			// A connection to a lost node moves to another within a reconnect
+			// wait; none for a whole attempt means no server to fail over to, as
+			// with the in-process server gone.
+			if l.srv != nil || time.Since(offline) >= l.cfg.AttemptTimeout {
+				break
+			}
+		} else {
+			offline = time.Time{}
+			ack, err := l.publish(nc, msg, min(left, l.cfg.AttemptTimeout))
+			if err == nil {
+				if ack.Stream != l.streamName {
+					return AppendResult{}, fmt.Errorf("append: %w: subject %s is stored by stream %s", ErrConfig, msg.Subject, ack.Stream)
+				}
+				if !ack.Duplicate {
+					l.full.Store(false)
+				}
+				return AppendResult{Duplicate: ack.Duplicate, Seq: ack.Sequence}, nil
+			}
+			if seq, dup := storedEarlier(err); dup {
+				if !sent {
+					return AppendResult{Duplicate: true, Seq: seq}, nil
+				}
+				res, oerr := l.ours(ctx, msg, seq, deadline)
+				if oerr == nil {
+					return res, nil
+				}
+				err = oerr // could not read it: try again, the answer will be the same
+			} else if !retryable(err) {
+				err = classifyPublish(err)
+				if errors.Is(err, ErrFull) {
+					l.full.Store(true)
+				}
+				return AppendResult{}, err
+			}
+			sent = sent || mayHaveLanded(err)
+			lastErr = err
+		}
+		pause := min(wait, time.Until(deadline))
+		if pause <= 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		wait = min(2*wait, retryWaitMax)
+	}
+	return AppendResult{}, classifyPublish(lastErr)
+}
+
+var errNotConnected = errors.New("not connected to nats")
+
+// appendConn returns the next connected connection of the pool, or nil.
+func (l *Log) appendConn() *nats.Conn {
+	n := uint32(len(l.pool))
+	start := l.next.Add(1)
+	for i := range n {
+		if c := l.pool[(start+i)%n].nc; c.IsConnected() {
+			return c
+		}
+	}
+	return nil
+}
+
+// ours answers a retry that found the event's subject written at seq. If the stored
+// message is byte for byte the event this call sent, an earlier attempt of this call
+// was stored and its acknowledgement lost: accepted, not a duplicate. Another
+// sender's copy of the same (source, id) differs (its receive time, its trace, a
+// sender's retry body), so it is a duplicate. (Two byte-identical events would be
+// one event either way: the log holds exactly what this call sent.)
+func (l *Log) ours(ctx context.Context, msg *nats.Msg, seq uint64, deadline time.Time) (AppendResult, error) {
+	gctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	stored, err := l.leaderGet(gctx, l.nc, l.streamName, msgGetRequest{Seq: seq})
 	if err != nil {
-		if seq, dup := storedEarlier(err); dup {
-			return AppendResult{Duplicate: true, Seq: seq}, nil
-		}
-		err = classifyPublish(err)
-		if errors.Is(err, ErrFull) {
-			l.full.Store(true)
-		}
-		return AppendResult{}, err
+		return AppendResult{}, fmt.Errorf("read stored event %d: %w", seq, err)
 	}
-	if ack.Stream != l.streamName {
-		return AppendResult{}, fmt.Errorf("append: %w: subject %s is stored by stream %s", ErrConfig, msg.Subject, ack.Stream)
+	if stored.Subject == msg.Subject && bytes.Equal(stored.Data, msg.Data) &&
+		stored.Header.Get(HeaderType) == msg.Header.Get(HeaderType) {
+		return AppendResult{Seq: seq}, nil
 	}
-	if err := l.fault(FaultPublished); err != nil {
-		return AppendResult{}, err
+	return AppendResult{Duplicate: true, Seq: seq}, nil
+}
+
+// retryable tells a publish failure that a later attempt of the same message may get
+// past (no answer, no leader yet, a connection moving to another server, the same
+// subject in flight on a clustered leader) from an answer that stays the same
+// (full, too large, refused config).
+func retryable(err error) bool {
+	if c := classifyPublish(err); errors.Is(c, ErrFull) || errors.Is(c, ErrTooLarge) {
+		return false // JetStream answers "maximum bytes exceeded" with code 503 too
 	}
-	if !ack.Duplicate {
-		l.full.Store(false)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant ||
+			apiErr.ErrorCode == 10009 || // not the leader (any more)
+			apiErr.Code == 503
 	}
-	return AppendResult{Duplicate: ack.Duplicate, Seq: ack.Sequence}, nil
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrInvalidJSAck):
+		return false
+	}
+	return true
+}
+
+// mayHaveLanded tells whether a failed attempt may still have been stored: it went
+// out and no answer came (timeout, connection lost).
+func mayHaveLanded(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return false // the leader answered: this attempt was refused
+	}
+	return !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, errNotConnected)
 }
 
 // pubAck is JetStream's answer to a publish.
@@ -111,27 +262,10 @@ type pubAck struct {
 	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
-// publish sends msg and waits for JetStream's answer, at most Config.Timeout (or
-// until ctx's deadline). Like jetstream.PublishMsg it retries "no responders" (a
-// stream leader being elected) twice, but it parses the usual answer without
-// reflection and needs no per-call context.
-func (l *Log) publish(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (pubAck, error) {
-	timeout := l.cfg.Timeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
-	}
-	if err := ctx.Err(); err != nil {
-		return pubAck{}, err
-	}
+// publish sends msg once and waits for JetStream's answer, at most timeout. It
+// parses the usual answer without reflection and needs no per-call context.
+func (l *Log) publish(nc *nats.Conn, msg *nats.Msg, timeout time.Duration) (pubAck, error) {
 	resp, err := nc.RequestMsg(msg, timeout)
-	for attempt := 0; errors.Is(err, nats.ErrNoResponders) && attempt < jetstream.DefaultPubRetryAttempts; attempt++ {
-		select {
-		case <-ctx.Done():
-			return pubAck{}, ctx.Err()
-		case <-time.After(jetstream.DefaultPubRetryWait):
-		}
-		resp, err = nc.RequestMsg(msg, timeout)
-	}
 	if err != nil {
 		return pubAck{}, err
 	}

@@ -10,15 +10,16 @@ import (
 
 // Defaults applied by Config.withDefaults.
 const (
-	DefaultDataDir       = "hookmesh-data"
-	DefaultMaxAge        = 7 * 24 * time.Hour
-	DefaultMaxBytes      = int64(8 << 30)
-	DefaultMaxPayload    = int32(8 << 20)
-	DefaultMaxBodyBytes  = 1 << 20
-	DefaultDedupeWindow  = 2 * time.Minute
-	DefaultDedupeHorizon = 96 * time.Hour
-	DefaultTimeout       = 5 * time.Second
-	DefaultStartTimeout  = 30 * time.Second
+	DefaultDataDir        = "hookmesh-data"
+	DefaultMaxAge         = 7 * 24 * time.Hour
+	DefaultMaxBytes       = int64(8 << 30)
+	DefaultMaxPayload     = int32(8 << 20)
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultDedupeWindow   = 2 * time.Minute
+	DefaultDedupeHorizon  = 96 * time.Hour
+	DefaultTimeout        = 5 * time.Second
+	DefaultAttemptTimeout = time.Second
+	DefaultStartTimeout   = 30 * time.Second
 
 	// envelopeHeadroom is what an event adds on top of its raw body and the typed copy
 	// decoded from it: ids, type, subject, times, trace fields, headers.
@@ -69,6 +70,10 @@ type Config struct {
 	// Timeout bounds each request to the server when ctx has no earlier deadline
 	// (default 5 s).
 	Timeout time.Duration
+	// AttemptTimeout bounds one publish of an append (default 1 s); Append sends the
+	// same message again until Timeout (or ctx's deadline), so a request lost with a
+	// dying stream leader is retried at its successor rather than waited out.
+	AttemptTimeout time.Duration
 	// StartTimeout bounds Open when ctx has no deadline (default 30 s): server start,
 	// connection, stream and bucket setup (a new cluster may still elect its leader).
 	StartTimeout time.Duration
@@ -136,6 +141,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = min(DefaultAttemptTimeout, c.Timeout)
+	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
 	}
@@ -182,8 +190,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: stream prefix may hold up to 32 letters, digits, '_' and '-'", ErrConfig)
 	case c.Connections < 1 || c.Connections > 64:
 		return fmt.Errorf("%w: connections must be between 1 and 64", ErrConfig)
-	case c.Timeout <= 0 || c.StartTimeout <= 0:
+	case c.Timeout <= 0 || c.StartTimeout <= 0 || c.AttemptTimeout <= 0:
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
+	case c.AttemptTimeout > c.Timeout:
+		return fmt.Errorf("%w: attempt timeout %s exceeds the timeout %s", ErrConfig, c.AttemptTimeout, c.Timeout)
 	}
 	return nil
 }

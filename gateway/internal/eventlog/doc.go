@@ -57,6 +57,28 @@
 // holds ~7 million ids: ~1.3 GiB of server memory and ~220 MiB of keys on disk.
 // Setting max_age to the 4-day horizon halves that to ~0.75 GiB.
 //
+// # Failover
+//
+// Append sends the event's one publish again, unchanged, while it gets no usable
+// answer (no answer within Config.AttemptTimeout, no responders while a stream leader
+// is elected, a connection moving to another node, the subject in flight), until
+// Config.Timeout or ctx's deadline; with no connection to any node for a whole
+// attempt, it gives up at once (503). Every attempt carries
+// Nats-Expected-Last-Subject-Sequence: 0, so at most one is stored. A retry that
+// finds the subject written ("wrong last sequence: N") after an attempt that may have
+// landed reads message N: byte for byte the event this call sent means its own
+// earlier attempt was stored and the acknowledgement lost (accepted); anything else
+// is another sender's copy (duplicate). JetStream's Nats-Msg-Id window is not used
+// for this: it would hold every id of the window in server memory.
+//
+// # Readiness
+//
+// Ready (/readyz) is true while an append was answered within readyFresh (2 s) with
+// none failing since; otherwise it asks the stream's leader for the stream's info
+// (at most once per probeInterval, 1 s, each probe bounded by 1 s), so it turns false
+// about 3 s after appends stall — a lost leader before its successor is elected, a
+// lost only replica — and true again with the first answered append or probe.
+//
 // # Reads
 //
 // Get reads an event by its subject (through the stream leader with replicas > 1);

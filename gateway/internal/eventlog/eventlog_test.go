@@ -540,6 +540,8 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 		{"prefix with a dot", eventlog.Config{StreamPrefix: "a.b"}},
 		{"negative connections", eventlog.Config{Connections: -1}},
 		{"too many connections", eventlog.Config{Connections: 65}},
+		{"negative attempt timeout", eventlog.Config{AttemptTimeout: -time.Second}},
+		{"attempt timeout over the timeout", eventlog.Config{Timeout: time.Second, AttemptTimeout: 2 * time.Second}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

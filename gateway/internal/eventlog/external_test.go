@@ -144,6 +144,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 		stop     = make(chan struct{})
 		killed   = make(chan struct{})
 		unavail  atomic.Int64
+		dupFirst atomic.Int64
 		failures = make(chan error, 16)
 	)
 	// Senders retry 503s as Stripe or Hasura would, with the same id.
@@ -164,6 +165,9 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 					mu.Lock()
 					acked[id] = res.Seq
 					mu.Unlock()
+					if res.Duplicate {
+						dupFirst.Add(1) // an earlier request answered 503 had been stored
+					}
 					break
 				}
 				if !errors.Is(err, eventlog.ErrUnavailable) || time.Now().After(deadline) {
@@ -203,8 +207,20 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	before := ackedCount()
 	victim.kill()
+	killedAt := time.Now()
 	close(killed)
 	t.Logf("killed stream leader %s after %d acknowledged events", leader, before)
+	notReady := make(chan time.Duration, 1)
+	go func() { // when /readyz would have turned 503 (logged: the election's length varies)
+		defer close(notReady)
+		for time.Since(killedAt) < 20*time.Second {
+			if err := l.Ready(ctx); err != nil {
+				notReady <- time.Since(killedAt)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	eventually(t, 30*time.Second, "ingest after the kill", func() error {
 		if n := ackedCount(); n < before+200 {
 			return fmt.Errorf("%d acknowledged, %d before the kill", n, before)
@@ -217,7 +233,12 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 	for err := range failures {
 		t.Error(err)
 	}
-	t.Logf("%d events acknowledged; %d appends refused as unavailable and retried", ackedCount(), unavail.Load())
+	t.Logf("%d events acknowledged; %d appends refused as unavailable and retried; %d first answers were duplicates",
+		ackedCount(), unavail.Load(), dupFirst.Load())
+	if d, ok := <-notReady; ok {
+		t.Logf("Ready turned unavailable %s after the kill", d.Round(time.Millisecond))
+	}
+	eventually(t, 20*time.Second, "Ready after the election", func() error { return l.Ready(ctx) })
 
 	// Read back with one node still down: List for exactly-once, Get (leader reads)
 	// for each acknowledged event.
@@ -237,6 +258,11 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 			break
 		}
 		cursor = next
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Errorf("%s is in the log %d times, want 1 (retried appends store once)", id, n)
+		}
 	}
 	for id, seq := range acked {
 		if n := counts[id]; n != 1 {
@@ -266,4 +292,81 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 			t.Errorf("re-sent %s = %+v, want duplicate of seq %d", id, res, seq)
 		}
 	}
+}
+
+// TestClusterReadiness: Ready follows the log's ability to store an event, not just
+// the connection. With replicas 1, losing the only replica's node leaves the log
+// connected to the other nodes but unable to store: Ready and appends answer
+// ErrUnavailable until the node is back. With replicas 3, losing the stream's leader
+// and a follower leaves no quorum to elect a successor: the same, until a node returns.
+func TestClusterReadiness(t *testing.T) {
+	t.Parallel()
+	bin := natsServerBin(t)
+	nodes := startCluster(t, bin)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.clientURL)
+	}
+	cfg := eventlog.Config{URL: strings.Join(urls, ","), StartTimeout: 30 * time.Second}
+	ctx := t.Context()
+
+	lost := func(t *testing.T, l *eventlog.Log) {
+		t.Helper()
+		// Connected (perhaps again, to a surviving node) and still not ready: the
+		// connection alone no longer answers /readyz.
+		eventually(t, 15*time.Second, "Ready reports the log cannot store", func() error {
+			if !l.Conn().IsConnected() {
+				return errors.New("not connected to a surviving node yet")
+			}
+			if err := l.Ready(ctx); !errors.Is(err, eventlog.ErrUnavailable) {
+				return fmt.Errorf("Ready = %v, want ErrUnavailable", err)
+			}
+			return nil
+		})
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := l.Append(actx, newEvent("github", "while-down", "github.push", 10)); !errors.Is(err, eventlog.ErrUnavailable) {
+			t.Fatalf("Append while the log cannot store = %v, want ErrUnavailable", err)
+		}
+	}
+	back := func(t *testing.T, l *eventlog.Log) {
+		t.Helper()
+		eventually(t, 30*time.Second, "Ready once the log stores again", func() error { return l.Ready(ctx) })
+		if res := mustAppend(t, l, newEvent("github", "while-down", "github.push", 10)); res.Duplicate {
+			t.Error("the event refused while down answered duplicate")
+		}
+		if res := mustAppend(t, l, newEvent("github", "before", "github.push", 10)); !res.Duplicate {
+			t.Error("the event stored before the loss is not known")
+		}
+	}
+
+	t.Run("replicas 1: the replica's node lost, then back", func(t *testing.T) {
+		c := cfg
+		c.Replicas, c.StreamPrefix = 1, testPrefix(t)
+		l := openLog(t, c)
+		mustAppend(t, l, newEvent("github", "before", "github.push", 10))
+		node := streamLeader(t, l, nodes)
+		node.kill()
+		lost(t, l)
+		node.start(t, bin)
+		back(t, l)
+	})
+
+	t.Run("replicas 3: the leader and a follower lost, then the leader back", func(t *testing.T) {
+		c := cfg
+		c.Replicas, c.StreamPrefix = 3, testPrefix(t)
+		l := openLog(t, c)
+		mustAppend(t, l, newEvent("github", "before", "github.push", 10))
+		leader := streamLeader(t, l, nodes)
+		leader.kill()
+		for _, n := range nodes {
+			if n != leader {
+				n.kill()
+				break
+			}
+		}
+		lost(t, l)
+		leader.start(t, bin)
+		back(t, l)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -155,5 +156,42 @@ func TestParsePubAck(t *testing.T) {
 	}
 	if seq, dup := storedEarlier(func() error { _, err := parsePubAck([]byte(tests[4].in)); return err }()); !dup || seq != 5 {
 		t.Fatalf("storedEarlier on a parsed wrong-last-sequence answer = %d, %v", seq, dup)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	apiErr := func(code, errCode int, desc string) error {
+		return fmt.Errorf("nats: %w", &jetstream.APIError{Code: code, ErrorCode: jetstream.ErrorCode(errCode), Description: desc})
+	}
+	tests := []struct {
+		name       string
+		err        error
+		retry      bool
+		mayHaveRun bool
+	}{
+		{"no answer in time", nats.ErrTimeout, true, true},
+		{"no leader to answer", nats.ErrNoResponders, true, false},
+		{"not connected", errNotConnected, true, false},
+		{"connection lost", nats.ErrConnectionReconnecting, true, true},
+		{"same subject in flight", apiErr(400, int(jetstream.JSErrCodeStreamWrongLastSequenceConstant), "wrong last sequence"), true, false},
+		{"leader stepped down", apiErr(500, 10009, "JetStream not leader"), true, false},
+		{"cluster unavailable", apiErr(503, 10008, "JetStream system temporarily unavailable"), true, false},
+		{"stream full (a 503 too)", apiErr(503, 10077, "maximum bytes exceeded"), false, false},
+		{"message too large", apiErr(400, int(jetstream.JSErrCodeStreamMessageExceedsMaximum), "message size exceeds maximum allowed"), false, false},
+		{"stream not found", apiErr(404, int(jetstream.JSErrCodeStreamNotFound), "stream not found"), false, false},
+		{"payload over max_payload", nats.ErrMaxPayload, false, true},
+		{"log closed", nats.ErrConnectionClosed, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retryable(tc.err); got != tc.retry {
+				t.Errorf("retryable = %v, want %v", got, tc.retry)
+			}
+			if tc.retry {
+				if got := mayHaveLanded(tc.err); got != tc.mayHaveRun {
+					t.Errorf("mayHaveLanded = %v, want %v", got, tc.mayHaveRun)
+				}
+			}
+		})
 	}
 }

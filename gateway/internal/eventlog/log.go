@@ -69,6 +69,11 @@ type Log struct {
 	full      atomic.Bool                // an append was refused as full; cleared by the monitor or a success
 	closed    atomic.Bool
 
+	lastOK   atomic.Int64 // unix nanos of the last append JetStream answered (stored or duplicate)
+	lastFail atomic.Int64 // unix nanos of the last append that failed as unavailable
+	probeMu  sync.Mutex   // one probe at a time
+	probed   atomic.Pointer[probeResult]
+
 	bg       context.Context // lives until Close: the monitor
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -142,6 +142,16 @@ func (p *natsProc) kill() {
 	_ = p.cmd.Wait()
 }
 
+// stop ends the server with sig (SIGTERM: a clean shutdown, which hands the leaders
+// it holds to other nodes first) and waits for it to exit.
+func (p *natsProc) stop(sig syscall.Signal) {
+	if p.cmd == nil || p.cmd.Process == nil || p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	_ = p.cmd.Wait()
+}
+
 func (p *natsProc) port(t testing.TB) int {
 	t.Helper()
 	_, port, err := net.SplitHostPort(strings.TrimPrefix(p.clientURL, "nats://"))
