@@ -58,6 +58,10 @@ type Config struct {
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
 	// ConfigFile is the YAML file; empty uses the built-in demo config.
 	ConfigFile string `env:"HOOKMESH_CONFIG"`
+	// AllowedHosts are the Host names (besides loopback and the listener's own
+	// address) under which the REST API, console and /metrics answer: a
+	// proxy's or load balancer's public name. Others get 403 forbidden_host.
+	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
 }
 
 // Dispatcher delivers stored events to subscriptions. Start begins consuming and
@@ -331,9 +335,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if deps.Mount != nil {
 		deps.Mount(adminMux)
 	}
-	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
 	if g.adminLis != nil {
-		g.adminSrv = &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux), ReadHeaderTimeout: 10 * time.Second}
 		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)
