@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp"
 )
 
@@ -50,6 +51,15 @@ type Config struct {
 	// on EMAIL_HTTP_ADDR (GET /v1/email/verify stays public); it is required
 	// when that listener is not on loopback.
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
+	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and EmailService
+	// require, on gRPC and REST (the verification link stays public); required
+	// when a listener is not on loopback.
+	ServiceToken string `env:"SERVICE_TOKEN" secret:"true"`
+	// GRPCTLS serves EMAIL_GRPC_ADDR with TLS (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
+	// AnalyticsToken is the analytics service's SERVICE_TOKEN, sent on the
+	// report calls to ANALYTICS_ADDR.
+	AnalyticsToken string `env:"ANALYTICS_TOKEN" secret:"true"`
 	// AnalyticsAddr is the analytics service's gRPC address (host:port or
 	// dns:///…), dialled when Deps.Analytics is nil. Unset: no report source.
 	AnalyticsAddr string `env:"ANALYTICS_ADDR"`

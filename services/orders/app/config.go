@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
 // Config is the orders service's configuration, loaded from the environment.
@@ -27,6 +29,12 @@ type Config struct {
 	GRPCAddr string `env:"ORDERS_GRPC_ADDR" default:"127.0.0.1:9103"`
 	// HTTPAddr serves the REST read API (/v1/orders/...) and /healthz; empty disables it.
 	HTTPAddr string `env:"ORDERS_HTTP_ADDR" default:"127.0.0.1:8103"`
+	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and
+	// OrdersService require, on gRPC and REST; required when a listener is not
+	// on loopback.
+	ServiceToken string `env:"SERVICE_TOKEN" secret:"true"`
+	// GRPCTLS serves ORDERS_GRPC_ADDR with TLS (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
 	// FulfillmentWebhookURL receives the signed shipment webhooks; empty keeps
 	// them pending in the outbox (visible through the read API) until it is set.
 	FulfillmentWebhookURL string `env:"FULFILLMENT_WEBHOOK_URL"`
@@ -41,8 +49,10 @@ type Config struct {
 	// PublisherAddr is the gateway's PublisherService (host:port or dns:///…),
 	// used when Deps.Publisher is nil.
 	PublisherAddr string `env:"PUBLISHER_ADDR"`
-	// PublisherToken is the gateway's HOOKMESH_ADMIN_TOKEN, sent as a bearer token
-	// to PublisherService; required when the gateway has one.
+	// PublisherToken is orders' publisher token at the gateway (its
+	// `publishers:` entry, restricted to orders.* types; or the gateway's
+	// HOOKMESH_ADMIN_TOKEN), sent as a bearer token to PublisherService;
+	// required when the gateway has an admin token.
 	PublisherToken string `env:"PUBLISHER_TOKEN" secret:"true"`
 	// SeedCatalogue loads the demo catalogue into stock at first start: "true",
 	// "false" or "auto" (true on SQLite, the embedded default; false on PostgreSQL).
