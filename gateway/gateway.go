@@ -22,8 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
@@ -62,6 +60,8 @@ type Config struct {
 	// address) under which the REST API, console and /metrics answer: a
 	// proxy's or load balancer's public name. Others get 403 forbidden_host.
 	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
+	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
 }
 
 // Dispatcher delivers stored events to subscriptions. Start begins consuming and
@@ -176,6 +176,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
+	access, err := g.file.Access(deps.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	grpcOpts, err := grpcServerOptions(cfg, access)
+	if err != nil {
+		return nil, fmt.Errorf("grpc api: %w", err)
+	}
+	selfCreds, err := cfg.GRPCTLS.SelfDial()
+	if err != nil {
+		return nil, fmt.Errorf("grpc api: %w", err)
+	}
 
 	// Listeners first: a refused admin listener must not leave a log behind.
 	if g.httpLis, err = listen(deps.HTTPListener, cfg.HTTPAddr); err != nil {
@@ -238,7 +250,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 
 	// Traced like any other gRPC hop (REST calls, deliveries to builtin:gateway).
 	// It sends the token itself: REST and the console have checked their caller.
-	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), selfCreds,
 		grpcauth.WithBearer(cfg.AdminToken),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(ingest.Propagator()),
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
@@ -284,17 +296,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc")}
-	if cfg.AdminToken != "" {
-		// Every service but health (container probes) needs the token, the health
-		// consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
-		grpcCfg.Options = grpcauth.Require(cfg.AdminToken, healthpb.Health_ServiceDesc.ServiceName)
-	}
+	// With a token every service but health (container probes) needs it, the
+	// health consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
+	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc"), Options: grpcOpts}
 	if g.grpcSrv, err = grpcserver.New(grpcCfg); err != nil {
 		return nil, fmt.Errorf("admin grpc server: %w", err)
 	}
 	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
-	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish")})
+	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish"), Restricted: restrictedPublishers(access)})
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (t ServerTLS) Config() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
-		if cfg.ClientCAs, err = certPool(t.ClientCAFile); err != nil {
+		if cfg.ClientCAs, err = certPool(t.ClientCAFile, "client ca file"); err != nil {
 			return nil, fmt.Errorf("GRPC_TLS_CLIENT_CA_FILE: %w", err)
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
@@ -105,9 +105,9 @@ type ClientTLS struct {
 func (c ClientTLS) Config() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
 	if c.CAFile != "" {
-		pool, err := certPool(c.CAFile)
+		pool, err := certPool(c.CAFile, "ca file")
 		if err != nil {
-			return nil, fmt.Errorf("ca file: %w", err)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
@@ -121,14 +121,14 @@ func (c ClientTLS) Config() (*tls.Config, error) {
 	return cfg, nil
 }
 
-func certPool(file string) (*x509.CertPool, error) {
+func certPool(file, what string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", what, file)
 	}
 	return pool, nil
 }
