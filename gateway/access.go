@@ -45,3 +45,6 @@ func restrictedPublishers(access config.Access) map[string][]string {
 	}
 	return out
 }
+
+// EnvSecret is the default Deps.Secrets: NAME, or the file named by NAME_FILE.
+func EnvSecret(name string) (string, bool, error) { return config.EnvSecret(name) }

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookmesh/hookmesh/gateway"
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
@@ -72,6 +73,9 @@ type Mesh struct {
 	Email   *emailapp.Service
 	// DataDir is where the embedded state lives.
 	DataDir string
+	// ServiceAddrs are the services' gRPC addresses by name; they require a
+	// token generated for this process (health excepted).
+	ServiceAddrs map[string]string
 }
 
 // Run starts the mesh and serves until ctx ends, then stops in order: HTTP, the
@@ -132,7 +136,13 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 	gatherers := prometheus.Gatherers{tel["gateway"].Registry, tel["email"].Registry, tel["analytics"].Registry, tel["orders"].Registry}
 
-	// Services listen on loopback port 0; the gateway reaches them as builtin:<name>.
+	// Services listen on loopback port 0; the gateway reaches them as builtin:<name>
+	// with a token generated for this process, so the other users of the
+	// machine cannot call them.
+	serviceToken, err := newToken()
+	if err != nil {
+		return err
+	}
 	var servers []*served
 	defer func() {
 		for _, s := range servers {
@@ -140,7 +150,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		}
 	}()
 	serve := func(name string, register func(*grpc.Server)) (*served, error) {
-		s, serr := startServer(ctx, name, tel[name], logFor(name), register)
+		s, serr := startServer(ctx, name, tel[name], logFor(name), register, grpcauth.Require(serviceToken, healthpb.Health_ServiceDesc.ServiceName)...)
 		if serr != nil {
 			return nil, serr
 		}
@@ -166,7 +176,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	emailCfg := cfg.Email
 	emailCfg.HTTPAddr = ""
-	analyticsClient, err := dial(analyticsSrv.addr(), tel["email"])
+	analyticsClient, err := dial(analyticsSrv.addr(), tel["email"], grpcauth.WithBearer(serviceToken))
 	if err != nil {
 		return err
 	}
@@ -187,13 +197,16 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 
 	// The gateway's gRPC listener is bound before orders starts, so orders can
-	// publish follow-up events into the same log, with the gateway's admin token
-	// when it has one (its gRPC API then requires it).
+	// publish follow-up events into the same log with its publisher token.
 	gwGRPC, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("gateway grpc listener: %w", err)
 	}
-	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(cfg.Gateway.AdminToken))
+	pub, err := ordersPublisher(cfg)
+	if err != nil {
+		return err
+	}
+	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(pub.token))
 	if err != nil {
 		return err
 	}
@@ -223,7 +236,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	builtins := map[string]*grpc.ClientConn{}
 	for name, s := range map[string]*served{"email": emailSrv, "analytics": analyticsSrv, "orders": ordersSrv} {
-		conn, derr := dial(s.addr(), tel["gateway"])
+		conn, derr := dial(s.addr(), tel["gateway"], grpcauth.WithBearer(serviceToken))
 		if derr != nil {
 			return derr
 		}
@@ -235,6 +248,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		TracerProvider: tel["gateway"].TracerProvider,
 		Registry:       tel["gateway"].Registry,
 		Gatherer:       gatherers,
+		Secrets:        pub.secrets,
 		HTTPListener:   opts.HTTPListener,
 		GRPCListener:   gwGRPC,
 		Builtins:       builtins,
@@ -251,7 +265,8 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	orders.Start(ctx)
 	printBanner(out, gw, dataDir, generated, email)
-	m := &Mesh{Gateway: gw, Email: email, DataDir: dataDir}
+	m := &Mesh{Gateway: gw, Email: email, DataDir: dataDir,
+		ServiceAddrs: map[string]string{"email": emailSrv.addr(), "analytics": analyticsSrv.addr(), "orders": ordersSrv.addr()}}
 	if opts.Ready != nil {
 		opts.Ready(m)
 	}
@@ -304,8 +319,8 @@ func (s *served) stop() {
 	<-s.done
 }
 
-func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server)) (*served, error) {
-	srv, err := grpcserver.New(grpcserver.Config{TracerProvider: tel.TracerProvider, Logger: logger})
+func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server), opts ...grpc.ServerOption) (*served, error) {
+	srv, err := grpcserver.New(grpcserver.Config{TracerProvider: tel.TracerProvider, Logger: logger, Options: opts})
 	if err != nil {
 		return nil, fmt.Errorf("%s grpc server: %w", name, err)
 	}
