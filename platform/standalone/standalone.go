@@ -264,7 +264,8 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 }
 
 // checkExposure refuses listeners off loopback without SERVICE_TOKEN: anyone
-// on the network could deliver forged events or read the service's data.
+// on the network could deliver forged events or read the service's data. (An
+// HTTP listener whose every private route has its own token may.)
 func (c Config) checkExposure(lis, hlis net.Listener) error {
 	if c.Token != "" {
 		return nil
@@ -272,10 +273,20 @@ func (c Config) checkExposure(lis, hlis net.Listener) error {
 	if !loopback(lis.Addr()) {
 		return fmt.Errorf("%s listens on %s, which is not loopback: set SERVICE_TOKEN", c.GRPCAddrEnv, lis.Addr())
 	}
-	if hlis != nil && !loopback(hlis.Addr()) {
+	if hlis != nil && !loopback(hlis.Addr()) && !c.routesGuarded() {
 		return fmt.Errorf("%s listens on %s, which is not loopback: set SERVICE_TOKEN", c.HTTPAddrEnv, hlis.Addr())
 	}
 	return nil
+}
+
+// routesGuarded reports whether every non-public route has a token of its own.
+func (c Config) routesGuarded() bool {
+	for _, r := range c.Routes {
+		if !r.Public && r.AdminToken == "" {
+			return false
+		}
+	}
+	return true
 }
 
 func loopback(a net.Addr) bool {

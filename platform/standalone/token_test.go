@@ -104,12 +104,28 @@ func TestServeRefusesOpenNetworkListener(t *testing.T) {
 		{"http", listen, wide, "TEST_HTTP_ADDR listens on "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := standalone.Serve(t.Context(), config(&service{}), newTelemetry(t), quiet, tc.lis(t), tc.hlis(t))
+			cfg := config(&service{})
+			cfg.Routes[1].AdminToken = "" // a private route without a token of its own
+			err := standalone.Serve(t.Context(), cfg, newTelemetry(t), quiet, tc.lis(t), tc.hlis(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "SERVICE_TOKEN") {
 				t.Fatalf("Serve = %v, want a refusal with %q and SERVICE_TOKEN", err, tc.want)
 			}
 		})
 	}
+	// HTTP off loopback is fine when every private route has a token of its own.
+	t.Run("http with route tokens", func(t *testing.T) {
+		cfg := config(&service{}) // its private route has AdminToken
+		lis := listen(t)
+		cfg.GRPCAddr = lis.Addr().String()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- standalone.Serve(ctx, cfg, newTelemetry(t), quiet, lis, wide(t)) }()
+		waitHealthy(t, cfg)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 	// With the token the same listeners serve.
 	cfg := config(&service{})
 	cfg.Token = serviceToken

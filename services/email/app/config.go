@@ -47,9 +47,9 @@ type Config struct {
 	// HTTPAddr serves the REST read API (/v1/email/...), /healthz and /metrics;
 	// empty disables it.
 	HTTPAddr string `env:"EMAIL_HTTP_ADDR" default:"127.0.0.1:8101"`
-	// AdminToken, when set, is required as a bearer token for the message list
-	// on EMAIL_HTTP_ADDR (GET /v1/email/verify stays public); it is required
-	// when that listener is not on loopback.
+	// AdminToken, when set, is accepted (besides SERVICE_TOKEN) as a bearer
+	// token for the message list on EMAIL_HTTP_ADDR (GET /v1/email/verify stays
+	// public); one of the two is required when that listener is not on loopback.
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
 	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and EmailService
 	// require, on gRPC and REST (the verification link stays public); required
@@ -134,8 +134,8 @@ func (c Config) Validate() error {
 
 // validateHTTP checks the settings only the standalone HTTP listener uses.
 func (c Config) validateHTTP() error {
-	if c.HTTPAddr != "" && c.AdminToken == "" && !loopback(c.HTTPAddr) {
-		return errors.New("HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address")
+	if c.HTTPAddr != "" && c.AdminToken == "" && c.ServiceToken == "" && !loopback(c.HTTPAddr) {
+		return errors.New("SERVICE_TOKEN or HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address")
 	}
 	return nil
 }
