@@ -27,7 +27,7 @@ func guardAdmin(allowed, public []string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/v1/"), p == "/console", strings.HasPrefix(p, "/console/"):
 			crossSite.ServeHTTP(w, r)
-		case p == "/metrics", strings.HasPrefix(p, "/debug/"):
+		case p == "/metrics":
 			hosts.ServeHTTP(w, r)
 		default:
 			next.ServeHTTP(w, r)

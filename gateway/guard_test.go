@@ -71,6 +71,13 @@ func TestAdminRefusesBrowserAttacks(t *testing.T) {
 			t.Fatal("paused")
 		}
 	})
+	t.Run("cross-site console action", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/console/logout", nil)
+		req.Header.Set("Origin", "http://evil.example")
+		if status, body := call(t, req); status != http.StatusForbidden || errCode(body) != browserguard.CodeForbiddenCrossSite {
+			t.Fatalf("cross-site console logout: %d %v", status, body)
+		}
+	})
 	t.Run("rebound host", func(t *testing.T) {
 		for _, path := range []string{"/v1/events", "/console/", "/metrics"} {
 			req, _ := http.NewRequest(http.MethodGet, base+path, nil)

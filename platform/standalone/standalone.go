@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hookmesh/hookmesh/platform/browserguard"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
@@ -303,8 +304,14 @@ func newMux(routes []Route, token string, svc *Service, conn *grpc.ClientConn, m
 		if err != nil {
 			return nil, err
 		}
-		if !r.Public && (token != "" || r.AdminToken != "") {
+		switch {
+		case r.Public:
+		case token != "" || r.AdminToken != "":
 			h = restgw.BearerAuth(token, r.AdminToken)(h)
+		default:
+			// No token (loopback only): a rebound DNS name in a browser must
+			// not read it either.
+			h = browserguard.Hosts(nil)(h)
 		}
 		mux.Handle(r.Pattern, h)
 	}

@@ -3,6 +3,7 @@ package standalone_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -171,5 +172,33 @@ func TestServeMutualTLS(t *testing.T) {
 	}
 	if code, body := get(t, base+"/v1/events", serviceToken); code != 200 {
 		t.Fatalf("REST over the TLS self-dial: %d %s", code, body)
+	}
+}
+
+// Without any token (loopback only) the private routes still refuse a
+// rebound DNS name; the public ones and /healthz take any Host.
+func TestServeWithoutTokenChecksHost(t *testing.T) {
+	cfg := config(&service{})
+	cfg.Routes[1].AdminToken = ""
+	_, base := serve(t, cfg)
+	for _, tc := range []struct {
+		path, host string
+		want       int
+	}{
+		{"/v1/events", "evil.example", http.StatusForbidden},
+		{"/v1/events", "localhost", http.StatusOK},
+		{"/v1/events/evt_1", "verify.example.com", http.StatusOK},
+		{"/healthz", "email", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+tc.path, nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with Host %s: %d, want %d", tc.path, tc.host, resp.StatusCode, tc.want)
+		}
 	}
 }
