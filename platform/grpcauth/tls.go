@@ -121,6 +121,24 @@ func (c ClientTLS) Config() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// Credentials is the TLS transport credential of c.
+func (c ClientTLS) Credentials() (grpc.DialOption, error) {
+	cfg, err := c.Config()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg)), nil
+}
+
+// DialCredentials is plaintext when on is false, else c's TLS: for a client
+// whose TLS is switched on by its settings (a CA file or a client certificate).
+func (c ClientTLS) DialCredentials(on bool) (grpc.DialOption, error) {
+	if !on {
+		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+	}
+	return c.Credentials()
+}
+
 func certPool(file, what string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {

@@ -78,6 +78,9 @@ func (c Config) Validate() error {
 	if c.databaseURL() == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
 	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp"
 )
@@ -60,6 +62,12 @@ type Config struct {
 	// AnalyticsToken is the analytics service's SERVICE_TOKEN, sent on the
 	// report calls to ANALYTICS_ADDR.
 	AnalyticsToken string `env:"ANALYTICS_TOKEN" secret:"true"`
+	// AnalyticsTLS dials ANALYTICS_ADDR with TLS when a CA file or a client
+	// certificate is set (analytics' GRPC_TLS_* on its side).
+	AnalyticsTLSCAFile     string `env:"ANALYTICS_TLS_CA_FILE"`
+	AnalyticsTLSCertFile   string `env:"ANALYTICS_TLS_CERT_FILE"`
+	AnalyticsTLSKeyFile    string `env:"ANALYTICS_TLS_KEY_FILE"`
+	AnalyticsTLSServerName string `env:"ANALYTICS_TLS_SERVER_NAME"`
 	// AnalyticsAddr is the analytics service's gRPC address (host:port or
 	// dns:///…), dialled when Deps.Analytics is nil. Unset: no report source.
 	AnalyticsAddr string `env:"ANALYTICS_ADDR"`
@@ -126,6 +134,12 @@ func (c Config) Validate() error {
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("EMAIL_GRPC_ADDR is required"))
 	}
+	if (c.AnalyticsTLSCertFile == "") != (c.AnalyticsTLSKeyFile == "") {
+		errs = append(errs, errors.New("ANALYTICS_TLS_CERT_FILE and ANALYTICS_TLS_KEY_FILE are set together"))
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.databaseURL() == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
 	}
@@ -181,6 +195,16 @@ func (c Config) databaseURL() string {
 		return c.DatabaseURL
 	}
 	return c.SharedDatabaseURL
+}
+
+// analyticsCreds is the transport of the ANALYTICS_ADDR connection.
+func (c Config) analyticsCreds() (grpc.DialOption, error) {
+	t := grpcauth.ClientTLS{CAFile: c.AnalyticsTLSCAFile, CertFile: c.AnalyticsTLSCertFile, KeyFile: c.AnalyticsTLSKeyFile, ServerName: c.AnalyticsTLSServerName}
+	creds, err := t.DialCredentials(t.CAFile != "" || t.CertFile != "")
+	if err != nil {
+		return nil, fmt.Errorf("ANALYTICS_TLS_*: %w", err)
+	}
+	return creds, nil
 }
 
 func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "email.db") }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
@@ -54,6 +56,12 @@ type Config struct {
 	// HOOKMESH_ADMIN_TOKEN), sent as a bearer token to PublisherService;
 	// required when the gateway has an admin token.
 	PublisherToken string `env:"PUBLISHER_TOKEN" secret:"true"`
+	// PublisherTLS dials PUBLISHER_ADDR with TLS when a CA file or a client
+	// certificate is set (the gateway's GRPC_TLS_* on its side).
+	PublisherTLSCAFile     string `env:"PUBLISHER_TLS_CA_FILE"`
+	PublisherTLSCertFile   string `env:"PUBLISHER_TLS_CERT_FILE"`
+	PublisherTLSKeyFile    string `env:"PUBLISHER_TLS_KEY_FILE"`
+	PublisherTLSServerName string `env:"PUBLISHER_TLS_SERVER_NAME"`
 	// SeedCatalogue loads the demo catalogue into stock at first start: "true",
 	// "false" or "auto" (true on SQLite, the embedded default; false on PostgreSQL).
 	SeedCatalogue string `env:"ORDERS_SEED_CATALOGUE" default:"auto"`
@@ -102,6 +110,12 @@ func (c Config) Validate() error {
 	if _, err := c.seed(); err != nil {
 		errs = append(errs, err)
 	}
+	if (c.PublisherTLSCertFile == "") != (c.PublisherTLSKeyFile == "") {
+		errs = append(errs, errors.New("PUBLISHER_TLS_CERT_FILE and PUBLISHER_TLS_KEY_FILE are set together"))
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("orders config: %w", err)
 	}
@@ -114,6 +128,16 @@ func (c Config) databaseURL() string {
 		return c.DatabaseURL
 	}
 	return c.SharedDatabaseURL
+}
+
+// publisherCreds is the transport of the PUBLISHER_ADDR connection.
+func (c Config) publisherCreds() (grpc.DialOption, error) {
+	t := grpcauth.ClientTLS{CAFile: c.PublisherTLSCAFile, CertFile: c.PublisherTLSCertFile, KeyFile: c.PublisherTLSKeyFile, ServerName: c.PublisherTLSServerName}
+	creds, err := t.DialCredentials(t.CAFile != "" || t.CertFile != "")
+	if err != nil {
+		return nil, fmt.Errorf("PUBLISHER_TLS_*: %w", err)
+	}
+	return creds, nil
 }
 
 func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "orders.db") }
