@@ -197,7 +197,8 @@ func TestComposeEnvValidates(t *testing.T) {
 }
 
 // The gateway's gRPC API listens off loopback, so it requires HOOKMESH_ADMIN_TOKEN
-// (or refuses to start), and orders publishes to it with that same token.
+// (or refuses to start); orders publishes to it with its own publisher token, the
+// one deploy/hookmesh.yaml's orders publisher names, not the admin token.
 func TestComposePublisherToken(t *testing.T) {
 	c := loadCompose(t)
 	vars := envFile(t)
@@ -206,8 +207,51 @@ func TestComposePublisherToken(t *testing.T) {
 	if gw["HOOKMESH_ADMIN_TOKEN"] == "" {
 		t.Fatalf("gateway: HOOKMESH_GRPC_ADDR=%s without HOOKMESH_ADMIN_TOKEN is refused at start", gw["HOOKMESH_GRPC_ADDR"])
 	}
-	if orders["PUBLISHER_TOKEN"] != gw["HOOKMESH_ADMIN_TOKEN"] {
-		t.Errorf("orders: PUBLISHER_TOKEN is not the gateway's HOOKMESH_ADMIN_TOKEN: %s", c.Services["orders"].Environment["PUBLISHER_TOKEN"])
+	var env string
+	for _, p := range loadHookmeshYAML(t).Publishers {
+		if p.Name == "orders" {
+			env = p.TokenFromEnv
+		}
+	}
+	if env == "" {
+		t.Fatal("deploy/hookmesh.yaml has no orders publisher")
+	}
+	if orders["PUBLISHER_TOKEN"] == "" || orders["PUBLISHER_TOKEN"] != gw[env] {
+		t.Errorf("orders: PUBLISHER_TOKEN is not the gateway's %s: %s", env, c.Services["orders"].Environment["PUBLISHER_TOKEN"])
+	}
+	if orders["PUBLISHER_TOKEN"] == gw["HOOKMESH_ADMIN_TOKEN"] {
+		t.Error("orders holds the gateway's admin token")
+	}
+}
+
+// Each service listens off loopback, so it needs SERVICE_TOKEN (or refuses to
+// start), and the gateway sends that same value to it: the variable its
+// subscription's token_from_env names.
+func TestComposeServiceTokens(t *testing.T) {
+	c := loadCompose(t)
+	vars := envFile(t)
+	gw := resolvedEnv(t, c.Services["gateway"], vars)
+	subs := map[string]string{}
+	for _, s := range loadHookmeshYAML(t).Subscriptions {
+		subs[s.Name] = s.TokenFromEnv
+	}
+	for _, name := range []string{"email", "analytics", "orders"} {
+		t.Run(name, func(t *testing.T) {
+			env := resolvedEnv(t, c.Services[name], vars)
+			if env["SERVICE_TOKEN"] == "" {
+				t.Fatal("SERVICE_TOKEN is not set: a service listening on 0.0.0.0 refuses to start without it")
+			}
+			from := subs[name]
+			if from == "" {
+				t.Fatalf("deploy/hookmesh.yaml: subscription %s has no token_from_env", name)
+			}
+			if gw[from] != env["SERVICE_TOKEN"] {
+				t.Errorf("gateway's %s is not %s's SERVICE_TOKEN", from, name)
+			}
+		})
+	}
+	if email := resolvedEnv(t, c.Services["email"], vars); email["ANALYTICS_TOKEN"] != resolvedEnv(t, c.Services["analytics"], vars)["SERVICE_TOKEN"] {
+		t.Error("email: ANALYTICS_TOKEN is not analytics' SERVICE_TOKEN")
 	}
 }
 

@@ -31,10 +31,16 @@ type hookmeshYAML struct {
 		SecretsFromEnv []string `yaml:"secrets_from_env"`
 	} `yaml:"sources"`
 	Subscriptions []struct {
-		Name   string   `yaml:"name"`
-		Target string   `yaml:"target"`
-		Events []string `yaml:"events"`
+		Name         string   `yaml:"name"`
+		Target       string   `yaml:"target"`
+		Events       []string `yaml:"events"`
+		TokenFromEnv string   `yaml:"token_from_env"`
 	} `yaml:"subscriptions"`
+	Publishers []struct {
+		Name         string   `yaml:"name"`
+		TokenFromEnv string   `yaml:"token_from_env"`
+		Types        []string `yaml:"types"`
+	} `yaml:"publishers"`
 	Schedules []struct {
 		Name      string         `yaml:"name"`
 		Cron      string         `yaml:"cron"`
@@ -161,8 +167,17 @@ func gatewaySecretLookups(t testing.TB) []string {
 func TestGatewaySecretLookups(t *testing.T) {
 	got := gatewaySecretLookups(t)
 	var want []string
-	for _, s := range loadHookmeshYAML(t).Sources {
+	h := loadHookmeshYAML(t)
+	for _, s := range h.Sources {
 		want = append(want, s.SecretsFromEnv...)
+	}
+	for _, s := range h.Subscriptions {
+		if s.TokenFromEnv != "" {
+			want = append(want, s.TokenFromEnv)
+		}
+	}
+	for _, p := range h.Publishers {
+		want = append(want, p.TokenFromEnv)
 	}
 	sort.Strings(want)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -172,7 +187,7 @@ func TestGatewaySecretLookups(t *testing.T) {
 
 // deploy/hookmesh.yaml is the built-in demo config with only the deployment's
 // differences: the log replicated 3 times, and targets at the services' gRPC
-// addresses instead of builtin:<name>.
+// addresses instead of builtin:<name>, with their <NAME>_SERVICE_TOKEN.
 func TestHookmeshYAMLIsTheDemoConfig(t *testing.T) {
 	var demo, deployed map[string]any
 	if err := yaml.Unmarshal(readFile(t, "gateway/internal/config/demo.yaml"), &demo); err != nil {
@@ -198,6 +213,7 @@ func TestHookmeshYAMLIsTheDemoConfig(t *testing.T) {
 		v := grpcAddrVar(comp)
 		_, port := listenPort(t, v, resolvedEnv(t, c.Services[name], vars)[v])
 		m["target"] = name + ":" + strconv.Itoa(port)
+		m["token_from_env"] = strings.ToUpper(name) + "_SERVICE_TOKEN"
 	}
 	if !reflect.DeepEqual(demo, deployed) {
 		want, _ := yaml.Marshal(demo)

@@ -21,10 +21,18 @@ func (g *Gateway) newDispatcher(ctx context.Context, deps Deps) (*dispatch.Dispa
 	for name, c := range deps.Builtins {
 		conns[name] = c
 	}
+	access, err := g.file.Access(deps.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	subs := dispatch.SubscriptionsFromConfig(g.file.Subscriptions)
+	for i := range subs {
+		subs[i].Token = access.SubscriptionTokens[subs[i].Name] // token_from_env
+	}
 	d, err := dispatch.New(ctx, dispatch.Config{
 		JS:             g.log.JetStream(),
 		Events:         g.log,
-		Subscriptions:  dispatch.SubscriptionsFromConfig(g.file.Subscriptions),
+		Subscriptions:  subs,
 		Conns:          conns,
 		TracerProvider: g.tp,
 		Logger:         g.logger.With("part", "dispatch"),

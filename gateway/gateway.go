@@ -22,8 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
@@ -58,6 +56,12 @@ type Config struct {
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
 	// ConfigFile is the YAML file; empty uses the built-in demo config.
 	ConfigFile string `env:"HOOKMESH_CONFIG"`
+	// AllowedHosts are the Host names (besides loopback and the listener's own
+	// address) under which the REST API, console and /metrics answer: a
+	// proxy's or load balancer's public name. Others get 403 forbidden_host.
+	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
+	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
 }
 
 // Dispatcher delivers stored events to subscriptions. Start begins consuming and
@@ -172,6 +176,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
+	access, err := g.file.Access(deps.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	grpcOpts, err := grpcServerOptions(cfg, access)
+	if err != nil {
+		return nil, fmt.Errorf("grpc api: %w", err)
+	}
+	selfCreds, err := cfg.GRPCTLS.SelfDial()
+	if err != nil {
+		return nil, fmt.Errorf("grpc api: %w", err)
+	}
 
 	// Listeners first: a refused admin listener must not leave a log behind.
 	if g.httpLis, err = listen(deps.HTTPListener, cfg.HTTPAddr); err != nil {
@@ -234,7 +250,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 
 	// Traced like any other gRPC hop (REST calls, deliveries to builtin:gateway).
 	// It sends the token itself: REST and the console have checked their caller.
-	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), selfCreds,
 		grpcauth.WithBearer(cfg.AdminToken),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(ingest.Propagator()),
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
@@ -280,17 +296,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc")}
-	if cfg.AdminToken != "" {
-		// Every service but health (container probes) needs the token, the health
-		// consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
-		grpcCfg.Options = grpcauth.Require(cfg.AdminToken, healthpb.Health_ServiceDesc.ServiceName)
-	}
+	// With a token every service but health (container probes) needs it, the
+	// health consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
+	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc"), Options: grpcOpts}
 	if g.grpcSrv, err = grpcserver.New(grpcCfg); err != nil {
 		return nil, fmt.Errorf("admin grpc server: %w", err)
 	}
 	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
-	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish")})
+	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish"), Restricted: restrictedPublishers(access)})
 	if err != nil {
 		return nil, err
 	}
@@ -331,9 +344,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if deps.Mount != nil {
 		deps.Mount(adminMux)
 	}
-	g.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
 	if g.adminLis != nil {
-		g.adminSrv = &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux), ReadHeaderTimeout: 10 * time.Second}
 		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookmesh/hookmesh/gateway"
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
@@ -83,6 +84,9 @@ type Mesh struct {
 	Email   *emailapp.Service
 	// DataDir is where the embedded state lives.
 	DataDir string
+	// ServiceAddrs are the services' gRPC addresses by name; they require a
+	// token generated for this process (health excepted).
+	ServiceAddrs map[string]string
 }
 
 // Run starts the mesh and serves until ctx ends, then stops in order: HTTP, the
@@ -143,7 +147,13 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 	gatherers := prometheus.Gatherers{tel["gateway"].Registry, tel["email"].Registry, tel["analytics"].Registry, tel["orders"].Registry}
 
-	// Services listen on loopback port 0; the gateway reaches them as builtin:<name>.
+	// Services listen on loopback port 0; the gateway reaches them as builtin:<name>
+	// with a token generated for this process, so the other users of the
+	// machine cannot call them.
+	serviceToken, err := newToken()
+	if err != nil {
+		return err
+	}
 	var servers []*served
 	defer func() {
 		for _, s := range servers {
@@ -151,7 +161,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		}
 	}()
 	serve := func(name string, register func(*grpc.Server)) (*served, error) {
-		s, serr := startServer(ctx, name, tel[name], logFor(name), register)
+		s, serr := startServer(ctx, name, tel[name], logFor(name), register, grpcauth.Require(serviceToken, healthpb.Health_ServiceDesc.ServiceName)...)
 		if serr != nil {
 			return nil, serr
 		}
@@ -177,7 +187,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	emailCfg := cfg.Email
 	emailCfg.HTTPAddr = ""
-	analyticsClient, err := dial(analyticsSrv.addr(), tel["email"])
+	analyticsClient, err := dial(analyticsSrv.addr(), tel["email"], grpcauth.WithBearer(serviceToken))
 	if err != nil {
 		return err
 	}
@@ -198,8 +208,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 
 	// The gateway's gRPC listener is bound before orders starts, so orders can
-	// publish follow-up events into the same log, with the gateway's admin token
-	// when it has one (its gRPC API then requires it).
+	// publish follow-up events into the same log with its publisher token.
 	grpcAddr := cfg.GRPCAddr
 	if grpcAddr == "" {
 		grpcAddr = "127.0.0.1:0"
@@ -208,7 +217,11 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("gateway grpc listener (HOOKMESH_GRPC_ADDR): %w", err)
 	}
-	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(cfg.Gateway.AdminToken))
+	pub, err := ordersPublisher(cfg)
+	if err != nil {
+		return err
+	}
+	publisherConn, err := dial(gwGRPC.Addr().String(), tel["orders"], grpcauth.WithBearer(pub.token))
 	if err != nil {
 		return err
 	}
@@ -238,7 +251,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	builtins := map[string]*grpc.ClientConn{}
 	for name, s := range map[string]*served{"email": emailSrv, "analytics": analyticsSrv, "orders": ordersSrv} {
-		conn, derr := dial(s.addr(), tel["gateway"])
+		conn, derr := dial(s.addr(), tel["gateway"], grpcauth.WithBearer(serviceToken))
 		if derr != nil {
 			return derr
 		}
@@ -250,6 +263,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		TracerProvider: tel["gateway"].TracerProvider,
 		Registry:       tel["gateway"].Registry,
 		Gatherer:       gatherers,
+		Secrets:        pub.secrets,
 		HTTPListener:   opts.HTTPListener,
 		GRPCListener:   gwGRPC,
 		Builtins:       builtins,
@@ -266,7 +280,8 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 
 	orders.Start(ctx)
 	printBanner(out, gw, dataDir, generated, email)
-	m := &Mesh{Gateway: gw, Email: email, DataDir: dataDir}
+	m := &Mesh{Gateway: gw, Email: email, DataDir: dataDir,
+		ServiceAddrs: map[string]string{"email": emailSrv.addr(), "analytics": analyticsSrv.addr(), "orders": ordersSrv.addr()}}
 	if opts.Ready != nil {
 		opts.Ready(m)
 	}
@@ -320,8 +335,8 @@ func (s *served) stop() {
 	<-s.done
 }
 
-func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server)) (*served, error) {
-	srv, err := grpcserver.New(grpcserver.Config{TracerProvider: tel.TracerProvider, Logger: logger})
+func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server), opts ...grpc.ServerOption) (*served, error) {
+	srv, err := grpcserver.New(grpcserver.Config{TracerProvider: tel.TracerProvider, Logger: logger, Options: opts})
 	if err != nil {
 		return nil, fmt.Errorf("%s grpc server: %w", name, err)
 	}

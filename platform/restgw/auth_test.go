@@ -14,19 +14,23 @@ func TestBearerAuth(t *testing.T) {
 	tests := []struct {
 		name   string
 		token  string
+		other  string // a second accepted token
 		auth   string
 		status int
 	}{
-		{"match", "t0k", "Bearer t0k", http.StatusNoContent},
-		{"lower-case scheme", "t0k", "bearer t0k", http.StatusNoContent},
-		{"missing", "t0k", "", http.StatusUnauthorized},
-		{"wrong", "t0k", "Bearer t0K", http.StatusUnauthorized},
-		{"longer", "t0k", "Bearer t0kk", http.StatusUnauthorized},
-		{"no scheme", "t0k", "t0k", http.StatusUnauthorized},
-		{"other scheme", "t0k", "Token t0k", http.StatusUnauthorized},
+		{"match", "t0k", "", "Bearer t0k", http.StatusNoContent},
+		{"lower-case scheme", "t0k", "", "bearer t0k", http.StatusNoContent},
+		{"missing", "t0k", "", "", http.StatusUnauthorized},
+		{"wrong", "t0k", "", "Bearer t0K", http.StatusUnauthorized},
+		{"longer", "t0k", "", "Bearer t0kk", http.StatusUnauthorized},
+		{"no scheme", "t0k", "", "t0k", http.StatusUnauthorized},
+		{"other scheme", "t0k", "", "Token t0k", http.StatusUnauthorized},
+		{"second token", "t0k", "svc", "Bearer svc", http.StatusNoContent},
+		{"neither token", "t0k", "svc", "Bearer t0ksvc", http.StatusUnauthorized},
 		// An empty configured token fails closed rather than matching "Bearer ".
-		{"empty token, empty bearer", "", "Bearer ", http.StatusUnauthorized},
-		{"empty token, no header", "", "", http.StatusUnauthorized},
+		{"empty token, empty bearer", "", "", "Bearer ", http.StatusUnauthorized},
+		{"empty token, no header", "", "", "", http.StatusUnauthorized},
+		{"empty second token", "t0k", "", "Bearer ", http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +39,7 @@ func TestBearerAuth(t *testing.T) {
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
-			restgw.BearerAuth(tc.token)(ok).ServeHTTP(rec, req)
+			restgw.BearerAuth(tc.token, tc.other)(ok).ServeHTTP(rec, req)
 			if rec.Code != tc.status {
 				t.Errorf("status = %d, want %d", rec.Code, tc.status)
 			}

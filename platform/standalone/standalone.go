@@ -19,9 +19,10 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hookmesh/hookmesh/platform/browserguard"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
 	"github.com/hookmesh/hookmesh/platform/logging"
@@ -42,6 +43,13 @@ type Config struct {
 	HTTPAddr, HTTPAddrEnv string
 	// Routes mount the service's REST API on the HTTP listener.
 	Routes []Route
+	// Token (SERVICE_TOKEN) is the bearer token every gRPC call but health,
+	// and every REST route but the public ones, must carry. Without it both
+	// listeners must be on loopback.
+	Token string
+	// TLS is the gRPC listener's TLS (GRPC_TLS_*); unset serves plaintext.
+	TLS grpcauth.ServerTLS
+
 	// New builds the service on the process's telemetry and logger. It runs
 	// once the listeners are open, so a failure closes them again.
 	New func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*Service, error)
@@ -51,7 +59,9 @@ type Config struct {
 // an http.ServeMux pattern such as "/v1/orders/" or "GET /v1/email/verify".
 type Route struct {
 	Pattern string
-	// AdminToken, when set, is required as "Authorization: Bearer <token>".
+	// Public routes (a link users open) take no token.
+	Public bool
+	// AdminToken is accepted on this route besides Config.Token.
 	AdminToken string
 }
 
@@ -69,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.New == nil {
 		errs = append(errs, errors.New("standalone: New is required"))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	// The patterns are tried on a scratch mux beside /metrics and /healthz,
 	// because ServeMux panics on an invalid or conflicting one.
@@ -183,6 +196,17 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 	if err := cfg.Validate(); err != nil {
 		return closeAll(err)
 	}
+	if err := cfg.checkExposure(lis, hlis); err != nil {
+		return closeAll(err)
+	}
+	tlsOpts, err := cfg.TLS.ServerOptions()
+	if err != nil {
+		return closeAll(err)
+	}
+	selfCreds, err := cfg.TLS.SelfDial()
+	if err != nil {
+		return closeAll(err)
+	}
 	tp, prop := tel.TracerProvider, telemetry.Propagator()
 	svc, err := cfg.New(ctx, tel, logger)
 	if err != nil {
@@ -200,7 +224,11 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 		}
 	}()
 
-	gs, err := grpcserver.New(grpcserver.Config{TracerProvider: tp, Propagators: prop, Logger: logger})
+	gopts := tlsOpts
+	if cfg.Token != "" {
+		gopts = append(gopts, grpcauth.Require(cfg.Token, healthpb.Health_ServiceDesc.ServiceName)...)
+	}
+	gs, err := grpcserver.New(grpcserver.Config{TracerProvider: tp, Propagators: prop, Logger: logger, Options: gopts})
 	if err != nil {
 		return closeAll(err)
 	}
@@ -208,13 +236,14 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 
 	var srv *http.Server
 	if hlis != nil {
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// It carries the token itself: the REST routes checked their caller.
+		conn, err := grpc.NewClient(lis.Addr().String(), selfCreds, grpcauth.WithBearer(cfg.Token),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop))))
 		if err != nil {
 			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
 		}
 		defer conn.Close()
-		mux, err := newMux(cfg.Routes, svc, conn, tel.Handler())
+		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, tel.Handler())
 		if err != nil {
 			return closeAll(err)
 		}
@@ -235,14 +264,54 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 	return g.Wait()
 }
 
+// checkExposure refuses listeners off loopback without SERVICE_TOKEN: anyone
+// on the network could deliver forged events or read the service's data. (An
+// HTTP listener whose every private route has its own token may.)
+func (c Config) checkExposure(lis, hlis net.Listener) error {
+	if c.Token != "" {
+		return nil
+	}
+	if !loopback(lis.Addr()) {
+		return fmt.Errorf("%s listens on %s, which is not loopback: set SERVICE_TOKEN", c.GRPCAddrEnv, lis.Addr())
+	}
+	if hlis != nil && !loopback(hlis.Addr()) && !c.routesGuarded() {
+		return fmt.Errorf("%s listens on %s, which is not loopback: set SERVICE_TOKEN", c.HTTPAddrEnv, hlis.Addr())
+	}
+	return nil
+}
+
+// routesGuarded reports whether every non-public route has a token of its own.
+func (c Config) routesGuarded() bool {
+	for _, r := range c.Routes {
+		if !r.Public && r.AdminToken == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
 // newMux serves the routes (each its own REST handler over conn), /metrics
 // and /healthz.
-func newMux(routes []Route, svc *Service, conn *grpc.ClientConn, metrics http.Handler) (*http.ServeMux, error) {
+func newMux(routes []Route, token string, svc *Service, conn *grpc.ClientConn, metrics http.Handler) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	for _, r := range routes {
-		h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}, AdminToken: r.AdminToken})
+		h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}})
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case r.Public:
+		case token != "" || r.AdminToken != "":
+			h = restgw.BearerAuth(token, r.AdminToken)(h)
+		default:
+			// No token (loopback only): a rebound DNS name in a browser must
+			// not read it either.
+			h = browserguard.Hosts(nil)(h)
 		}
 		mux.Handle(r.Pattern, h)
 	}
@@ -262,7 +331,11 @@ func newMux(routes []Route, svc *Service, conn *grpc.ClientConn, metrics http.Ha
 func Health(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(cfg.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := cfg.TLS.SelfDial()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(cfg.GRPCAddr, creds)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", cfg.GRPCAddrEnv, err)
 	}

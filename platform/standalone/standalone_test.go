@@ -85,7 +85,7 @@ func config(svc *service) standalone.Config {
 		GRPCAddrEnv: "TEST_GRPC_ADDR",
 		HTTPAddrEnv: "TEST_HTTP_ADDR",
 		Routes: []standalone.Route{
-			{Pattern: "GET /v1/events/{id}"},
+			{Pattern: "GET /v1/events/{id}", Public: true},
 			{Pattern: "/v1/", AdminToken: token},
 		},
 		New: func(_ context.Context, tel *telemetry.Provider, _ *slog.Logger) (*standalone.Service, error) {

@@ -53,6 +53,7 @@ type File struct {
 	Sources       []Source       `yaml:"sources"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
 	Schedules     []Schedule     `yaml:"schedules"`
+	Publishers    []Publisher    `yaml:"publishers"` // access.go
 }
 
 // Log holds the event log settings; zero values take the log's defaults.
@@ -111,6 +112,9 @@ type Subscription struct {
 	MaxInFlight int      `yaml:"max_in_flight"`
 	TLS         *TLS     `yaml:"tls"`
 	Breaker     *Breaker `yaml:"breaker"`
+	// TokenFromEnv names the variable whose value is sent to the target as
+	// "authorization: Bearer …" (its SERVICE_TOKEN); resolved by File.Access.
+	TokenFromEnv string `yaml:"token_from_env"`
 }
 
 // Retry is a subscription's retry policy: fixed (Hasura's num_retries + interval) or
@@ -242,6 +246,7 @@ func (f *File) validate(v *validator) {
 		}
 		seen[s.Name] = true
 	}
+	f.validateAccess(v)
 }
 
 func (l *Log) validate(v *validator) {

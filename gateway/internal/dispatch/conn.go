@@ -2,9 +2,7 @@ package dispatch
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +11,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
 const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
@@ -28,7 +28,7 @@ func (d *Dispatcher) resolveTarget(s *Subscription) (conn grpc.ClientConnInterfa
 		if !ok {
 			return nil, nil, fmt.Errorf("subscription %q: target %s: no built-in service %q", s.Name, s.Target, name)
 		}
-		c, err := d.dial("passthrough:///"+addr, s.TLS, false)
+		c, err := d.dial("passthrough:///"+addr, s.TLS, s.Token, false)
 		if err != nil {
 			return nil, nil, fmt.Errorf("subscription %q: dial %s: %w", s.Name, s.Target, err)
 		}
@@ -38,14 +38,14 @@ func (d *Dispatcher) resolveTarget(s *Subscription) (conn grpc.ClientConnInterfa
 	if !rr {
 		target = "passthrough:///" + target
 	}
-	c, err := d.dial(target, s.TLS, rr)
+	c, err := d.dial(target, s.TLS, s.Token, rr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subscription %q: dial %s: %w", s.Name, s.Target, err)
 	}
 	return c, c, nil
 }
 
-func (d *Dispatcher) dial(target string, t *TLS, rr bool) (*grpc.ClientConn, error) {
+func (d *Dispatcher) dial(target string, t *TLS, token string, rr bool) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if t != nil {
 		cfg, err := tlsConfig(t)
@@ -56,6 +56,7 @@ func (d *Dispatcher) dial(target string, t *TLS, rr bool) (*grpc.ClientConn, err
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		grpcauth.WithBearer(token), // the target's SERVICE_TOKEN (token_from_env)
 		// Reconnect to a restarted service within seconds, not gRPC's default 2 minutes.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
@@ -77,24 +78,5 @@ func (d *Dispatcher) dial(target string, t *TLS, rr bool) (*grpc.ClientConn, err
 }
 
 func tlsConfig(t *TLS) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read ca file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca file %s holds no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return grpcauth.ClientTLS{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}.Config()
 }

@@ -32,6 +32,9 @@ type Subscription struct {
 	Target string
 	// TLS, when set, dials host:port and dns:/// targets with TLS.
 	TLS *TLS
+	// Token, when set, is sent as "authorization: Bearer <token>" to targets the
+	// dispatcher dials (not to Config.Conns, which carry their own).
+	Token string
 	// Events are type globs; "*" matches any run of characters including dots.
 	Events []string
 	// Filter is an optional CEL expression over `event` (the protojson form of the

@@ -20,7 +20,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/typeglob"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
 // Appender stores an event once per (source, id) and answers only after the log
@@ -40,12 +42,18 @@ type Config struct {
 	Now func() time.Time
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// Restricted maps a caller (the grpcauth principal, e.g. "publisher:orders")
+	// to the event type globs it may publish; another type is PERMISSION_DENIED.
+	// Callers not listed (the admin token, an anonymous loopback caller) may
+	// publish any type.
+	Restricted map[string][]string
 }
 
 // Server implements eventv1.PublisherServiceServer.
 type Server struct {
 	eventv1.UnimplementedPublisherServiceServer
-	cfg Config
+	cfg        Config
+	restricted map[string]typeglob.Set
 }
 
 // New returns a Server after filling defaults and validating cfg.
@@ -65,7 +73,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg}, nil
+	s := &Server{cfg: cfg, restricted: map[string]typeglob.Set{}}
+	for caller, globs := range cfg.Restricted {
+		if len(globs) == 0 {
+			return nil, fmt.Errorf("publish: caller %q has no event types", caller)
+		}
+		s.restricted[caller] = typeglob.CompileAll(globs)
+	}
+	return s, nil
 }
 
 // Publish appends one event. received_time is set here; an empty traceparent is
@@ -83,6 +98,11 @@ func (s *Server) Publish(ctx context.Context, req *eventv1.PublishRequest) (*eve
 	}
 	if len(missing) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "event %s required", strings.Join(missing, ", "))
+	}
+	if caller, ok := grpcauth.FromContext(ctx); ok {
+		if allowed, restricted := s.restricted[caller]; restricted && !allowed.Match(req.GetEvent().GetType()) {
+			return nil, status.Errorf(codes.PermissionDenied, "%s may not publish events of type %q", caller, req.GetEvent().GetType())
+		}
 	}
 	ev := proto.CloneOf(req.GetEvent())
 	ev.ReceivedTime = timestamppb.New(s.cfg.Now())

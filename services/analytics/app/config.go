@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 )
 
@@ -27,6 +28,12 @@ type Config struct {
 	// HTTPAddr serves the REST read API (/v1/analytics/...), /healthz and
 	// /metrics; empty disables it.
 	HTTPAddr string `env:"ANALYTICS_HTTP_ADDR" default:"127.0.0.1:8102"`
+	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and
+	// AnalyticsService require, on gRPC and REST; required when a listener is
+	// not on loopback.
+	ServiceToken string `env:"SERVICE_TOKEN" secret:"true"`
+	// GRPCTLS serves ANALYTICS_GRPC_ADDR with TLS (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
 	// BatchSize is the most events committed in one transaction.
 	BatchSize int `env:"ANALYTICS_BATCH_SIZE" default:"256"`
 	// FlushInterval is how long an idle writer waits for more events before it
@@ -70,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.databaseURL() == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -38,6 +38,8 @@ func (c Config) process() standalone.Config {
 		HTTPAddr:    c.HTTPAddr,
 		HTTPAddrEnv: "ANALYTICS_HTTP_ADDR",
 		Routes:      []standalone.Route{{Pattern: "/v1/analytics/"}},
+		Token:       c.ServiceToken,
+		TLS:         c.GRPCTLS,
 		New: func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*standalone.Service, error) {
 			svc, err := New(ctx, c, Deps{TracerProvider: tel.TracerProvider, Logger: logger, Registerer: tel.Registry})
 			if err != nil {

@@ -19,11 +19,11 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/email/internal/compose"
@@ -128,7 +128,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 
 	client := deps.Analytics
 	if client == nil && cfg.AnalyticsAddr != "" {
-		s.conn, err = grpc.NewClient(cfg.AnalyticsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		creds, err := cfg.analyticsCreds()
+		if err != nil {
+			return nil, err
+		}
+		s.conn, err = grpc.NewClient(cfg.AnalyticsAddr, creds, grpcauth.WithBearer(cfg.AnalyticsToken),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(deps.TracerProvider), otelgrpc.WithPropagators(deps.Propagators))))
 		if err != nil {
 			return nil, fmt.Errorf("dial ANALYTICS_ADDR: %w", err)

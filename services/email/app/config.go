@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp"
 )
 
@@ -46,10 +49,25 @@ type Config struct {
 	// HTTPAddr serves the REST read API (/v1/email/...), /healthz and /metrics;
 	// empty disables it.
 	HTTPAddr string `env:"EMAIL_HTTP_ADDR" default:"127.0.0.1:8101"`
-	// AdminToken, when set, is required as a bearer token for the message list
-	// on EMAIL_HTTP_ADDR (GET /v1/email/verify stays public); it is required
-	// when that listener is not on loopback.
+	// AdminToken, when set, is accepted (besides SERVICE_TOKEN) as a bearer
+	// token for the message list on EMAIL_HTTP_ADDR (GET /v1/email/verify stays
+	// public); one of the two is required when that listener is not on loopback.
 	AdminToken string `env:"HOOKMESH_ADMIN_TOKEN" secret:"true"`
+	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and EmailService
+	// require, on gRPC and REST (the verification link stays public); required
+	// when a listener is not on loopback.
+	ServiceToken string `env:"SERVICE_TOKEN" secret:"true"`
+	// GRPCTLS serves EMAIL_GRPC_ADDR with TLS (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
+	// AnalyticsToken is the analytics service's SERVICE_TOKEN, sent on the
+	// report calls to ANALYTICS_ADDR.
+	AnalyticsToken string `env:"ANALYTICS_TOKEN" secret:"true"`
+	// AnalyticsTLS dials ANALYTICS_ADDR with TLS when a CA file or a client
+	// certificate is set (analytics' GRPC_TLS_* on its side).
+	AnalyticsTLSCAFile     string `env:"ANALYTICS_TLS_CA_FILE"`
+	AnalyticsTLSCertFile   string `env:"ANALYTICS_TLS_CERT_FILE"`
+	AnalyticsTLSKeyFile    string `env:"ANALYTICS_TLS_KEY_FILE"`
+	AnalyticsTLSServerName string `env:"ANALYTICS_TLS_SERVER_NAME"`
 	// AnalyticsAddr is the analytics service's gRPC address (host:port or
 	// dns:///…), dialled when Deps.Analytics is nil. Unset: no report source.
 	AnalyticsAddr string `env:"ANALYTICS_ADDR"`
@@ -116,6 +134,12 @@ func (c Config) Validate() error {
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("EMAIL_GRPC_ADDR is required"))
 	}
+	if (c.AnalyticsTLSCertFile == "") != (c.AnalyticsTLSKeyFile == "") {
+		errs = append(errs, errors.New("ANALYTICS_TLS_CERT_FILE and ANALYTICS_TLS_KEY_FILE are set together"))
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.databaseURL() == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKMESH_DATA_DIR is required without a database URL"))
 	}
@@ -124,8 +148,8 @@ func (c Config) Validate() error {
 
 // validateHTTP checks the settings only the standalone HTTP listener uses.
 func (c Config) validateHTTP() error {
-	if c.HTTPAddr != "" && c.AdminToken == "" && !loopback(c.HTTPAddr) {
-		return errors.New("HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address")
+	if c.HTTPAddr != "" && c.AdminToken == "" && c.ServiceToken == "" && !loopback(c.HTTPAddr) {
+		return errors.New("SERVICE_TOKEN or HOOKMESH_ADMIN_TOKEN is required when EMAIL_HTTP_ADDR is not a loopback address")
 	}
 	return nil
 }
@@ -171,6 +195,16 @@ func (c Config) databaseURL() string {
 		return c.DatabaseURL
 	}
 	return c.SharedDatabaseURL
+}
+
+// analyticsCreds is the transport of the ANALYTICS_ADDR connection.
+func (c Config) analyticsCreds() (grpc.DialOption, error) {
+	t := grpcauth.ClientTLS{CAFile: c.AnalyticsTLSCAFile, CertFile: c.AnalyticsTLSCertFile, KeyFile: c.AnalyticsTLSKeyFile, ServerName: c.AnalyticsTLSServerName}
+	creds, err := t.DialCredentials(t.CAFile != "" || t.CertFile != "")
+	if err != nil {
+		return nil, fmt.Errorf("ANALYTICS_TLS_*: %w", err)
+	}
+	return creds, nil
 }
 
 func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "email.db") }

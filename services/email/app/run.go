@@ -43,9 +43,11 @@ func (c Config) process() standalone.Config {
 		// The verification link is opened by users, so it is never behind the
 		// operator token; the message list (addresses) is when one is set.
 		Routes: []standalone.Route{
-			{Pattern: "GET /v1/email/verify"},
+			{Pattern: "GET /v1/email/verify", Public: true},
 			{Pattern: "/v1/email/", AdminToken: c.AdminToken},
 		},
+		Token: c.ServiceToken,
+		TLS:   c.GRPCTLS,
 		New: func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*standalone.Service, error) {
 			svc, err := New(ctx, c, Deps{TracerProvider: tel.TracerProvider, Propagators: telemetry.Propagator(), Logger: logger, Registerer: tel.Registry})
 			if err != nil {

@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
@@ -93,8 +92,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		if cfg.PublisherAddr == "" {
 			return nil, errors.New("orders: PUBLISHER_ADDR is required (the gateway's PublisherService) when no publisher is passed in")
 		}
-		s.pubConn, err = grpc.NewClient(cfg.PublisherAddr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+		creds, err := cfg.publisherCreds()
+		if err != nil {
+			return nil, err
+		}
+		s.pubConn, err = grpc.NewClient(cfg.PublisherAddr, creds,
 			grpcauth.WithBearer(cfg.PublisherToken),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(deps.TracerProvider))))
 		if err != nil {

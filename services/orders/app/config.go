@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
 // Config is the orders service's configuration, loaded from the environment.
@@ -27,6 +31,12 @@ type Config struct {
 	GRPCAddr string `env:"ORDERS_GRPC_ADDR" default:"127.0.0.1:9103"`
 	// HTTPAddr serves the REST read API (/v1/orders/...) and /healthz; empty disables it.
 	HTTPAddr string `env:"ORDERS_HTTP_ADDR" default:"127.0.0.1:8103"`
+	// ServiceToken (SERVICE_TOKEN) is the bearer token Deliver and
+	// OrdersService require, on gRPC and REST; required when a listener is not
+	// on loopback.
+	ServiceToken string `env:"SERVICE_TOKEN" secret:"true"`
+	// GRPCTLS serves ORDERS_GRPC_ADDR with TLS (GRPC_TLS_*).
+	GRPCTLS grpcauth.ServerTLS
 	// FulfillmentWebhookURL receives the signed shipment webhooks; empty keeps
 	// them pending in the outbox (visible through the read API) until it is set.
 	FulfillmentWebhookURL string `env:"FULFILLMENT_WEBHOOK_URL"`
@@ -41,9 +51,17 @@ type Config struct {
 	// PublisherAddr is the gateway's PublisherService (host:port or dns:///…),
 	// used when Deps.Publisher is nil.
 	PublisherAddr string `env:"PUBLISHER_ADDR"`
-	// PublisherToken is the gateway's HOOKMESH_ADMIN_TOKEN, sent as a bearer token
-	// to PublisherService; required when the gateway has one.
+	// PublisherToken is orders' publisher token at the gateway (its
+	// `publishers:` entry, restricted to orders.* types; or the gateway's
+	// HOOKMESH_ADMIN_TOKEN), sent as a bearer token to PublisherService;
+	// required when the gateway has an admin token.
 	PublisherToken string `env:"PUBLISHER_TOKEN" secret:"true"`
+	// PublisherTLS dials PUBLISHER_ADDR with TLS when a CA file or a client
+	// certificate is set (the gateway's GRPC_TLS_* on its side).
+	PublisherTLSCAFile     string `env:"PUBLISHER_TLS_CA_FILE"`
+	PublisherTLSCertFile   string `env:"PUBLISHER_TLS_CERT_FILE"`
+	PublisherTLSKeyFile    string `env:"PUBLISHER_TLS_KEY_FILE"`
+	PublisherTLSServerName string `env:"PUBLISHER_TLS_SERVER_NAME"`
 	// SeedCatalogue loads the demo catalogue into stock at first start: "true",
 	// "false" or "auto" (true on SQLite, the embedded default; false on PostgreSQL).
 	SeedCatalogue string `env:"ORDERS_SEED_CATALOGUE" default:"auto"`
@@ -92,6 +110,12 @@ func (c Config) Validate() error {
 	if _, err := c.seed(); err != nil {
 		errs = append(errs, err)
 	}
+	if (c.PublisherTLSCertFile == "") != (c.PublisherTLSKeyFile == "") {
+		errs = append(errs, errors.New("PUBLISHER_TLS_CERT_FILE and PUBLISHER_TLS_KEY_FILE are set together"))
+	}
+	if err := c.GRPCTLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("orders config: %w", err)
 	}
@@ -104,6 +128,16 @@ func (c Config) databaseURL() string {
 		return c.DatabaseURL
 	}
 	return c.SharedDatabaseURL
+}
+
+// publisherCreds is the transport of the PUBLISHER_ADDR connection.
+func (c Config) publisherCreds() (grpc.DialOption, error) {
+	t := grpcauth.ClientTLS{CAFile: c.PublisherTLSCAFile, CertFile: c.PublisherTLSCertFile, KeyFile: c.PublisherTLSKeyFile, ServerName: c.PublisherTLSServerName}
+	creds, err := t.DialCredentials(t.CAFile != "" || t.CertFile != "")
+	if err != nil {
+		return nil, fmt.Errorf("PUBLISHER_TLS_*: %w", err)
+	}
+	return creds, nil
 }
 
 func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "orders.db") }

@@ -30,6 +30,8 @@ func (c Config) process() standalone.Config {
 		HTTPAddr:    c.HTTPAddr,
 		HTTPAddrEnv: "ORDERS_HTTP_ADDR",
 		Routes:      []standalone.Route{{Pattern: "/v1/"}},
+		Token:       c.ServiceToken,
+		TLS:         c.GRPCTLS,
 		New: func(ctx context.Context, tel *telemetry.Provider, logger *slog.Logger) (*standalone.Service, error) {
 			// Orders takes no propagator: it uses the global one telemetry installs.
 			svc, err := New(ctx, c, Deps{TracerProvider: tel.TracerProvider, Logger: logger, Registerer: tel.Registry})
