@@ -15,7 +15,7 @@ type recorder struct {
 	failed atomic.Bool
 }
 
-func (r *recorder) Helper() {}
+func (r *recorder) Helper()               {}
 func (r *recorder) Fatalf(string, ...any) { r.failed.Store(true) }
 
 func TestTrueWaitsForTheCondition(t *testing.T) {
