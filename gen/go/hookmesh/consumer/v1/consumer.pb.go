@@ -10,6 +10,7 @@ import (
 	v1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -132,19 +133,290 @@ func (*DeliverResponse) Descriptor() ([]byte, []int) {
 	return file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP(), []int{1}
 }
 
+// DeliverBatchRequest carries up to the subscription's batch.max_events events.
+type DeliverBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription this delivery belongs to, e.g. "email".
+	Subscription string `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	// The events, in log order. Each keeps its own attempt, replay flag and trace.
+	Deliveries    []*BatchDelivery `protobuf:"bytes,2,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverBatchRequest) Reset() {
+	*x = DeliverBatchRequest{}
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverBatchRequest) ProtoMessage() {}
+
+func (x *DeliverBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverBatchRequest.ProtoReflect.Descriptor instead.
+func (*DeliverBatchRequest) Descriptor() ([]byte, []int) {
+	return file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeliverBatchRequest) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *DeliverBatchRequest) GetDeliveries() []*BatchDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// BatchDelivery is one event of a batch, with what DeliverRequest says of a single one.
+type BatchDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event to process.
+	Event *v1.Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// 1 for the first attempt of this event, incremented on every retry.
+	Attempt int32 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// True when an operator replayed the event (it may have been delivered before).
+	Replay bool `protobuf:"varint,3,opt,name=replay,proto3" json:"replay,omitempty"`
+	// W3C traceparent of this event's own delivery span: process the event in that trace.
+	// (The call's gRPC metadata carries the batch's span, not any one event's.)
+	Traceparent string `protobuf:"bytes,4,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// W3C tracestate that goes with traceparent, if any.
+	Tracestate    string `protobuf:"bytes,5,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchDelivery) Reset() {
+	*x = BatchDelivery{}
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchDelivery) ProtoMessage() {}
+
+func (x *BatchDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchDelivery.ProtoReflect.Descriptor instead.
+func (*BatchDelivery) Descriptor() ([]byte, []int) {
+	return file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchDelivery) GetEvent() *v1.Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *BatchDelivery) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *BatchDelivery) GetReplay() bool {
+	if x != nil {
+		return x.Replay
+	}
+	return false
+}
+
+func (x *BatchDelivery) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *BatchDelivery) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
+// DeliverBatchResponse has one status per delivery, in the request's order.
+type DeliverBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// statuses[i] is the outcome of deliveries[i]. A response with a different count is
+	// a failed call: every event of the batch is retried.
+	Statuses      []*DeliveryStatus `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverBatchResponse) Reset() {
+	*x = DeliverBatchResponse{}
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverBatchResponse) ProtoMessage() {}
+
+func (x *DeliverBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverBatchResponse.ProtoReflect.Descriptor instead.
+func (*DeliverBatchResponse) Descriptor() ([]byte, []int) {
+	return file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DeliverBatchResponse) GetStatuses() []*DeliveryStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+// DeliveryStatus is one event's outcome, as Deliver's gRPC status would have said it.
+type DeliveryStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value: 0 OK, 6 ALREADY_EXISTS, 14 UNAVAILABLE, 3 INVALID_ARGUMENT, ...
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// A message for the attempt's record (like a gRPC status message).
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// For a retryable code: the delay before the next attempt (like google.rpc.RetryInfo);
+	// never extends the subscription's bound.
+	RetryDelay    *durationpb.Duration `protobuf:"bytes,3,opt,name=retry_delay,json=retryDelay,proto3" json:"retry_delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryStatus) Reset() {
+	*x = DeliveryStatus{}
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryStatus) ProtoMessage() {}
+
+func (x *DeliveryStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_hookmesh_consumer_v1_consumer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryStatus.ProtoReflect.Descriptor instead.
+func (*DeliveryStatus) Descriptor() ([]byte, []int) {
+	return file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DeliveryStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *DeliveryStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DeliveryStatus) GetRetryDelay() *durationpb.Duration {
+	if x != nil {
+		return x.RetryDelay
+	}
+	return nil
+}
+
 var File_hookmesh_consumer_v1_consumer_proto protoreflect.FileDescriptor
 
 const file_hookmesh_consumer_v1_consumer_proto_rawDesc = "" +
 	"\n" +
-	"#hookmesh/consumer/v1/consumer.proto\x12\x14hookmesh.consumer.v1\x1a\x1dhookmesh/event/v1/event.proto\"\x96\x01\n" +
+	"#hookmesh/consumer/v1/consumer.proto\x12\x14hookmesh.consumer.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1dhookmesh/event/v1/event.proto\"\x96\x01\n" +
 	"\x0eDeliverRequest\x12.\n" +
 	"\x05event\x18\x01 \x01(\v2\x18.hookmesh.event.v1.EventR\x05event\x12\"\n" +
 	"\fsubscription\x18\x02 \x01(\tR\fsubscription\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12\x16\n" +
 	"\x06replay\x18\x04 \x01(\bR\x06replay\"\x11\n" +
-	"\x0fDeliverResponse2n\n" +
+	"\x0fDeliverResponse\"~\n" +
+	"\x13DeliverBatchRequest\x12\"\n" +
+	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12C\n" +
+	"\n" +
+	"deliveries\x18\x02 \x03(\v2#.hookmesh.consumer.v1.BatchDeliveryR\n" +
+	"deliveries\"\xb3\x01\n" +
+	"\rBatchDelivery\x12.\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.hookmesh.event.v1.EventR\x05event\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x16\n" +
+	"\x06replay\x18\x03 \x01(\bR\x06replay\x12 \n" +
+	"\vtraceparent\x18\x04 \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x05 \x01(\tR\n" +
+	"tracestate\"X\n" +
+	"\x14DeliverBatchResponse\x12@\n" +
+	"\bstatuses\x18\x01 \x03(\v2$.hookmesh.consumer.v1.DeliveryStatusR\bstatuses\"z\n" +
+	"\x0eDeliveryStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12:\n" +
+	"\vretry_delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryDelay2\xd5\x01\n" +
 	"\x14EventConsumerService\x12V\n" +
-	"\aDeliver\x12$.hookmesh.consumer.v1.DeliverRequest\x1a%.hookmesh.consumer.v1.DeliverResponseBEZCgithub.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1;consumerv1b\x06proto3"
+	"\aDeliver\x12$.hookmesh.consumer.v1.DeliverRequest\x1a%.hookmesh.consumer.v1.DeliverResponse\x12e\n" +
+	"\fDeliverBatch\x12).hookmesh.consumer.v1.DeliverBatchRequest\x1a*.hookmesh.consumer.v1.DeliverBatchResponseBEZCgithub.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1;consumerv1b\x06proto3"
 
 var (
 	file_hookmesh_consumer_v1_consumer_proto_rawDescOnce sync.Once
@@ -158,21 +430,32 @@ func file_hookmesh_consumer_v1_consumer_proto_rawDescGZIP() []byte {
 	return file_hookmesh_consumer_v1_consumer_proto_rawDescData
 }
 
-var file_hookmesh_consumer_v1_consumer_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_hookmesh_consumer_v1_consumer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hookmesh_consumer_v1_consumer_proto_goTypes = []any{
-	(*DeliverRequest)(nil),  // 0: hookmesh.consumer.v1.DeliverRequest
-	(*DeliverResponse)(nil), // 1: hookmesh.consumer.v1.DeliverResponse
-	(*v1.Event)(nil),        // 2: hookmesh.event.v1.Event
+	(*DeliverRequest)(nil),       // 0: hookmesh.consumer.v1.DeliverRequest
+	(*DeliverResponse)(nil),      // 1: hookmesh.consumer.v1.DeliverResponse
+	(*DeliverBatchRequest)(nil),  // 2: hookmesh.consumer.v1.DeliverBatchRequest
+	(*BatchDelivery)(nil),        // 3: hookmesh.consumer.v1.BatchDelivery
+	(*DeliverBatchResponse)(nil), // 4: hookmesh.consumer.v1.DeliverBatchResponse
+	(*DeliveryStatus)(nil),       // 5: hookmesh.consumer.v1.DeliveryStatus
+	(*v1.Event)(nil),             // 6: hookmesh.event.v1.Event
+	(*durationpb.Duration)(nil),  // 7: google.protobuf.Duration
 }
 var file_hookmesh_consumer_v1_consumer_proto_depIdxs = []int32{
-	2, // 0: hookmesh.consumer.v1.DeliverRequest.event:type_name -> hookmesh.event.v1.Event
-	0, // 1: hookmesh.consumer.v1.EventConsumerService.Deliver:input_type -> hookmesh.consumer.v1.DeliverRequest
-	1, // 2: hookmesh.consumer.v1.EventConsumerService.Deliver:output_type -> hookmesh.consumer.v1.DeliverResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 0: hookmesh.consumer.v1.DeliverRequest.event:type_name -> hookmesh.event.v1.Event
+	3, // 1: hookmesh.consumer.v1.DeliverBatchRequest.deliveries:type_name -> hookmesh.consumer.v1.BatchDelivery
+	6, // 2: hookmesh.consumer.v1.BatchDelivery.event:type_name -> hookmesh.event.v1.Event
+	5, // 3: hookmesh.consumer.v1.DeliverBatchResponse.statuses:type_name -> hookmesh.consumer.v1.DeliveryStatus
+	7, // 4: hookmesh.consumer.v1.DeliveryStatus.retry_delay:type_name -> google.protobuf.Duration
+	0, // 5: hookmesh.consumer.v1.EventConsumerService.Deliver:input_type -> hookmesh.consumer.v1.DeliverRequest
+	2, // 6: hookmesh.consumer.v1.EventConsumerService.DeliverBatch:input_type -> hookmesh.consumer.v1.DeliverBatchRequest
+	1, // 7: hookmesh.consumer.v1.EventConsumerService.Deliver:output_type -> hookmesh.consumer.v1.DeliverResponse
+	4, // 8: hookmesh.consumer.v1.EventConsumerService.DeliverBatch:output_type -> hookmesh.consumer.v1.DeliverBatchResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_hookmesh_consumer_v1_consumer_proto_init() }
@@ -186,7 +469,7 @@ func file_hookmesh_consumer_v1_consumer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookmesh_consumer_v1_consumer_proto_rawDesc), len(file_hookmesh_consumer_v1_consumer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EventConsumerService_Deliver_FullMethodName = "/hookmesh.consumer.v1.EventConsumerService/Deliver"
+	EventConsumerService_Deliver_FullMethodName      = "/hookmesh.consumer.v1.EventConsumerService/Deliver"
+	EventConsumerService_DeliverBatch_FullMethodName = "/hookmesh.consumer.v1.EventConsumerService/DeliverBatch"
 )
 
 // EventConsumerServiceClient is the client API for EventConsumerService service.
@@ -46,6 +47,13 @@ const (
 type EventConsumerServiceClient interface {
 	// Deliver hands one event to the consumer. See the service comment for status codes.
 	Deliver(ctx context.Context, in *DeliverRequest, opts ...grpc.CallOption) (*DeliverResponse, error)
+	// DeliverBatch hands several events of one subscription to the consumer in one call.
+	// Optional: a consumer that answers UNIMPLEMENTED gets each event by Deliver instead.
+	// The call's own status applies to every event when it is not OK; when it is OK, each
+	// event has its own status in DeliverBatchResponse.statuses, classified exactly like
+	// Deliver's. A consumer may apply the whole batch in one transaction, but one event's
+	// failure must not fail the others (a savepoint per event).
+	DeliverBatch(ctx context.Context, in *DeliverBatchRequest, opts ...grpc.CallOption) (*DeliverBatchResponse, error)
 }
 
 type eventConsumerServiceClient struct {
@@ -60,6 +68,16 @@ func (c *eventConsumerServiceClient) Deliver(ctx context.Context, in *DeliverReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeliverResponse)
 	err := c.cc.Invoke(ctx, EventConsumerService_Deliver_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventConsumerServiceClient) DeliverBatch(ctx context.Context, in *DeliverBatchRequest, opts ...grpc.CallOption) (*DeliverBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliverBatchResponse)
+	err := c.cc.Invoke(ctx, EventConsumerService_DeliverBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +108,13 @@ func (c *eventConsumerServiceClient) Deliver(ctx context.Context, in *DeliverReq
 type EventConsumerServiceServer interface {
 	// Deliver hands one event to the consumer. See the service comment for status codes.
 	Deliver(context.Context, *DeliverRequest) (*DeliverResponse, error)
+	// DeliverBatch hands several events of one subscription to the consumer in one call.
+	// Optional: a consumer that answers UNIMPLEMENTED gets each event by Deliver instead.
+	// The call's own status applies to every event when it is not OK; when it is OK, each
+	// event has its own status in DeliverBatchResponse.statuses, classified exactly like
+	// Deliver's. A consumer may apply the whole batch in one transaction, but one event's
+	// failure must not fail the others (a savepoint per event).
+	DeliverBatch(context.Context, *DeliverBatchRequest) (*DeliverBatchResponse, error)
 	mustEmbedUnimplementedEventConsumerServiceServer()
 }
 
@@ -102,6 +127,9 @@ type UnimplementedEventConsumerServiceServer struct{}
 
 func (UnimplementedEventConsumerServiceServer) Deliver(context.Context, *DeliverRequest) (*DeliverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deliver not implemented")
+}
+func (UnimplementedEventConsumerServiceServer) DeliverBatch(context.Context, *DeliverBatchRequest) (*DeliverBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeliverBatch not implemented")
 }
 func (UnimplementedEventConsumerServiceServer) mustEmbedUnimplementedEventConsumerServiceServer() {}
 func (UnimplementedEventConsumerServiceServer) testEmbeddedByValue()                              {}
@@ -142,6 +170,24 @@ func _EventConsumerService_Deliver_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventConsumerService_DeliverBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeliverBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventConsumerServiceServer).DeliverBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventConsumerService_DeliverBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventConsumerServiceServer).DeliverBatch(ctx, req.(*DeliverBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EventConsumerService_ServiceDesc is the grpc.ServiceDesc for EventConsumerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -152,6 +198,10 @@ var EventConsumerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Deliver",
 			Handler:    _EventConsumerService_Deliver_Handler,
+		},
+		{
+			MethodName: "DeliverBatch",
+			Handler:    _EventConsumerService_DeliverBatch_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

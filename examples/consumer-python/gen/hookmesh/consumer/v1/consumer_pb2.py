@@ -13,6 +13,7 @@ from google.protobuf import descriptor_pb2
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from hookmesh.event.v1 import event_pb2 as hookmesh_dot_event_dot_v1_dot_event__pb2
 
 
@@ -20,9 +21,9 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='hookmesh/consumer/v1/consumer.proto',
   package='hookmesh.consumer.v1',
   syntax='proto3',
-  serialized_pb=_b('\n#hookmesh/consumer/v1/consumer.proto\x12\x14hookmesh.consumer.v1\x1a\x1dhookmesh/event/v1/event.proto\"p\n\x0e\x44\x65liverRequest\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.hookmesh.event.v1.Event\x12\x14\n\x0csubscription\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06replay\x18\x04 \x01(\x08\"\x11\n\x0f\x44\x65liverResponse2n\n\x14\x45ventConsumerService\x12V\n\x07\x44\x65liver\x12$.hookmesh.consumer.v1.DeliverRequest\x1a%.hookmesh.consumer.v1.DeliverResponseBEZCgithub.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1;consumerv1b\x06proto3')
+  serialized_pb=_b('\n#hookmesh/consumer/v1/consumer.proto\x12\x14hookmesh.consumer.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1dhookmesh/event/v1/event.proto\"p\n\x0e\x44\x65liverRequest\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.hookmesh.event.v1.Event\x12\x14\n\x0csubscription\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06replay\x18\x04 \x01(\x08\"\x11\n\x0f\x44\x65liverResponse\"d\n\x13\x44\x65liverBatchRequest\x12\x14\n\x0csubscription\x18\x01 \x01(\t\x12\x37\n\ndeliveries\x18\x02 \x03(\x0b\x32#.hookmesh.consumer.v1.BatchDelivery\"\x82\x01\n\rBatchDelivery\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.hookmesh.event.v1.Event\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06replay\x18\x03 \x01(\x08\x12\x13\n\x0btraceparent\x18\x04 \x01(\t\x12\x12\n\ntracestate\x18\x05 \x01(\t\"N\n\x14\x44\x65liverBatchResponse\x12\x36\n\x08statuses\x18\x01 \x03(\x0b\x32$.hookmesh.consumer.v1.DeliveryStatus\"_\n\x0e\x44\x65liveryStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12.\n\x0bretry_delay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration2\xd5\x01\n\x14\x45ventConsumerService\x12V\n\x07\x44\x65liver\x12$.hookmesh.consumer.v1.DeliverRequest\x1a%.hookmesh.consumer.v1.DeliverResponse\x12\x65\n\x0c\x44\x65liverBatch\x12).hookmesh.consumer.v1.DeliverBatchRequest\x1a*.hookmesh.consumer.v1.DeliverBatchResponseBEZCgithub.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1;consumerv1b\x06proto3')
   ,
-  dependencies=[hookmesh_dot_event_dot_v1_dot_event__pb2.DESCRIPTOR,])
+  dependencies=[google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,hookmesh_dot_event_dot_v1_dot_event__pb2.DESCRIPTOR,])
 
 
 
@@ -74,8 +75,8 @@ _DELIVERREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=92,
-  serialized_end=204,
+  serialized_start=124,
+  serialized_end=236,
 )
 
 
@@ -98,13 +99,194 @@ _DELIVERRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=206,
-  serialized_end=223,
+  serialized_start=238,
+  serialized_end=255,
+)
+
+
+_DELIVERBATCHREQUEST = _descriptor.Descriptor(
+  name='DeliverBatchRequest',
+  full_name='hookmesh.consumer.v1.DeliverBatchRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='subscription', full_name='hookmesh.consumer.v1.DeliverBatchRequest.subscription', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='deliveries', full_name='hookmesh.consumer.v1.DeliverBatchRequest.deliveries', index=1,
+      number=2, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=257,
+  serialized_end=357,
+)
+
+
+_BATCHDELIVERY = _descriptor.Descriptor(
+  name='BatchDelivery',
+  full_name='hookmesh.consumer.v1.BatchDelivery',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='event', full_name='hookmesh.consumer.v1.BatchDelivery.event', index=0,
+      number=1, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='attempt', full_name='hookmesh.consumer.v1.BatchDelivery.attempt', index=1,
+      number=2, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='replay', full_name='hookmesh.consumer.v1.BatchDelivery.replay', index=2,
+      number=3, type=8, cpp_type=7, label=1,
+      has_default_value=False, default_value=False,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='traceparent', full_name='hookmesh.consumer.v1.BatchDelivery.traceparent', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='tracestate', full_name='hookmesh.consumer.v1.BatchDelivery.tracestate', index=4,
+      number=5, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=360,
+  serialized_end=490,
+)
+
+
+_DELIVERBATCHRESPONSE = _descriptor.Descriptor(
+  name='DeliverBatchResponse',
+  full_name='hookmesh.consumer.v1.DeliverBatchResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='statuses', full_name='hookmesh.consumer.v1.DeliverBatchResponse.statuses', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=492,
+  serialized_end=570,
+)
+
+
+_DELIVERYSTATUS = _descriptor.Descriptor(
+  name='DeliveryStatus',
+  full_name='hookmesh.consumer.v1.DeliveryStatus',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='code', full_name='hookmesh.consumer.v1.DeliveryStatus.code', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='message', full_name='hookmesh.consumer.v1.DeliveryStatus.message', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='retry_delay', full_name='hookmesh.consumer.v1.DeliveryStatus.retry_delay', index=2,
+      number=3, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=572,
+  serialized_end=667,
 )
 
 _DELIVERREQUEST.fields_by_name['event'].message_type = hookmesh_dot_event_dot_v1_dot_event__pb2._EVENT
+_DELIVERBATCHREQUEST.fields_by_name['deliveries'].message_type = _BATCHDELIVERY
+_BATCHDELIVERY.fields_by_name['event'].message_type = hookmesh_dot_event_dot_v1_dot_event__pb2._EVENT
+_DELIVERBATCHRESPONSE.fields_by_name['statuses'].message_type = _DELIVERYSTATUS
+_DELIVERYSTATUS.fields_by_name['retry_delay'].message_type = google_dot_protobuf_dot_duration__pb2._DURATION
 DESCRIPTOR.message_types_by_name['DeliverRequest'] = _DELIVERREQUEST
 DESCRIPTOR.message_types_by_name['DeliverResponse'] = _DELIVERRESPONSE
+DESCRIPTOR.message_types_by_name['DeliverBatchRequest'] = _DELIVERBATCHREQUEST
+DESCRIPTOR.message_types_by_name['BatchDelivery'] = _BATCHDELIVERY
+DESCRIPTOR.message_types_by_name['DeliverBatchResponse'] = _DELIVERBATCHRESPONSE
+DESCRIPTOR.message_types_by_name['DeliveryStatus'] = _DELIVERYSTATUS
 _sym_db.RegisterFileDescriptor(DESCRIPTOR)
 
 DeliverRequest = _reflection.GeneratedProtocolMessageType('DeliverRequest', (_message.Message,), dict(
@@ -121,6 +303,34 @@ DeliverResponse = _reflection.GeneratedProtocolMessageType('DeliverResponse', (_
   ))
 _sym_db.RegisterMessage(DeliverResponse)
 
+DeliverBatchRequest = _reflection.GeneratedProtocolMessageType('DeliverBatchRequest', (_message.Message,), dict(
+  DESCRIPTOR = _DELIVERBATCHREQUEST,
+  __module__ = 'hookmesh.consumer.v1.consumer_pb2'
+  # @@protoc_insertion_point(class_scope:hookmesh.consumer.v1.DeliverBatchRequest)
+  ))
+_sym_db.RegisterMessage(DeliverBatchRequest)
+
+BatchDelivery = _reflection.GeneratedProtocolMessageType('BatchDelivery', (_message.Message,), dict(
+  DESCRIPTOR = _BATCHDELIVERY,
+  __module__ = 'hookmesh.consumer.v1.consumer_pb2'
+  # @@protoc_insertion_point(class_scope:hookmesh.consumer.v1.BatchDelivery)
+  ))
+_sym_db.RegisterMessage(BatchDelivery)
+
+DeliverBatchResponse = _reflection.GeneratedProtocolMessageType('DeliverBatchResponse', (_message.Message,), dict(
+  DESCRIPTOR = _DELIVERBATCHRESPONSE,
+  __module__ = 'hookmesh.consumer.v1.consumer_pb2'
+  # @@protoc_insertion_point(class_scope:hookmesh.consumer.v1.DeliverBatchResponse)
+  ))
+_sym_db.RegisterMessage(DeliverBatchResponse)
+
+DeliveryStatus = _reflection.GeneratedProtocolMessageType('DeliveryStatus', (_message.Message,), dict(
+  DESCRIPTOR = _DELIVERYSTATUS,
+  __module__ = 'hookmesh.consumer.v1.consumer_pb2'
+  # @@protoc_insertion_point(class_scope:hookmesh.consumer.v1.DeliveryStatus)
+  ))
+_sym_db.RegisterMessage(DeliveryStatus)
+
 
 DESCRIPTOR.has_options = True
 DESCRIPTOR._options = _descriptor._ParseOptions(descriptor_pb2.FileOptions(), _b('ZCgithub.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1;consumerv1'))
@@ -131,8 +341,8 @@ _EVENTCONSUMERSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=225,
-  serialized_end=335,
+  serialized_start=670,
+  serialized_end=883,
   methods=[
   _descriptor.MethodDescriptor(
     name='Deliver',
@@ -141,6 +351,15 @@ _EVENTCONSUMERSERVICE = _descriptor.ServiceDescriptor(
     containing_service=None,
     input_type=_DELIVERREQUEST,
     output_type=_DELIVERRESPONSE,
+    options=None,
+  ),
+  _descriptor.MethodDescriptor(
+    name='DeliverBatch',
+    full_name='hookmesh.consumer.v1.EventConsumerService.DeliverBatch',
+    index=1,
+    containing_service=None,
+    input_type=_DELIVERBATCHREQUEST,
+    output_type=_DELIVERBATCHRESPONSE,
     options=None,
   ),
 ])

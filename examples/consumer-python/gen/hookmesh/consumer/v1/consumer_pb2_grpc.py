@@ -35,6 +35,11 @@ class EventConsumerServiceStub(object):
         request_serializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverRequest.SerializeToString,
         response_deserializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverResponse.FromString,
         )
+    self.DeliverBatch = channel.unary_unary(
+        '/hookmesh.consumer.v1.EventConsumerService/DeliverBatch',
+        request_serializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverBatchRequest.SerializeToString,
+        response_deserializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverBatchResponse.FromString,
+        )
 
 
 class EventConsumerServiceServicer(object):
@@ -64,6 +69,18 @@ class EventConsumerServiceServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def DeliverBatch(self, request, context):
+    """DeliverBatch hands several events of one subscription to the consumer in one call.
+    Optional: a consumer that answers UNIMPLEMENTED gets each event by Deliver instead.
+    The call's own status applies to every event when it is not OK; when it is OK, each
+    event has its own status in DeliverBatchResponse.statuses, classified exactly like
+    Deliver's. A consumer may apply the whole batch in one transaction, but one event's
+    failure must not fail the others (a savepoint per event).
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_EventConsumerServiceServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -71,6 +88,11 @@ def add_EventConsumerServiceServicer_to_server(servicer, server):
           servicer.Deliver,
           request_deserializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverRequest.FromString,
           response_serializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverResponse.SerializeToString,
+      ),
+      'DeliverBatch': grpc.unary_unary_rpc_method_handler(
+          servicer.DeliverBatch,
+          request_deserializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverBatchRequest.FromString,
+          response_serializer=hookmesh_dot_consumer_dot_v1_dot_consumer__pb2.DeliverBatchResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Event } from "../../event/v1/event_pb.js";
 import { file_hookmesh_event_v1_event } from "../../event/v1/event_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hookmesh/consumer/v1/consumer.proto.
  */
 export const file_hookmesh_consumer_v1_consumer: GenFile = /*@__PURE__*/
-  fileDesc("CiNob29rbWVzaC9jb25zdW1lci92MS9jb25zdW1lci5wcm90bxIUaG9va21lc2guY29uc3VtZXIudjEicAoORGVsaXZlclJlcXVlc3QSJwoFZXZlbnQYASABKAsyGC5ob29rbWVzaC5ldmVudC52MS5FdmVudBIUCgxzdWJzY3JpcHRpb24YAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIOCgZyZXBsYXkYBCABKAgiEQoPRGVsaXZlclJlc3BvbnNlMm4KFEV2ZW50Q29uc3VtZXJTZXJ2aWNlElYKB0RlbGl2ZXISJC5ob29rbWVzaC5jb25zdW1lci52MS5EZWxpdmVyUmVxdWVzdBolLmhvb2ttZXNoLmNvbnN1bWVyLnYxLkRlbGl2ZXJSZXNwb25zZUJFWkNnaXRodWIuY29tL2hvb2ttZXNoL2hvb2ttZXNoL2dlbi9nby9ob29rbWVzaC9jb25zdW1lci92MTtjb25zdW1lcnYxYgZwcm90bzM", [file_hookmesh_event_v1_event]);
+  fileDesc("CiNob29rbWVzaC9jb25zdW1lci92MS9jb25zdW1lci5wcm90bxIUaG9va21lc2guY29uc3VtZXIudjEicAoORGVsaXZlclJlcXVlc3QSJwoFZXZlbnQYASABKAsyGC5ob29rbWVzaC5ldmVudC52MS5FdmVudBIUCgxzdWJzY3JpcHRpb24YAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIOCgZyZXBsYXkYBCABKAgiEQoPRGVsaXZlclJlc3BvbnNlImQKE0RlbGl2ZXJCYXRjaFJlcXVlc3QSFAoMc3Vic2NyaXB0aW9uGAEgASgJEjcKCmRlbGl2ZXJpZXMYAiADKAsyIy5ob29rbWVzaC5jb25zdW1lci52MS5CYXRjaERlbGl2ZXJ5IoIBCg1CYXRjaERlbGl2ZXJ5EicKBWV2ZW50GAEgASgLMhguaG9va21lc2guZXZlbnQudjEuRXZlbnQSDwoHYXR0ZW1wdBgCIAEoBRIOCgZyZXBsYXkYAyABKAgSEwoLdHJhY2VwYXJlbnQYBCABKAkSEgoKdHJhY2VzdGF0ZRgFIAEoCSJOChREZWxpdmVyQmF0Y2hSZXNwb25zZRI2CghzdGF0dXNlcxgBIAMoCzIkLmhvb2ttZXNoLmNvbnN1bWVyLnYxLkRlbGl2ZXJ5U3RhdHVzIl8KDkRlbGl2ZXJ5U3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIuCgtyZXRyeV9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbjLVAQoURXZlbnRDb25zdW1lclNlcnZpY2USVgoHRGVsaXZlchIkLmhvb2ttZXNoLmNvbnN1bWVyLnYxLkRlbGl2ZXJSZXF1ZXN0GiUuaG9va21lc2guY29uc3VtZXIudjEuRGVsaXZlclJlc3BvbnNlEmUKDERlbGl2ZXJCYXRjaBIpLmhvb2ttZXNoLmNvbnN1bWVyLnYxLkRlbGl2ZXJCYXRjaFJlcXVlc3QaKi5ob29rbWVzaC5jb25zdW1lci52MS5EZWxpdmVyQmF0Y2hSZXNwb25zZUJFWkNnaXRodWIuY29tL2hvb2ttZXNoL2hvb2ttZXNoL2dlbi9nby9ob29rbWVzaC9jb25zdW1lci92MTtjb25zdW1lcnYxYgZwcm90bzM", [file_google_protobuf_duration, file_hookmesh_event_v1_event]);
 
 /**
  * DeliverRequest carries one event for one subscription.
@@ -72,6 +74,142 @@ export const DeliverResponseSchema: GenMessage<DeliverResponse> = /*@__PURE__*/
   messageDesc(file_hookmesh_consumer_v1_consumer, 1);
 
 /**
+ * DeliverBatchRequest carries up to the subscription's batch.max_events events.
+ *
+ * @generated from message hookmesh.consumer.v1.DeliverBatchRequest
+ */
+export type DeliverBatchRequest = Message<"hookmesh.consumer.v1.DeliverBatchRequest"> & {
+  /**
+   * The subscription this delivery belongs to, e.g. "email".
+   *
+   * @generated from field: string subscription = 1;
+   */
+  subscription: string;
+
+  /**
+   * The events, in log order. Each keeps its own attempt, replay flag and trace.
+   *
+   * @generated from field: repeated hookmesh.consumer.v1.BatchDelivery deliveries = 2;
+   */
+  deliveries: BatchDelivery[];
+};
+
+/**
+ * Describes the message hookmesh.consumer.v1.DeliverBatchRequest.
+ * Use `create(DeliverBatchRequestSchema)` to create a new message.
+ */
+export const DeliverBatchRequestSchema: GenMessage<DeliverBatchRequest> = /*@__PURE__*/
+  messageDesc(file_hookmesh_consumer_v1_consumer, 2);
+
+/**
+ * BatchDelivery is one event of a batch, with what DeliverRequest says of a single one.
+ *
+ * @generated from message hookmesh.consumer.v1.BatchDelivery
+ */
+export type BatchDelivery = Message<"hookmesh.consumer.v1.BatchDelivery"> & {
+  /**
+   * The event to process.
+   *
+   * @generated from field: hookmesh.event.v1.Event event = 1;
+   */
+  event?: Event | undefined;
+
+  /**
+   * 1 for the first attempt of this event, incremented on every retry.
+   *
+   * @generated from field: int32 attempt = 2;
+   */
+  attempt: number;
+
+  /**
+   * True when an operator replayed the event (it may have been delivered before).
+   *
+   * @generated from field: bool replay = 3;
+   */
+  replay: boolean;
+
+  /**
+   * W3C traceparent of this event's own delivery span: process the event in that trace.
+   * (The call's gRPC metadata carries the batch's span, not any one event's.)
+   *
+   * @generated from field: string traceparent = 4;
+   */
+  traceparent: string;
+
+  /**
+   * W3C tracestate that goes with traceparent, if any.
+   *
+   * @generated from field: string tracestate = 5;
+   */
+  tracestate: string;
+};
+
+/**
+ * Describes the message hookmesh.consumer.v1.BatchDelivery.
+ * Use `create(BatchDeliverySchema)` to create a new message.
+ */
+export const BatchDeliverySchema: GenMessage<BatchDelivery> = /*@__PURE__*/
+  messageDesc(file_hookmesh_consumer_v1_consumer, 3);
+
+/**
+ * DeliverBatchResponse has one status per delivery, in the request's order.
+ *
+ * @generated from message hookmesh.consumer.v1.DeliverBatchResponse
+ */
+export type DeliverBatchResponse = Message<"hookmesh.consumer.v1.DeliverBatchResponse"> & {
+  /**
+   * statuses[i] is the outcome of deliveries[i]. A response with a different count is
+   * a failed call: every event of the batch is retried.
+   *
+   * @generated from field: repeated hookmesh.consumer.v1.DeliveryStatus statuses = 1;
+   */
+  statuses: DeliveryStatus[];
+};
+
+/**
+ * Describes the message hookmesh.consumer.v1.DeliverBatchResponse.
+ * Use `create(DeliverBatchResponseSchema)` to create a new message.
+ */
+export const DeliverBatchResponseSchema: GenMessage<DeliverBatchResponse> = /*@__PURE__*/
+  messageDesc(file_hookmesh_consumer_v1_consumer, 4);
+
+/**
+ * DeliveryStatus is one event's outcome, as Deliver's gRPC status would have said it.
+ *
+ * @generated from message hookmesh.consumer.v1.DeliveryStatus
+ */
+export type DeliveryStatus = Message<"hookmesh.consumer.v1.DeliveryStatus"> & {
+  /**
+   * A google.rpc.Code value: 0 OK, 6 ALREADY_EXISTS, 14 UNAVAILABLE, 3 INVALID_ARGUMENT, ...
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * A message for the attempt's record (like a gRPC status message).
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * For a retryable code: the delay before the next attempt (like google.rpc.RetryInfo);
+   * never extends the subscription's bound.
+   *
+   * @generated from field: google.protobuf.Duration retry_delay = 3;
+   */
+  retryDelay?: Duration | undefined;
+};
+
+/**
+ * Describes the message hookmesh.consumer.v1.DeliveryStatus.
+ * Use `create(DeliveryStatusSchema)` to create a new message.
+ */
+export const DeliveryStatusSchema: GenMessage<DeliveryStatus> = /*@__PURE__*/
+  messageDesc(file_hookmesh_consumer_v1_consumer, 5);
+
+/**
  * EventConsumerService is the one contract every consumer implements, in any language.
  *
  * Delivery is at-least-once: the same (event.source, event.id) may arrive more than
@@ -102,6 +240,21 @@ export const EventConsumerService: GenService<{
     methodKind: "unary";
     input: typeof DeliverRequestSchema;
     output: typeof DeliverResponseSchema;
+  },
+  /**
+   * DeliverBatch hands several events of one subscription to the consumer in one call.
+   * Optional: a consumer that answers UNIMPLEMENTED gets each event by Deliver instead.
+   * The call's own status applies to every event when it is not OK; when it is OK, each
+   * event has its own status in DeliverBatchResponse.statuses, classified exactly like
+   * Deliver's. A consumer may apply the whole batch in one transaction, but one event's
+   * failure must not fail the others (a savepoint per event).
+   *
+   * @generated from rpc hookmesh.consumer.v1.EventConsumerService.DeliverBatch
+   */
+  deliverBatch: {
+    methodKind: "unary";
+    input: typeof DeliverBatchRequestSchema;
+    output: typeof DeliverBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hookmesh_consumer_v1_consumer, 0);
