@@ -140,8 +140,13 @@ func (s *Sender) Wake() { s.relay.Wake() }
 func (s *Sender) Run(ctx context.Context) error { return s.relay.Run(ctx) }
 
 func (s *Sender) step(ctx context.Context) (bool, error) {
+	// A claim cut by shutdown mid-commit may have committed anyway, leaving rows
+	// leased with nobody to record them; a claim always finishes, and a shutdown
+	// then ends in "interrupted" records that make them due at once.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	now := s.cfg.Now()
-	due, err := s.store.ClaimNotifications(ctx, now, now.Add(s.cfg.Timeout+30*time.Second), s.cfg.Batch)
+	due, err := s.store.ClaimNotifications(claimCtx, now, now.Add(s.cfg.Timeout+30*time.Second), s.cfg.Batch)
 	if err != nil {
 		return false, err
 	}
