@@ -344,9 +344,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if deps.Mount != nil {
 		deps.Mount(adminMux)
 	}
-	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	// Timeouts: platform/httpserver's defaults; webhooks set their source's body deadline.
+	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux)}
 	if g.adminLis != nil {
-		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux), ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux)}
 		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)

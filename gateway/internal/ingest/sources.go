@@ -22,6 +22,7 @@ func Routes(f *config.File, lookup config.SecretLookup) ([]Route, error) {
 			Name:         s.Name,
 			Source:       src,
 			MaxBodyBytes: int(s.MaxBodyBytes),
+			BodyTimeout:  s.BodyTimeout.Std(),
 			Trace:        s.Trace,
 			RateLimit:    s.RateLimit.Limiter(),
 		})
