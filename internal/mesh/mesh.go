@@ -113,7 +113,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	}
 	cfg.Gateway.DataDir = dataDir
 	cfg.Email.DataDir, cfg.Analytics.DataDir, cfg.Orders.DataDir = dataDir, dataDir, dataDir
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 

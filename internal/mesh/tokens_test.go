@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -18,6 +20,17 @@ import (
 // (The other mesh tests show the gateway's deliveries carry it.)
 func TestMeshServicesRequireTheirToken(t *testing.T) {
 	r := startMesh(t)
+	// Issue 17: the data dir is private and so are the services' databases.
+	modes := map[string]os.FileMode{".": 0o700, "email.db": 0o600, "analytics.db": 0o600, "orders.db": 0o600}
+	for name, want := range modes {
+		fi, err := os.Stat(filepath.Join(r.dataDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode %o, want %o", name, got, want)
+		}
+	}
 	if len(r.mesh.ServiceAddrs) != 3 {
 		t.Fatalf("service addresses %v", r.mesh.ServiceAddrs)
 	}

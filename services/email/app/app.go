@@ -222,7 +222,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("generate token secret: %w", err)
 	}
 	secret := []byte(hex.EncodeToString(raw[:]))
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	// O_EXCL: when two processes start at once, the loser reads the winner's.
