@@ -211,6 +211,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if cfg.AdminToken == "" && !isLoopback(g.grpcLis.Addr()) {
 		return nil, fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
 	}
+	if err := checkTokenLength(cfg.AdminToken, restLis.Addr(), g.grpcLis.Addr()); err != nil {
+		return nil, err
+	}
 
 	logCfg := eventlog.Config{
 		DataDir:       cfg.DataDir,
@@ -333,7 +336,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
 		adminMux.HandleFunc("GET /readyz", g.ready)
 	}
-	adminMux.Handle("GET /metrics", metrics)
+	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metrics))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
 	cons, err := console.New(console.Config{Token: cfg.AdminToken, Log: g.log, Logger: deps.Logger.With("part", "console")})

@@ -243,12 +243,12 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
 		}
 		defer conn.Close()
-		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, tel.Handler())
+		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, cfg.metricsAuth(hlis.Addr())(tel.Handler()))
 		if err != nil {
 			return closeAll(err)
 		}
-		srv = &http.Server{Handler: otelhttp.NewHandler(mux, cfg.Component, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop)),
-			ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout}
+		// Timeouts: httpserver's defaults (Serve fills them).
+		srv = &http.Server{Handler: otelhttp.NewHandler(mux, cfg.Component, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop))}
 		logger.InfoContext(ctx, "http listening", "addr", hlis.Addr().String())
 	}
 
@@ -288,6 +288,19 @@ func (c Config) routesGuarded() bool {
 		}
 	}
 	return true
+}
+
+// metricsAuth guards /metrics off loopback with SERVICE_TOKEN or a route's
+// admin token (none set: always 401); on loopback it stays open.
+func (c Config) metricsAuth(addr net.Addr) func(http.Handler) http.Handler {
+	if loopback(addr) {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	tokens := []string{c.Token}
+	for _, r := range c.Routes {
+		tokens = append(tokens, r.AdminToken)
+	}
+	return restgw.BearerAuth(tokens...)
 }
 
 func loopback(a net.Addr) bool {
