@@ -66,6 +66,8 @@ type Route struct {
 	BodyTimeout  time.Duration  // the body's deadline after the headers (408); default DefaultBodyTimeout
 	Trace        string         // continue (default) or link
 	RateLimit    ratelimit.Config
+	// Warnings are logged once by New (e.g. a secret not in its provider's format).
+	Warnings []string
 }
 
 // Config configures the handler.
@@ -185,6 +187,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.metrics = m
 	for _, r := range cfg.Routes {
+		for _, w := range r.Warnings {
+			cfg.Logger.Warn("source config", "source", r.Name, "warning", w)
+		}
 		rt := &route{Route: r, limiter: ratelimit.New(r.RateLimit), counts: m.route(r.Name)}
 		if rt.MaxBodyBytes == 0 {
 			rt.MaxBodyBytes = 1 << 20
