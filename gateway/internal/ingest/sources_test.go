@@ -71,4 +71,3 @@ func TestStripeSecretFormatWarning(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 }
-
