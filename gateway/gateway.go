@@ -60,6 +60,9 @@ type Config struct {
 	// address) under which the REST API, console and /metrics answer: a
 	// proxy's or load balancer's public name. Others get 403 forbidden_host.
 	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
+	// PublicURL is where users reach the gateway (a proxy's https URL): an
+	// https one makes the console's cookie Secure.
+	PublicURL string `env:"HOOKMESH_PUBLIC_URL"`
 	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
 	GRPCTLS grpcauth.ServerTLS
 }
@@ -339,7 +342,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metrics))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
-	cons, err := console.New(console.Config{Token: cfg.AdminToken, Log: g.log, Logger: deps.Logger.With("part", "console")})
+	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
 		return nil, err
 	}
