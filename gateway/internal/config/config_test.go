@@ -349,8 +349,8 @@ func TestSecrets(t *testing.T) {
 		{"only previous", map[string]string{"HM_T_B": "b"}, []string{"b"}, ""},
 		{"file", map[string]string{"HM_T_A_FILE": file}, []string{"from-file"}, ""},
 		{"none", map[string]string{}, nil, "no secret set"},
-		{"both forms", map[string]string{"HM_T_A": "a", "HM_T_A_FILE": file}, nil, "both HM_T_A and HM_T_A_FILE"},
-		{"missing file", map[string]string{"HM_T_A_FILE": filepath.Join(dir, "nope")}, nil, "read HM_T_A_FILE"},
+		{"both forms", map[string]string{"HM_T_A": "a", "HM_T_A_FILE": file}, nil, "HM_T_A and HM_T_A_FILE are both set"},
+		{"missing file", map[string]string{"HM_T_A_FILE": filepath.Join(dir, "nope")}, nil, "env HM_T_A_FILE: read secret file"},
 		{"empty file", map[string]string{"HM_T_A_FILE": empty}, nil, "is empty"},
 	}
 	for _, tc := range tests {
