@@ -63,6 +63,9 @@ type Route struct {
 	Public bool
 	// AdminToken is accepted on this route besides Config.Token.
 	AdminToken string
+	// Wrap, when set, wraps the route's REST handler (e.g. a page in front of
+	// an API call).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Validate reports a configuration that cannot work.
@@ -316,6 +319,9 @@ func newMux(routes []Route, token string, svc *Service, conn *grpc.ClientConn, m
 		h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}})
 		if err != nil {
 			return nil, err
+		}
+		if r.Wrap != nil {
+			h = r.Wrap(h)
 		}
 		switch {
 		case r.Public:
