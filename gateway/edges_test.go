@@ -1,15 +1,20 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookmesh/hookmesh/gateway/internal/config"
 )
 
 const longToken = "a-long-enough-admin-token"
@@ -77,4 +82,70 @@ func TestShortAdminTokenRefusedOffLoopback(t *testing.T) {
 		t.Fatalf("short token on loopback: %v", err)
 	}
 	g.Close()
+}
+
+// Issue 17, item 1, through the gateway's own listener: 200 connections that
+// declare 1 MiB and trickle bytes are answered 408 request_timeout within the
+// source's body_timeout, and a real sender is served meanwhile.
+func TestSlowBodiesOnTheWebhookListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 200 connections")
+	}
+	const slow, timeout = 200, 2 * time.Second
+	file, err := config.Parse([]byte(testConfig + "    body_timeout: 2s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := start(t, Config{}, Deps{File: file})
+	addr := g.HTTPAddr()
+	begin := time.Now()
+	conns := make([]net.Conn, slow)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "POST /hooks/ops HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\n"+
+			"X-Ops-Secret: "+testSecret+"\r\nContent-Length: 1048576\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // one more byte on every connection every 300 ms
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				for _, c := range conns {
+					_, _ = c.Write([]byte(" "))
+				}
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	hook(t, addr, "hasura", "legit-during-attack", "users.insert")
+
+	answers := map[string]int{}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(begin.Add(timeout + 5*time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			answers["error"]++
+			continue
+		}
+		var out struct{ Error struct{ Code string } }
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		answers[strconv.Itoa(resp.StatusCode)+" "+out.Error.Code]++
+	}
+	if answers["408 request_timeout"] != slow {
+		t.Errorf("answers to %d slow bodies: %v", slow, answers)
+	}
+	if took := time.Since(begin); took > timeout+4*time.Second {
+		t.Errorf("slow bodies answered after %v, body_timeout %v", took, timeout)
+	}
 }

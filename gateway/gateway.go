@@ -63,6 +63,9 @@ type Config struct {
 	// PublicURL is where users reach the gateway (a proxy's https URL): an
 	// https one makes the console's cookie Secure.
 	PublicURL string `env:"HOOKMESH_PUBLIC_URL"`
+	// MaxBodiesInFlight caps the webhook requests reading or holding a body at
+	// once on the HTTP listener (over it: 503 over_capacity); 0 is the default.
+	MaxBodiesInFlight int `env:"HOOKMESH_MAX_BODIES_IN_FLIGHT"`
 	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
 	GRPCTLS grpcauth.ServerTLS
 }
@@ -249,6 +252,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		TracerProvider: tp,
 		Logger:         deps.Logger.With("part", "ingest"),
 		Metrics:        registerer(deps.Registry),
+
+		MaxBodiesInFlight: cfg.MaxBodiesInFlight,
 	})
 	if err != nil {
 		return nil, err
