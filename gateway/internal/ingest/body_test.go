@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
 )
 
@@ -175,7 +176,7 @@ func TestSlowBodiesThroughListener(t *testing.T) {
 	for i := range senders {
 		senders[i] = startSlow(t, addr, 300*time.Millisecond)
 	}
-	waitFor(t, func() bool { return h.inFlight.Load() == slow }, "200 bodies in flight")
+	eventually.True(t, 15*time.Second, "200 bodies in flight", func() bool { return h.inFlight.Load() == slow })
 	grown := int64(heapInuse()) - int64(before)
 	if g := gaugeValue(t, reg, "hookmesh_ingest_bodies_in_flight"); g != slow {
 		t.Errorf("hookmesh_ingest_bodies_in_flight = %v, want %d", g, slow)
@@ -218,7 +219,7 @@ func TestSlowBodiesThroughListener(t *testing.T) {
 	if took > timeout+4*time.Second {
 		t.Errorf("slow bodies answered after %v, body_timeout %v", took, timeout)
 	}
-	waitFor(t, func() bool { return h.inFlight.Load() == 0 }, "no bodies in flight")
+	eventually.True(t, 15*time.Second, "no bodies in flight", func() bool { return h.inFlight.Load() == 0 })
 }
 
 func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
@@ -236,17 +237,6 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-func waitFor(t *testing.T, ok func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Over the listener's cap a request is refused at once with 503 over_capacity
 // and a Retry-After, before its body is read.
 func TestOverCapacity(t *testing.T) {
@@ -259,7 +249,7 @@ func TestOverCapacity(t *testing.T) {
 	for range 2 {
 		startSlow(t, addr, time.Second)
 	}
-	waitFor(t, func() bool { return h.inFlight.Load() == 2 }, "2 bodies in flight")
+	eventually.True(t, 15*time.Second, "2 bodies in flight", func() bool { return h.inFlight.Load() == 2 })
 	res := post(t, "http://"+addr+"/hooks/hasura", hasuraHeader(), hasuraBody("over-1"))
 	if res.Status != http.StatusServiceUnavailable || res.code() != "over_capacity" || res.RetryAfter != "1" {
 		t.Fatalf("over the cap: %d %q Retry-After %q", res.Status, res.code(), res.RetryAfter)
