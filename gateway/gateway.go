@@ -60,6 +60,12 @@ type Config struct {
 	// address) under which the REST API, console and /metrics answer: a
 	// proxy's or load balancer's public name. Others get 403 forbidden_host.
 	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
+	// PublicURL is where users reach the gateway (a proxy's https URL): an
+	// https one makes the console's cookie Secure.
+	PublicURL string `env:"HOOKMESH_PUBLIC_URL"`
+	// MaxBodiesInFlight caps the webhook requests reading or holding a body at
+	// once on the HTTP listener (over it: 503 over_capacity); 0 is the default.
+	MaxBodiesInFlight int `env:"HOOKMESH_MAX_BODIES_IN_FLIGHT"`
 	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
 	GRPCTLS grpcauth.ServerTLS
 }
@@ -211,6 +217,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if cfg.AdminToken == "" && !isLoopback(g.grpcLis.Addr()) {
 		return nil, fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
 	}
+	if err := checkTokenLength(cfg.AdminToken, restLis.Addr(), g.grpcLis.Addr()); err != nil {
+		return nil, err
+	}
 
 	logCfg := eventlog.Config{
 		DataDir:       cfg.DataDir,
@@ -243,6 +252,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		TracerProvider: tp,
 		Logger:         deps.Logger.With("part", "ingest"),
 		Metrics:        registerer(deps.Registry),
+
+		MaxBodiesInFlight: cfg.MaxBodiesInFlight,
 	})
 	if err != nil {
 		return nil, err
@@ -333,10 +344,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
 		adminMux.HandleFunc("GET /readyz", g.ready)
 	}
-	adminMux.Handle("GET /metrics", metrics)
+	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metrics))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
-	cons, err := console.New(console.Config{Token: cfg.AdminToken, Log: g.log, Logger: deps.Logger.With("part", "console")})
+	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
 		return nil, err
 	}
@@ -344,9 +355,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if deps.Mount != nil {
 		deps.Mount(adminMux)
 	}
-	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	// Timeouts: platform/httpserver's defaults; webhooks set their source's body deadline.
+	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux)}
 	if g.adminLis != nil {
-		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux), ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux)}
 		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)

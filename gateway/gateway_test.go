@@ -303,7 +303,7 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 	// With a token a public listener is allowed.
-	g, err := New(context.Background(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
+	g, err := New(context.Background(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "a-long-enough-token", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,10 @@ func DemoYAML() []byte { return append([]byte(nil), demoYAML...) }
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	// MaxMaxBodyBytes keeps one event well inside the log's largest max_payload.
-	MaxMaxBodyBytes       = 16 << 20
+	MaxMaxBodyBytes = 16 << 20
+	// DefaultBodyTimeout is how long a source's body may take to arrive (408 after).
+	DefaultBodyTimeout    = 20 * time.Second
+	MaxBodyTimeout        = 5 * time.Minute
 	DefaultTimeout        = 30 * time.Second
 	DefaultMaxInFlight    = 64
 	DefaultScheduleTZ     = "UTC"
@@ -74,6 +77,7 @@ type Source struct {
 	Tolerance      Duration   `yaml:"tolerance"` // timestamped schemes
 	Trace          string     `yaml:"trace"`     // continue | link
 	MaxBodyBytes   ByteSize   `yaml:"max_body_bytes"`
+	BodyTimeout    Duration   `yaml:"body_timeout"` // from the end of the headers to the last body byte
 	RateLimit      *RateLimit `yaml:"rate_limit"`
 
 	// Generic hmac sources (webhook.HMACConfig).
@@ -327,6 +331,9 @@ func (s *Source) validate(v *validator, i int) {
 	if s.MaxBodyBytes < 0 || s.MaxBodyBytes > MaxMaxBodyBytes {
 		v.add(fmt.Sprintf("max_body_bytes must be between 1 and %d", MaxMaxBodyBytes), at("max_body_bytes")...)
 	}
+	if s.BodyTimeout < 0 || s.BodyTimeout.Std() > MaxBodyTimeout {
+		v.add(fmt.Sprintf("body_timeout must be between 1ms and %s", MaxBodyTimeout), at("body_timeout")...)
+	}
 	if s.RateLimit != nil {
 		if err := s.RateLimit.Limiter().Validate(); err != nil || s.RateLimit.RequestsPerSecond == 0 {
 			msg := "requests_per_second must be a positive number"
@@ -522,6 +529,9 @@ func (f *File) fillDefaults() {
 		}
 		if s.MaxBodyBytes == 0 {
 			s.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+		if s.BodyTimeout == 0 {
+			s.BodyTimeout = Duration(DefaultBodyTimeout)
 		}
 		if s.Kind == webhook.KindHasura && s.Header == "" {
 			s.Header = "X-Hasura-Webhook-Secret"

@@ -438,6 +438,27 @@ func TestREST(t *testing.T) {
 	if err != nil || token == "" {
 		t.Fatalf("no token in the verification email (%v)", err)
 	}
+	// Issue 17: the link opens a page with a button; its POST confirms.
+	page := httptest.NewServer(app.VerifyPage(mux))
+	defer page.Close()
+	resp, err := http.Get(page.URL + "/v1/email/verify?token=" + url.QueryEscape(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `method="post"`) || !strings.Contains(string(body), `name="token"`) {
+		t.Fatalf("GET the link: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.PostForm(page.URL+"/v1/email/verify", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Address confirmed") {
+		t.Fatalf("POST the button: %d %s", resp.StatusCode, body)
+	}
 	var verified struct{ UserID, Email, VerifyTime string }
 	get("/v1/email/verify?token="+url.QueryEscape(token), 200, &verified)
 	if verified.UserID != "9" || verified.Email != "new@example.com" || verified.VerifyTime == "" {

@@ -125,6 +125,11 @@ func New(cfg Config, store Outbox) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fulfillment: %w", err)
 	}
+	// A redirect would re-send the signed body to wherever the receiver points:
+	// a 3xx is the answer, a failed attempt, whichever client was given.
+	client := *cfg.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &client
 	s := &Sender{cfg: cfg, signer: signer, store: store, tracer: cfg.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/orders/internal/fulfillment")}
 	s.relay, err = outbox.NewRelay("fulfillment", s.step, store.NextNotificationDue, cfg.Poll, cfg.Logger)
 	if err != nil {
