@@ -1495,6 +1495,12 @@ type V1TypeCount struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// V1VerifyEmailRequest VerifyEmailRequest carries the token from a verification link.
+type V1VerifyEmailRequest struct {
+	// Token The token exactly as it appears in the link's token query parameter.
+	Token *string `json:"token,omitempty"`
+}
+
 // V1VerifyEmailResponse VerifyEmailResponse says which address was verified.
 type V1VerifyEmailResponse struct {
 	// Email The verified address.
@@ -1624,12 +1630,6 @@ type EmailServiceListMessagesParams struct {
 // EmailServiceListMessagesParamsStatus defines parameters for EmailServiceListMessages.
 type EmailServiceListMessagesParamsStatus string
 
-// EmailServiceVerifyEmailParams defines parameters for EmailServiceVerifyEmail.
-type EmailServiceVerifyEmailParams struct {
-	// Token The token exactly as it appears in the link's token query parameter.
-	Token *string `form:"token,omitempty" json:"token,omitempty"`
-}
-
 // AdminServiceListEventsParams defines parameters for AdminServiceListEvents.
 type AdminServiceListEventsParams struct {
 	// Source Only events of this source.
@@ -1742,6 +1742,9 @@ type AdminServiceResolveDeadLetterJSONRequestBody = AdminServiceResolveDeadLette
 
 // AdminServicePurgeDeadLettersJSONRequestBody defines body for AdminServicePurgeDeadLetters for application/json ContentType.
 type AdminServicePurgeDeadLettersJSONRequestBody = V1PurgeDeadLettersRequest
+
+// EmailServiceVerifyEmailJSONRequestBody defines body for EmailServiceVerifyEmail for application/json ContentType.
+type EmailServiceVerifyEmailJSONRequestBody = V1VerifyEmailRequest
 
 // AdminServiceReplayEventJSONRequestBody defines body for AdminServiceReplayEvent for application/json ContentType.
 type AdminServiceReplayEventJSONRequestBody = AdminServiceReplayEventBody
@@ -1901,13 +1904,27 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/email/messages/{id} (the `EmailServiceGetMessage` operationId).
 	EmailServiceGetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// EmailServiceVerifyEmailWithBody VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	//
-	// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-	EmailServiceVerifyEmail(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
+	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+	// FAILED_PRECONDITION for an expired token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmail(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminServiceListEvents ListEvents lists stored events, newest first. GET /v1/events
 	//
@@ -2217,14 +2234,38 @@ func (c *Client) EmailServiceGetMessage(ctx context.Context, id string, reqEdito
 	return c.Client.Do(req)
 }
 
-// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
-// as verified for its user. GET /v1/email/verify?token=…
+// EmailServiceVerifyEmailWithBody VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
 // Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 // FAILED_PRECONDITION for an expired token.
 //
-// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-func (c *Client) EmailServiceVerifyEmail(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewEmailServiceVerifyEmailRequest(c.Server, params)
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *Client) EmailServiceVerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEmailServiceVerifyEmailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
+// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+// FAILED_PRECONDITION for an expired token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *Client) EmailServiceVerifyEmail(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEmailServiceVerifyEmailRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3245,8 +3286,19 @@ func NewEmailServiceGetMessageRequest(server string, id string) (*http.Request, 
 	return req, nil
 }
 
-// NewEmailServiceVerifyEmailRequest constructs an http.Request for the EmailServiceVerifyEmail method
-func NewEmailServiceVerifyEmailRequest(server string, params *EmailServiceVerifyEmailParams) (*http.Request, error) {
+// NewEmailServiceVerifyEmailRequest calls the generic EmailServiceVerifyEmail builder with application/json body
+func NewEmailServiceVerifyEmailRequest(server string, body EmailServiceVerifyEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEmailServiceVerifyEmailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewEmailServiceVerifyEmailRequestWithBody constructs an http.Request for the EmailServiceVerifyEmail method, with any body, and a specified content type
+func NewEmailServiceVerifyEmailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3264,37 +3316,12 @@ func NewEmailServiceVerifyEmailRequest(server string, params *EmailServiceVerify
 		return nil, err
 	}
 
-	if params != nil {
-		// queryValues collects non-styled parameters (passthrough, JSON)
-		// that are safe to round-trip through url.Values.Encode().
-		queryValues := queryURL.Query()
-		// rawQueryFragments collects pre-encoded query fragments from
-		// styled parameters, preserving literal commas as delimiters
-		// per the OpenAPI spec (e.g. "color=blue,black,brown").
-		var rawQueryFragments []string
-
-		if params.Token != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if encoded := queryValues.Encode(); encoded != "" {
-			rawQueryFragments = append(rawQueryFragments, encoded)
-		}
-		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
-	}
-
-	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -4351,15 +4378,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/email/messages/{id} (the `EmailServiceGetMessage` operationId).
 	EmailServiceGetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EmailServiceGetMessageResponse, error)
 
-	// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// EmailServiceVerifyEmailWithBodyWithResponse VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	//
-	// Returns a wrapper object for the known response body format(s).
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-	EmailServiceVerifyEmailWithResponse(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
+
+	// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
+	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+	// FAILED_PRECONDITION for an expired token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithResponse(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
 
 	// AdminServiceListEventsWithResponse ListEvents lists stored events, newest first. GET /v1/events
 	//
@@ -6563,16 +6602,34 @@ func (c *ClientWithResponses) EmailServiceGetMessageWithResponse(ctx context.Con
 	return ParseEmailServiceGetMessageResponse(rsp)
 }
 
-// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
-// as verified for its user. GET /v1/email/verify?token=…
+// EmailServiceVerifyEmailWithBodyWithResponse VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
 // Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 // FAILED_PRECONDITION for an expired token.
 //
-// Returns a wrapper object for the known response body format(s).
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-func (c *ClientWithResponses) EmailServiceVerifyEmailWithResponse(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
-	rsp, err := c.EmailServiceVerifyEmail(ctx, params, reqEditors...)
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *ClientWithResponses) EmailServiceVerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
+	rsp, err := c.EmailServiceVerifyEmailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEmailServiceVerifyEmailResponse(rsp)
+}
+
+// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
+// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+// FAILED_PRECONDITION for an expired token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *ClientWithResponses) EmailServiceVerifyEmailWithResponse(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
+	rsp, err := c.EmailServiceVerifyEmail(ctx, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

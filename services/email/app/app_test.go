@@ -459,13 +459,41 @@ func TestREST(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Address confirmed") {
 		t.Fatalf("POST the button: %d %s", resp.StatusCode, body)
 	}
+	// The REST API itself: POST with the token in the body (the OpenAPI contract).
+	post := func(body string, want int, out any) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/v1/email/verify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("POST verify %s = %d %s, want %d", body, resp.StatusCode, b, want)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				t.Fatalf("POST verify: %v: %s", err, b)
+			}
+		}
+	}
+	tokenJSON := func(tok string) string { b, _ := json.Marshal(map[string]string{"token": tok}); return string(b) }
 	var verified struct{ UserID, Email, VerifyTime string }
-	get("/v1/email/verify?token="+url.QueryEscape(token), 200, &verified)
+	post(tokenJSON(token), 200, &verified)
 	if verified.UserID != "9" || verified.Email != "new@example.com" || verified.VerifyTime == "" {
 		t.Fatalf("verify = %+v", verified)
 	}
-	get("/v1/email/verify?token="+url.QueryEscape(token+"x"), 400, nil)
-	get("/v1/email/verify", 400, nil)
+	post(tokenJSON(token+"x"), 400, nil)
+	post(`{}`, 400, nil)
+	// GET on the API is not a verification (the page's GET changes nothing either).
+	resp, err = http.Get(srv.URL + "/v1/email/verify?token=" + url.QueryEscape(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatalf("GET on the REST API verified: %d", resp.StatusCode)
+	}
 }
 
 func TestAPIErrors(t *testing.T) {

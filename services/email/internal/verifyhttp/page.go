@@ -23,8 +23,8 @@ const Path = "/v1/email/verify"
 const maxForm = 16 << 10
 
 // Page serves GET (the button) and POST (confirm) at Path. api is the REST
-// handler whose GET Path?token=… runs VerifyEmail; only POST reaches it. A
-// JSON POST ({"token": "…"}) gets the API's JSON answer, a form POST a page.
+// handler whose POST Path {"token": …} runs VerifyEmail; only POST reaches it.
+// A JSON POST gets the API's JSON answer, a form POST a page.
 func Page(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -53,12 +53,17 @@ func confirm(w http.ResponseWriter, r *http.Request, api http.Handler) {
 		render(w, http.StatusBadRequest, page{Outcome: "invalid"})
 		return
 	}
+	body, err := json.Marshal(map[string]string{"token": token})
+	if err != nil {
+		render(w, http.StatusInternalServerError, page{Outcome: "failed"})
+		return
+	}
 	inner := r.Clone(r.Context())
-	inner.Method = http.MethodGet
-	inner.URL = &url.URL{Path: Path, RawQuery: url.Values{"token": {token}}.Encode()}
+	inner.Method = http.MethodPost
+	inner.URL = &url.URL{Path: Path}
 	inner.RequestURI = ""
-	inner.Body, inner.ContentLength = http.NoBody, 0
-	inner.Header.Del("Content-Type")
+	inner.Body, inner.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	inner.Header.Set("Content-Type", "application/json")
 	inner.Header.Del("Content-Length")
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	api.ServeHTTP(rec, inner)

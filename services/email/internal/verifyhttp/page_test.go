@@ -1,6 +1,7 @@
 package verifyhttp_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,7 @@ import (
 	"github.com/hookmesh/hookmesh/services/email/internal/verifyhttp"
 )
 
-// fakeAPI answers GET /v1/email/verify like the REST API and counts calls.
+// fakeAPI answers POST /v1/email/verify like the REST API and counts calls.
 type fakeAPI struct {
 	calls  int
 	tokens []string
@@ -20,10 +21,12 @@ type fakeAPI struct {
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.calls++
-	tok := r.URL.Query().Get("token")
+	var in struct{ Token string }
+	_ = json.NewDecoder(r.Body).Decode(&in)
+	tok := in.Token
 	f.tokens = append(f.tokens, tok)
 	switch {
-	case r.Method != http.MethodGet || r.URL.Path != verifyhttp.Path:
+	case r.Method != http.MethodPost || r.URL.Path != verifyhttp.Path || r.Header.Get("Content-Type") != "application/json":
 		restgw.WriteError(w, http.StatusNotFound, "not_found", "no route")
 	case tok == "good":
 		w.Header().Set("Content-Type", "application/json")
