@@ -1,15 +1,3 @@
-// Package dispatch fans events out of the event log to every subscribed
-// EventConsumerService over gRPC: one durable JetStream pull consumer per
-// subscription on HOOKMESH_EVENTS (shared by every gateway process), the consumer
-// contract's status codes classified into done / retry later / dead letter,
-// retries parked in the log so they hold no delivery slot, dead letters with every
-// attempt, per-event delivery state, replays (one event or a throttled bulk job)
-// and a cluster-wide pause.
-//
-// Lifecycle: New (validates, creates streams, buckets and consumers), Start
-// (begins delivering), Stop (drains in-flight attempts until its ctx ends, then
-// cancels them: a shutdown's own CANCELLED is a retry, the message is returned to
-// the log and redelivered at once to another gateway or after restart).
 package dispatch
 
 import (
