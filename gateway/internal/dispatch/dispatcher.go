@@ -42,9 +42,9 @@ type Config struct {
 	JS jetstream.JetStream
 	// Subscriptions in config order (names unique).
 	Subscriptions []Subscription
-	// Conns resolves builtin:<name> targets to in-process connections. They should
-	// carry an otelgrpc client stats handler; the dispatcher also puts the trace
-	// context into the call's metadata itself.
+	// Conns resolves builtin:<name> targets to in-process connections. They must
+	// carry an otelgrpc client stats handler: it is what puts the trace context
+	// into the call's metadata (connections the dispatcher dials carry one).
 	Conns map[string]*grpc.ClientConn
 	// Addrs resolves builtin:<name> targets to addresses the dispatcher dials.
 	Addrs map[string]string

@@ -42,21 +42,21 @@
 //
 // The record's state, as GET /v1/events/{id} shows it:
 //
-//	              event stream message (e<seq>)         replay request (p<seq>)
-//	                        │                                    │
-//	           type/filter  │                                    ▼
-//	  FILTERED ◄────────────┤                                 PENDING ◄── ReplayEvent,
-//	  (acked)               ▼                                    │        bulk job
-//	                   ┌─ attempt ◄─────────────────────────────┘
-//	                   │    │ ▲
-//	          OK,      │    │ │ due: parked message
-//	   ALREADY_EXISTS  │    │ │ (dispatch-retry-<sub>)
-//	                   │    ▼ │
-//	                   │ RETRYING ── park hookmesh.retry.<sub>, Not-Before
-//	                   │    │
-//	                   │    │ exhausted, or a terminal code
-//	                   ▼    ▼
-//	            DELIVERED  DEAD ── dead letter hookmesh.dlq.<sub>.open.<id>
+//	            event stream message (e<seq>)         replay request (p<seq>)
+//	                      │                                    │
+//	         type/filter  │                                    ▼
+//	FILTERED ◄────────────┤                                 PENDING ◄── ReplayEvent,
+//	(acked)               ▼                                    │        bulk job
+//	                 ┌─ attempt ◄─────────────────────────────┘
+//	                 │    │ ▲
+//	        OK,      │    │ │ due: parked message
+//	 ALREADY_EXISTS  │    │ │ (dispatch-retry-<sub>)
+//	                 │    ▼ │
+//	                 │ RETRYING ── park hookmesh.retry.<sub>, Not-Before
+//	                 │    │
+//	                 │    │ exhausted, or a terminal code
+//	                 ▼    ▼
+//	          DELIVERED  DEAD ── dead letter hookmesh.dlq.<sub>.open.<id>
 //
 // PENDING is also what an event routed to a subscription shows before its first
 // attempt (no record yet). A shutdown's own CANCELLED writes RETRYING with no

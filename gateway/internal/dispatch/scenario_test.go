@@ -249,6 +249,13 @@ func TestKilledMidDeliveryRedelivered(t *testing.T) {
 	if n := c.fx.count("test", "k-1"); n != 1 {
 		t.Fatalf("effect applied %d times", n)
 	}
+	// The redelivery is counted where it happened, and nowhere else.
+	if n := testutil.ToFloat64(b.m.redeliveries.WithLabelValues("svc")); n != 1 {
+		t.Fatalf("redeliveries after restart = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(a.m.redeliveries.WithLabelValues("svc")); n != 0 {
+		t.Fatalf("redeliveries before the crash = %v, want 0", n)
+	}
 }
 
 // TestStopMidDeliveryCancelledIsRetry: Stop's grace ends during an attempt; the
