@@ -158,7 +158,7 @@ func TestDeliveryTrace(t *testing.T) {
 		t.Fatalf("delivery span not a child of the stored context: %v", span)
 	}
 
-	if _, err := d.ReplayEvent(ctxT(t), &adminv1.ReplayEventRequest{Id: "tr-1", Source: "test"}); err != nil {
+	if _, err := d.ReplayEvent(ctxT(t), "test", "tr-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the replay", func() bool { return len(c.callsFor("tr-1")) == 2 })

@@ -31,7 +31,8 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 // EventGetter reads one stored event and its sequence; (*eventlog.Log).Get fits.
-// ReplayEvent uses it for events that have no delivery state yet.
+// ReplayEvent uses it for events that have no delivery state yet; an unknown
+// event is an error wrapping eventlog.ErrNotFound.
 type EventGetter interface {
 	Get(ctx context.Context, source, id string) (*eventv1.Event, uint64, error)
 }
@@ -155,8 +156,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Dispatcher delivers events to subscriptions. Its methods named after AdminService
-// RPCs take and return the adminv1 messages, so the admin server delegates 1:1.
+// Dispatcher delivers events to subscriptions. Its operations for the admin API
+// (dead letters, replays, subscriptions, deliveries) return the adminv1 records
+// it stores and errors of the kinds in errors.go; gateway/internal/admin turns
+// them into RPCs.
 type Dispatcher struct {
 	cfg     Config
 	log     *slog.Logger
