@@ -15,6 +15,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
 // attempt makes one Deliver call in a span that is a child of the event's stored
@@ -86,12 +87,15 @@ func (w *worker) storedContext(ev *eventv1.Event) trace.SpanContext {
 	}))
 }
 
-// deliverySpanName is the name of a subscription's delivery spans.
-func deliverySpanName(sub string) string { return "hookmesh.dispatch deliver " + sub }
+// deliverySpanName is the name of a subscription's delivery spans, the
+// messaging conventions' "send <destination>".
+func deliverySpanName(sub string) string { return telemetry.DeliverySpanName(telemetry.OpSend, sub) }
 
+// startSpan starts the attempt's span, a client span of the messaging
+// conventions' send operation (the Deliver call's otelgrpc span is its child).
 func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.Span) {
 	sc := j.stored
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 	if j.replay {
 		// A replay is a new trace linked to the original (Promise 5).
 		opts = append(opts, trace.WithNewRoot())
@@ -103,13 +107,12 @@ func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.
 	}
 	ctx, span := w.d.tracer.Start(ctx, w.spanName, opts...)
 	if span.IsRecording() {
+		span.SetAttributes(telemetry.DeliveryMessaging(telemetry.OpSend, w.sub.Name, j.ev.GetId())...)
+		span.SetAttributes(telemetry.EventAttributes(j.ev.GetSource(), j.ev.GetId(), j.ev.GetType())...)
 		span.SetAttributes(
-			attribute.String("hookmesh.subscription", w.sub.Name),
-			attribute.Int("hookmesh.attempt", int(j.attempt)),
-			attribute.Bool("hookmesh.replay", j.replay),
-			attribute.String("hookmesh.event.type", j.ev.GetType()),
-			attribute.String("hookmesh.event.source", j.ev.GetSource()),
-			attribute.String("hookmesh.event.id", j.ev.GetId()),
+			telemetry.KeySubscription.String(w.sub.Name),
+			telemetry.KeyAttempt.Int(int(j.attempt)),
+			telemetry.KeyReplay.Bool(j.replay),
 		)
 	}
 	return ctx, span

@@ -150,7 +150,7 @@ func TestDeliveryTrace(t *testing.T) {
 	}
 	var span sdktrace.ReadOnlySpan
 	for _, s := range exp.GetSpans().Snapshots() {
-		if strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver") {
+		if s.Name() == "send svc" {
 			span = s
 		}
 	}
@@ -165,7 +165,7 @@ func TestDeliveryTrace(t *testing.T) {
 	var replaySpan sdktrace.ReadOnlySpan
 	eventually(t, 10*time.Second, "the replay span", func() bool {
 		for _, s := range exp.GetSpans().Snapshots() {
-			if strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver") && s.SpanContext().TraceID() != want {
+			if s.Name() == "send svc" && s.SpanContext().TraceID() != want {
 				replaySpan = s
 			}
 		}

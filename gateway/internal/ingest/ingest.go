@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -30,6 +29,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
 // Appender stores an event once per (source, id) and returns only after it is
@@ -273,7 +273,7 @@ func (h *Handler) verify(ctx context.Context, span trace.Span, rt *route, req *w
 		return rt.Source.Verify(req, now)
 	}
 	_, vspan := span.TracerProvider().Tracer("github.com/hookmesh/hookmesh/gateway/internal/ingest").Start(ctx, "webhook.verify",
-		trace.WithAttributes(attribute.String("hookmesh.source", rt.Name)))
+		trace.WithAttributes(telemetry.KeyEventSource.String(rt.Name)))
 	defer vspan.End()
 	err := rt.Source.Verify(req, now)
 	if err != nil {
@@ -338,11 +338,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ev.Tracestate = sc.TraceState().String()
 	}
 	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("hookmesh.source", rt.Name),
-			attribute.String("hookmesh.event.id", ev.Id),
-			attribute.String("hookmesh.event.type", ev.Type),
-		)
+		span.SetAttributes(telemetry.EventAttributes(rt.Name, ev.Id, ev.Type)...)
 	}
 
 	ar, err := h.log.Append(ctx, ev)
@@ -356,7 +352,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	rt.counts.inc(status)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("hookmesh.ingest.status", status))
+		span.SetAttributes(telemetry.KeyIngestStatus.String(status))
 	}
 	h.logger.DebugContext(ctx, "webhook stored", "source", rt.Name, "event_id", ev.Id, "type", ev.Type, "status", status)
 	if res.AckEmpty {
