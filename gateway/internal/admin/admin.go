@@ -205,12 +205,8 @@ func (s *Service) logError(ctx context.Context, op string, err error) error {
 
 // invalidReason keeps the log's explanation of a bad filter, cursor or id.
 func invalidReason(err error) string {
-	msg := err.Error()
-	const prefix = "eventlog: invalid: "
-	for i := 0; i+len(prefix) <= len(msg); i++ {
-		if msg[i:i+len(prefix)] == prefix {
-			return msg[i+len(prefix):]
-		}
+	if ie, ok := errors.AsType[*eventlog.InvalidError](err); ok {
+		return ie.Reason
 	}
-	return msg
+	return err.Error()
 }

@@ -410,11 +410,10 @@ func (h *Handler) appendFailed(ctx context.Context, w http.ResponseWriter, rt *r
 	}
 }
 
-// invalidReason keeps the log's explanation minus its package prefix.
+// invalidReason is the log's explanation of an invalid event.
 func invalidReason(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "eventlog: invalid: "); i >= 0 {
-		return s[i+len("eventlog: invalid: "):]
+	if ie, ok := errors.AsType[*eventlog.InvalidError](err); ok {
+		return ie.Reason
 	}
 	return "invalid event"
 }
