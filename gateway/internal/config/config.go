@@ -192,7 +192,7 @@ func Parse(data []byte) (*File, error) {
 	if err := errors.Join(v.errs...); err != nil {
 		return nil, err
 	}
-	f.fillDefaults()
+	f.setDefaults()
 	return f, nil
 }
 
@@ -505,7 +505,7 @@ func (s *Schedule) validate(v *validator, i int) {
 	}
 }
 
-func (f *File) fillDefaults() {
+func (f *File) setDefaults() {
 	for i := range f.Sources {
 		s := &f.Sources[i]
 		if s.Trace == "" {

@@ -88,7 +88,7 @@ type Config struct {
 	JobLease time.Duration
 }
 
-func (c *Config) fillDefaults() {
+func (c *Config) setDefaults() {
 	if c.TracerProvider == nil {
 		c.TracerProvider = noop.NewTracerProvider()
 	}
@@ -123,7 +123,7 @@ func (c *Config) fillDefaults() {
 		c.JobLease = 30 * time.Second
 	}
 	for i := range c.Subscriptions {
-		c.Subscriptions[i].fillDefaults()
+		c.Subscriptions[i].setDefaults()
 	}
 }
 
@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	subs := make([]Subscription, len(cfg.Subscriptions))
 	copy(subs, cfg.Subscriptions)
 	cfg.Subscriptions = subs
-	cfg.fillDefaults()
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

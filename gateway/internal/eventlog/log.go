@@ -127,7 +127,7 @@ type appendConn struct {
 // Open starts (embedded) or connects to (URL) the server and creates or updates the
 // stream. The log takes writes as soon as it returns.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
-	cfg = cfg.withDefaults()
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
