@@ -93,6 +93,9 @@
 // will run. The last holds only until Next + timeout + AckMargin + 1 minute: a
 // record that long overdue means the park failed after the state was written (a
 // crash between the two), and the redelivered event message delivers from there.
+// Every redelivered event message is counted in
+// hookmesh_dispatch_redeliveries_total; parked messages are not (they are NAKed
+// by the dispatcher itself until due).
 //
 // # Errors
 //
