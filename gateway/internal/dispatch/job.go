@@ -50,8 +50,9 @@ func (w *worker) prepare(ctx context.Context, msg jetstream.Msg, parked bool) (*
 		return nil, nil, false
 	}
 	if !parked && !j.first {
-		// Our retries are parked, never returned to the event consumer: an earlier
-		// delivery of this message went unacknowledged.
+		// Retries are parked as new messages, so a delivery count above 1 means an
+		// earlier delivery went unacknowledged (ack wait passed) or was returned
+		// (shutdown, pause, failed bookkeeping).
 		w.mx.redeliveries.Inc()
 	}
 	// Log lines before the attempt's span name the event's stored trace.
