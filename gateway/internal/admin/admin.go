@@ -1,7 +1,10 @@
 // Package admin implements hookmesh.admin.v1.AdminService: events from the event log,
 // and deliveries, dead letters, replays, subscriptions and scheduled events from the
 // components that own them (the dispatcher and the scheduler), through small seams.
-// A seam left unwired answers UNIMPLEMENTED saying what is missing.
+// A seam left unwired answers UNIMPLEMENTED saying what is missing. The
+// dispatcher's operations take plain arguments and return errors of its kinds;
+// this package alone turns requests into them and their errors into gRPC codes
+// (dispatch.go).
 package admin
 
 import (

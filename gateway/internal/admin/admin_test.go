@@ -314,3 +314,54 @@ func TestDispatchErrorCodes(t *testing.T) {
 		})
 	}
 }
+
+// queries records the dead-letter queries the service builds from requests.
+type queries struct {
+	list  dispatch.DeadLetterQuery
+	purge dispatch.PurgeQuery
+}
+
+func (q *queries) ListDeadLetters(_ context.Context, dq dispatch.DeadLetterQuery) ([]*adminv1.DeadLetter, string, error) {
+	q.list = dq
+	return []*adminv1.DeadLetter{{Id: "d1"}}, "next", nil
+}
+
+func (q *queries) ResolveDeadLetter(_ context.Context, id string) (*adminv1.DeadLetter, error) {
+	return &adminv1.DeadLetter{Id: id}, nil
+}
+
+func (q *queries) PurgeDeadLetters(_ context.Context, pq dispatch.PurgeQuery) (int64, error) {
+	q.purge = pq
+	return 2, nil
+}
+
+// TestDeadLetterRequestsBecomeQueries: every request field reaches the
+// dispatcher's query, and its answer the response.
+func TestDeadLetterRequestsBecomeQueries(t *testing.T) {
+	q := &queries{}
+	c := client(t, Config{Events: openLog(t), DeadLetters: q})
+	ctx := context.Background()
+	since, until := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
+	r, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{
+		Subscription: "email", Source: "hasura", Type: "users.*", IncludeResolved: true,
+		Since: timestamppb.New(since), Until: timestamppb.New(until), PageSize: 7, PageToken: "tok",
+	})
+	if err != nil || len(r.GetDeadLetters()) != 1 || r.GetNextPageToken() != "next" {
+		t.Fatalf("list: %v %v", r, err)
+	}
+	want := dispatch.DeadLetterQuery{Subscription: "email", Source: "hasura", Type: "users.*", IncludeResolved: true,
+		Since: since, Until: until, PageSize: 7, PageToken: "tok"}
+	if q.list != want {
+		t.Errorf("query %+v, want %+v", q.list, want)
+	}
+	if r, err := c.ResolveDeadLetter(ctx, &adminv1.ResolveDeadLetterRequest{Id: "d9"}); err != nil || r.GetDeadLetter().GetId() != "d9" {
+		t.Fatalf("resolve: %v %v", r, err)
+	}
+	p, err := c.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{Subscription: "email", IncludeOpen: true, Before: timestamppb.New(until)})
+	if err != nil || p.GetPurged() != 2 {
+		t.Fatalf("purge: %v %v", p, err)
+	}
+	if want := (dispatch.PurgeQuery{Subscription: "email", IncludeOpen: true, Before: until}); q.purge != want {
+		t.Errorf("purge query %+v, want %+v", q.purge, want)
+	}
+}
