@@ -13,7 +13,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // appender is what ingest, publish and the scheduler append through.
@@ -81,12 +81,12 @@ func (o *observedLog) Append(ctx context.Context, ev *eventv1.Event) (eventlog.A
 	}
 	if span.IsRecording() {
 		span.SetAttributes(
-			semconv.MessagingSystemKey.String(telemetry.MessagingSystem),
+			semconv.MessagingSystemKey.String(spanattr.MessagingSystem),
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingDestinationName(eventlog.SubjectRoot+"."+ev.GetSource()),
-			telemetry.KeyAppendResult.String(result),
+			spanattr.KeyAppendResult.String(result),
 		)
-		span.SetAttributes(telemetry.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...)
+		span.SetAttributes(spanattr.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...)
 		if err != nil {
 			span.SetStatus(codes.Error, result)
 		}

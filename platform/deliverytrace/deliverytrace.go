@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
-	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // Start starts the processing span of req, a consumer span of the messaging
@@ -30,16 +30,16 @@ func Start(ctx context.Context, tracer trace.Tracer, req *consumerv1.DeliverRequ
 	}
 	sub := req.GetSubscription()
 	opts = append(opts,
-		trace.WithAttributes(telemetry.DeliveryMessaging(telemetry.OpProcess, sub, ev.GetId())...),
-		trace.WithAttributes(telemetry.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...),
+		trace.WithAttributes(spanattr.DeliveryMessaging(spanattr.OpProcess, sub, ev.GetId())...),
+		trace.WithAttributes(spanattr.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...),
 		trace.WithAttributes(
-			telemetry.KeySubscription.String(sub),
-			telemetry.KeyAttempt.Int(int(req.GetAttempt())),
-			telemetry.KeyReplay.Bool(req.GetReplay()),
+			spanattr.KeySubscription.String(sub),
+			spanattr.KeyAttempt.Int(int(req.GetAttempt())),
+			spanattr.KeyReplay.Bool(req.GetReplay()),
 		))
-	name := telemetry.OpProcess
+	name := spanattr.OpProcess
 	if sub != "" {
-		name = telemetry.DeliverySpanName(telemetry.OpProcess, sub)
+		name = spanattr.DeliverySpanName(spanattr.OpProcess, sub)
 	}
 	return tracer.Start(ctx, name, opts...)
 }

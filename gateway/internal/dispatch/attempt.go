@@ -15,7 +15,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // attempt makes one Deliver call in a span that is a child of the event's stored
@@ -89,7 +89,7 @@ func (w *worker) storedContext(ev *eventv1.Event) trace.SpanContext {
 
 // deliverySpanName is the name of a subscription's delivery spans, the
 // messaging conventions' "send <destination>".
-func deliverySpanName(sub string) string { return telemetry.DeliverySpanName(telemetry.OpSend, sub) }
+func deliverySpanName(sub string) string { return spanattr.DeliverySpanName(spanattr.OpSend, sub) }
 
 // startSpan starts the attempt's span, a client span of the messaging
 // conventions' send operation (the Deliver call's otelgrpc span is its child).
@@ -107,12 +107,12 @@ func (w *worker) startSpan(ctx context.Context, j *job) (context.Context, trace.
 	}
 	ctx, span := w.d.tracer.Start(ctx, w.spanName, opts...)
 	if span.IsRecording() {
-		span.SetAttributes(telemetry.DeliveryMessaging(telemetry.OpSend, w.sub.Name, j.ev.GetId())...)
-		span.SetAttributes(telemetry.EventAttributes(j.ev.GetSource(), j.ev.GetId(), j.ev.GetType())...)
+		span.SetAttributes(spanattr.DeliveryMessaging(spanattr.OpSend, w.sub.Name, j.ev.GetId())...)
+		span.SetAttributes(spanattr.EventAttributes(j.ev.GetSource(), j.ev.GetId(), j.ev.GetType())...)
 		span.SetAttributes(
-			telemetry.KeySubscription.String(w.sub.Name),
-			telemetry.KeyAttempt.Int(int(j.attempt)),
-			telemetry.KeyReplay.Bool(j.replay),
+			spanattr.KeySubscription.String(w.sub.Name),
+			spanattr.KeyAttempt.Int(int(j.attempt)),
+			spanattr.KeyReplay.Bool(j.replay),
 		)
 	}
 	return ctx, span

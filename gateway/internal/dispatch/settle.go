@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
-	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // Dead letter reasons other than "terminal: <code>".
@@ -122,7 +122,7 @@ func (w *worker) settleRetry(ctx context.Context, j *job, rec *record, a attempt
 	w.ack(j.msg)
 	w.d.m.deliveries.WithLabelValues(w.sub.Name, outcomeRetry).Inc()
 	w.d.m.retries.WithLabelValues(w.sub.Name).Inc()
-	markOutcome(trace.SpanFromContext(ctx), outcomeRetry, telemetry.KeyRetryDelayMS.Int64(delay.Milliseconds()))
+	markOutcome(trace.SpanFromContext(ctx), outcomeRetry, spanattr.KeyRetryDelayMS.Int64(delay.Milliseconds()))
 	w.attemptLog(j, a).InfoContext(ctx, "delivery failed; retry parked", "code", a.Code, "delay", delay)
 }
 
@@ -177,8 +177,8 @@ func (w *worker) settleDead(ctx context.Context, j *job, rec *record, a attempt,
 	w.d.m.deliveries.WithLabelValues(w.sub.Name, outcomeDead).Inc()
 	w.d.m.deadLetters.WithLabelValues(w.sub.Name, kind).Inc()
 	span := trace.SpanFromContext(ctx)
-	markOutcome(span, outcomeDead, telemetry.KeyDeadLetterID.String(id), telemetry.KeyDeadLetterReason.String(kind))
-	span.AddEvent("dead letter", trace.WithAttributes(telemetry.KeyDeadLetterID.String(id), telemetry.KeyDeadLetterReason.String(reason)))
+	markOutcome(span, outcomeDead, spanattr.KeyDeadLetterID.String(id), spanattr.KeyDeadLetterReason.String(kind))
+	span.AddEvent("dead letter", trace.WithAttributes(spanattr.KeyDeadLetterID.String(id), spanattr.KeyDeadLetterReason.String(reason)))
 	log.WarnContext(ctx, "delivery dead-lettered", "code", a.Code, "reason", reason, "dead_letter_id", id)
 }
 
@@ -188,7 +188,7 @@ func markOutcome(span trace.Span, outcome string, attrs ...attribute.KeyValue) {
 	if !span.IsRecording() {
 		return
 	}
-	span.SetAttributes(append(attrs, telemetry.KeyDeliveryOutcome.String(outcome))...)
+	span.SetAttributes(append(attrs, spanattr.KeyDeliveryOutcome.String(outcome))...)
 }
 
 // park publishes the next attempt to the retry subject, due at due.

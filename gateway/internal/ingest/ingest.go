@@ -29,7 +29,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // Appender stores an event once per (source, id) and returns only after it is
@@ -273,7 +273,7 @@ func (h *Handler) verify(ctx context.Context, span trace.Span, rt *route, req *w
 		return rt.Source.Verify(req, now)
 	}
 	_, vspan := span.TracerProvider().Tracer("github.com/hookmesh/hookmesh/gateway/internal/ingest").Start(ctx, "webhook.verify",
-		trace.WithAttributes(telemetry.KeyEventSource.String(rt.Name)))
+		trace.WithAttributes(spanattr.KeyEventSource.String(rt.Name)))
 	defer vspan.End()
 	err := rt.Source.Verify(req, now)
 	if err != nil {
@@ -338,7 +338,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ev.Tracestate = sc.TraceState().String()
 	}
 	if span.IsRecording() {
-		span.SetAttributes(telemetry.EventAttributes(rt.Name, ev.Id, ev.Type)...)
+		span.SetAttributes(spanattr.EventAttributes(rt.Name, ev.Id, ev.Type)...)
 	}
 
 	ar, err := h.log.Append(ctx, ev)
@@ -352,7 +352,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	rt.counts.inc(status)
 	if span.IsRecording() {
-		span.SetAttributes(telemetry.KeyIngestStatus.String(status))
+		span.SetAttributes(spanattr.KeyIngestStatus.String(status))
 	}
 	h.logger.DebugContext(ctx, "webhook stored", "source", rt.Name, "event_id", ev.Id, "type", ev.Type, "status", status)
 	if res.AckEmpty {

@@ -1,12 +1,14 @@
-package telemetry
+// Package spanattr is the one list of span attribute keys every hookmesh
+// component shares, and the OpenTelemetry messaging-convention attributes and
+// names of the delivery spans (docs/observability.md describes each).
+package spanattr
 
 import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 )
 
-// Span attribute keys every component shares, the one list of them
-// (docs/observability.md describes each). Component-specific keys
+// Span attribute keys every component shares. Component-specific keys
 // (hookmesh.email.*, hookmesh.orders.*) stay with their component.
 const (
 	// The event: its source (the route that took it, or cron/scheduled), id and type.
