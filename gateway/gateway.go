@@ -34,6 +34,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
@@ -163,7 +164,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		cfg.HTTPAddr = "127.0.0.1:8090"
 	}
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
-		cfg.DataDir = "./hookmesh-data"
+		cfg.DataDir = envconfig.DefaultDataDir
 	}
 	g := &Gateway{cfg: cfg, logger: deps.Logger, tp: tp}
 	defer func() {

@@ -385,7 +385,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err := envconfig.Load(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8090" || cfg.DataDir != "./hookmesh-data" || cfg.AdminAddr != "127.0.0.1:9999" ||
+	if cfg.HTTPAddr != "127.0.0.1:8090" || cfg.DataDir != envconfig.DefaultDataDir || cfg.AdminAddr != "127.0.0.1:9999" ||
 		cfg.AdminToken != "from-file" || cfg.ConfigFile != "" || cfg.NATSURL != "" {
 		t.Fatalf("config %+v", cfg)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"io"
 	"os"
 	"strings"
@@ -23,7 +24,7 @@ const (
 // Defaults of the connection flags.
 const (
 	DefaultAddr    = "http://127.0.0.1:8090"
-	DefaultDataDir = "./hookmesh-data"
+	DefaultDataDir = envconfig.DefaultDataDir
 )
 
 const usage = `hookmesh — webhook gateway and gRPC service mesh

@@ -108,7 +108,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	logFor := func(name string) *slog.Logger { return logging.New(logOut, name) }
 	dataDir := cfg.Gateway.DataDir
 	if dataDir == "" {
-		dataDir = "./hookmesh-data"
+		dataDir = envconfig.DefaultDataDir
 	}
 	if abs, aerr := filepath.Abs(dataDir); aerr == nil {
 		dataDir = abs

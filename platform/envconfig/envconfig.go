@@ -26,6 +26,11 @@ import (
 	"time"
 )
 
+// DefaultDataDir is where every hookmesh component keeps embedded state
+// (HOOKMESH_DATA_DIR) unless told otherwise. A struct tag cannot name a
+// constant: configs that spell it in a default tag say this value.
+const DefaultDataDir = "./hookmesh-data"
+
 var durationType = reflect.TypeFor[time.Duration]()
 
 // Load fills the tagged fields of the struct cfg points to. A field keeps its

@@ -27,9 +27,6 @@ import (
 //go:embed demo.yaml
 var demoYAML []byte
 
-// DemoYAML is the built-in demo config, as text.
-func DemoYAML() []byte { return append([]byte(nil), demoYAML...) }
-
 // Defaults.
 const (
 	DefaultMaxBodyBytes = 1 << 20
@@ -199,7 +196,7 @@ func Parse(data []byte) (*File, error) {
 	if err := errors.Join(v.errs...); err != nil {
 		return nil, err
 	}
-	f.fillDefaults()
+	f.setDefaults()
 	return f, nil
 }
 
@@ -362,14 +359,11 @@ func (s *Source) validate(v *validator, i int) {
 			v.add("an hmac source needs header (the signature header)", "sources", i)
 		}
 		// Everything else the hmac scheme checks (algorithm, template, extractors).
-		if err := s.hmacConfig(nil).Validate(); err != nil && !isSecretErr(err) {
+		if err := s.hmacConfig(nil).Validate(); err != nil && !errors.Is(err, webhook.ErrNoSecrets) {
 			v.add(err.Error(), "sources", i)
 		}
 	}
 }
-
-// isSecretErr is the "no secret" error of a validation run before secrets are resolved.
-func isSecretErr(err error) bool { return strings.Contains(err.Error(), "secret") }
 
 // HMACConfig is the webhook.HMACConfig of an hmac source with its secrets.
 func (s *Source) HMACConfig(secrets []string) webhook.HMACConfig { return s.hmacConfig(secrets) }
@@ -518,7 +512,7 @@ func (s *Schedule) validate(v *validator, i int) {
 	}
 }
 
-func (f *File) fillDefaults() {
+func (f *File) setDefaults() {
 	for i := range f.Sources {
 		s := &f.Sources[i]
 		if s.Trace == "" {

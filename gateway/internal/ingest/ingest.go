@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -31,6 +30,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // Appender stores an event once per (source, id) and returns only after it is
@@ -300,7 +300,7 @@ func (h *Handler) verify(ctx context.Context, span trace.Span, rt *route, req *w
 		return rt.Source.Verify(req, now)
 	}
 	_, vspan := span.TracerProvider().Tracer("github.com/hookmesh/hookmesh/gateway/internal/ingest").Start(ctx, "webhook.verify",
-		trace.WithAttributes(attribute.String("hookmesh.source", rt.Name)))
+		trace.WithAttributes(spanattr.KeyEventSource.String(rt.Name)))
 	defer vspan.End()
 	err := rt.Source.Verify(req, now)
 	if err != nil {
@@ -365,11 +365,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ev.Tracestate = sc.TraceState().String()
 	}
 	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("hookmesh.source", rt.Name),
-			attribute.String("hookmesh.event.id", ev.Id),
-			attribute.String("hookmesh.event.type", ev.Type),
-		)
+		span.SetAttributes(spanattr.EventAttributes(rt.Name, ev.Id, ev.Type)...)
 	}
 
 	ar, err := h.log.Append(ctx, ev)
@@ -383,7 +379,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	rt.counts.inc(status)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("hookmesh.ingest.status", status))
+		span.SetAttributes(spanattr.KeyIngestStatus.String(status))
 	}
 	h.logger.DebugContext(ctx, "webhook stored", "source", rt.Name, "event_id", ev.Id, "type", ev.Type, "status", status)
 	if res.AckEmpty {
@@ -441,11 +437,10 @@ func (h *Handler) appendFailed(ctx context.Context, w http.ResponseWriter, rt *r
 	}
 }
 
-// invalidReason keeps the log's explanation minus its package prefix.
+// invalidReason is the log's explanation of an invalid event.
 func invalidReason(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "eventlog: invalid: "); i >= 0 {
-		return s[i+len("eventlog: invalid: "):]
+	if ie, ok := errors.AsType[*eventlog.InvalidError](err); ok {
+		return ie.Reason
 	}
 	return "invalid event"
 }
