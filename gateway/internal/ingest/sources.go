@@ -38,7 +38,11 @@ func NewSource(s *config.Source, lookup config.SecretLookup) (webhook.Source, er
 	var src webhook.Source
 	switch s.Kind {
 	case webhook.KindHasura:
-		src, err = hasura.New(hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets})
+		hc := hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets}
+		if rows := s.Rows(); rows != nil {
+			hc.Rows = rows
+		}
+		src, err = hasura.New(hc)
 	case webhook.KindStripe:
 		src, err = webhook.NewStripe(webhook.StripeConfig{Secrets: secrets, Tolerance: s.Tolerance.Std()})
 	case webhook.KindGitHub:
