@@ -35,44 +35,39 @@ import (
 // field, a value of another JSON type, a fraction for an integer, a number out of the
 // field's range: a *RowError naming the column.
 
-// fillMessage sets m's fields from a JSON object's members.
+// fillMessage sets m's fields from a JSON object's members in one pass; when a
+// member fails, members are tried again in name order so the error names the same
+// column every time.
 func fillMessage(m protoreflect.Message, members map[string]*structpb.Value, path string) error {
 	fields := m.Descriptor().Fields()
-	if len(members) > fields.Len() || hasUnknown(fields, members) {
-		return unknownColumn(m.Descriptor(), members, path)
-	}
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		v, ok := members[string(fd.Name())]
-		if !ok {
-			continue
-		}
-		if err := setField(m, fd, v, join(path, string(fd.Name()))); err != nil {
-			return err
+	for k, v := range members {
+		if err := setMember(m, fields, k, v, path); err != nil {
+			return firstError(m, fields, members, path)
 		}
 	}
 	return nil
 }
 
-func hasUnknown(fields protoreflect.FieldDescriptors, members map[string]*structpb.Value) bool {
-	for k := range members {
-		if fields.ByName(protoreflect.Name(k)) == nil {
-			return true
-		}
+func setMember(m protoreflect.Message, fields protoreflect.FieldDescriptors, k string, v *structpb.Value, path string) error {
+	fd := fields.ByName(protoreflect.Name(k))
+	if fd == nil {
+		return &RowError{Column: join(path, k), Msg: "no field of that name in " + string(m.Descriptor().FullName())}
 	}
-	return false
+	return setField(m, fd, v, join(path, k))
 }
 
-// unknownColumn names the first column without a field, in name order.
-func unknownColumn(md protoreflect.MessageDescriptor, members map[string]*structpb.Value, path string) error {
-	var unknown []string
+func firstError(m protoreflect.Message, fields protoreflect.FieldDescriptors, members map[string]*structpb.Value, path string) error {
+	keys := make([]string, 0, len(members))
 	for k := range members {
-		if md.Fields().ByName(protoreflect.Name(k)) == nil {
-			unknown = append(unknown, k)
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := setMember(m, fields, k, members[k], path); err != nil {
+			return err
 		}
 	}
-	sort.Strings(unknown)
-	return &RowError{Column: join(path, unknown[0]), Msg: "no field of that name in " + string(md.FullName())}
+	return nil
 }
 
 func join(path, name string) string {
