@@ -87,3 +87,25 @@ func TestTypedRowsThroughIngestAndREST(t *testing.T) {
 		})
 	}
 }
+
+// GET /v1/schemas is served beside the REST API, behind the same token.
+func TestSchemasRoute(t *testing.T) {
+	const token = "schemas-token"
+	g := start(t, Config{AdminToken: token}, Deps{File: mustDemo(t), Secrets: func(string) (string, bool, error) { return "whsec_c2VjcmV0LWtleQ==", true, nil }, NoDispatcher: true})
+	u := "http://" + g.AdminAddr() + "/v1/schemas"
+	if status, _ := get(t, u, ""); status != http.StatusUnauthorized {
+		t.Fatalf("without token: %d", status)
+	}
+	status, body := get(t, u, token)
+	if status != http.StatusOK {
+		t.Fatalf("%d %v", status, body)
+	}
+	found := false
+	for _, e := range body["event_types"].([]any) {
+		m := e.(map[string]any)
+		found = found || (m["type"] == "hasura.public.orders.update" && m["row"] == "hookmesh.demo.v1.Order")
+	}
+	if !found {
+		t.Fatalf("no typed orders entry: %v", body)
+	}
+}

@@ -194,6 +194,15 @@ func (c *Converter) Tables() []Table {
 // FileDescriptorSet holds the files of every mapped message and their imports, in
 // dependency order (what protoc --descriptor_set_in and buf take).
 func (c *Converter) FileDescriptorSet() *descriptorpb.FileDescriptorSet {
+	var roots []protoreflect.FileDescriptor
+	for _, t := range c.Tables() {
+		roots = append(roots, t.Message.ParentFile())
+	}
+	return FileSet(roots...)
+}
+
+// FileSet holds roots and their imports once each (by path), imports first.
+func FileSet(roots ...protoreflect.FileDescriptor) *descriptorpb.FileDescriptorSet {
 	set := &descriptorpb.FileDescriptorSet{}
 	seen := map[string]bool{}
 	var add func(f protoreflect.FileDescriptor)
@@ -208,8 +217,8 @@ func (c *Converter) FileDescriptorSet() *descriptorpb.FileDescriptorSet {
 		}
 		set.File = append(set.File, protodesc.ToFileDescriptorProto(f))
 	}
-	for _, t := range c.Tables() {
-		add(t.Message.ParentFile())
+	for _, f := range roots {
+		add(f)
 	}
 	return set
 }
