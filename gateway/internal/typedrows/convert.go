@@ -38,82 +38,77 @@ import (
 // fillMessage sets m's fields from a JSON object's members in one pass; when a
 // member fails, members are tried again in name order so the error names the same
 // column every time.
-func fillMessage(m protoreflect.Message, members map[string]*structpb.Value, path string) error {
+func fillMessage(m protoreflect.Message, members map[string]*structpb.Value) error {
 	fields := m.Descriptor().Fields()
 	for k, v := range members {
-		if err := setMember(m, fields, k, v, path); err != nil {
-			return firstError(m, fields, members, path)
+		if err := setMember(m, fields, k, v); err != nil {
+			return firstError(m, fields, members)
 		}
 	}
 	return nil
 }
 
-func setMember(m protoreflect.Message, fields protoreflect.FieldDescriptors, k string, v *structpb.Value, path string) error {
+func setMember(m protoreflect.Message, fields protoreflect.FieldDescriptors, k string, v *structpb.Value) error {
 	fd := fields.ByName(protoreflect.Name(k))
 	if fd == nil {
-		return &RowError{Column: join(path, k), Msg: "no field of that name in " + string(m.Descriptor().FullName())}
+		return &RowError{Column: k, Msg: "no field of that name in " + string(m.Descriptor().FullName())}
 	}
-	return setField(m, fd, v, join(path, k))
+	return within(setField(m, fd, v), k)
 }
 
-func firstError(m protoreflect.Message, fields protoreflect.FieldDescriptors, members map[string]*structpb.Value, path string) error {
+func firstError(m protoreflect.Message, fields protoreflect.FieldDescriptors, members map[string]*structpb.Value) error {
 	keys := make([]string, 0, len(members))
 	for k := range members {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := setMember(m, fields, k, members[k], path); err != nil {
+		if err := setMember(m, fields, k, members[k]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func join(path, name string) string {
-	if path == "" {
-		return name
+// within puts a RowError under seg (a column, [index] or ["key"]): paths are built
+// on the way out of an error, so a row that fits builds none.
+func within(err error, seg string) error {
+	if re, ok := err.(*RowError); ok {
+		switch {
+		case re.Column == "":
+			re.Column = seg
+		case re.Column[0] == '[':
+			re.Column = seg + re.Column
+		default:
+			re.Column = seg + "." + re.Column
+		}
 	}
-	return path + "." + name
+	return err
 }
 
-func setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v *structpb.Value, path string) error {
+func setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v *structpb.Value) error {
 	if isNull(v) {
 		return nil
 	}
 	switch {
 	case fd.IsMap():
-		return setMap(m.Mutable(fd).Map(), fd, v, path)
+		return setMap(m.Mutable(fd).Map(), fd, v)
 	case fd.IsList():
 		lv, ok := v.GetKind().(*structpb.Value_ListValue)
 		if !ok {
-			return mismatch(path, "an array", v)
+			return mismatch("an array", v)
 		}
 		list := m.Mutable(fd).List()
 		for i, e := range lv.ListValue.GetValues() {
-			at := path + "[" + strconv.Itoa(i) + "]"
-			if isNull(e) {
-				return &RowError{Column: at, Msg: "null cannot be an element of a repeated field"}
+			if err := appendElem(list, fd, e); err != nil {
+				return within(err, "["+strconv.Itoa(i)+"]")
 			}
-			if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
-				el := list.NewElement()
-				if err := setMessage(el.Message(), e, at); err != nil {
-					return err
-				}
-				list.Append(el)
-				continue
-			}
-			pv, err := scalar(fd, e, at)
-			if err != nil {
-				return err
-			}
-			list.Append(pv)
 		}
 		return nil
 	case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
-		return setMessage(m.Mutable(fd).Message(), v, path)
+		return setMessage(m.Mutable(fd).Message(), v)
 	}
-	pv, err := scalar(fd, v, path)
+	pv, err := scalar(fd, v)
 	if err != nil {
 		return err
 	}
@@ -121,35 +116,61 @@ func setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v *struct
 	return nil
 }
 
-func setMap(mp protoreflect.Map, fd protoreflect.FieldDescriptor, v *structpb.Value, path string) error {
+func setMap(mp protoreflect.Map, fd protoreflect.FieldDescriptor, v *structpb.Value) error {
 	sv, ok := v.GetKind().(*structpb.Value_StructValue)
 	if !ok {
-		return mismatch(path, "an object", v)
+		return mismatch("an object", v)
 	}
 	kd, vd := fd.MapKey(), fd.MapValue()
 	for k, e := range sv.StructValue.GetFields() {
-		at := path + "[" + strconv.Quote(k) + "]"
-		key, err := scalar(kd, structpb.NewStringValue(k), at)
-		if err != nil {
-			return err
+		if err := setEntry(mp, kd, vd, k, e); err != nil {
+			return within(err, "["+strconv.Quote(k)+"]")
 		}
-		if isNull(e) {
-			return &RowError{Column: at, Msg: "null cannot be a map value"}
-		}
-		if vd.Kind() == protoreflect.MessageKind {
-			el := mp.NewValue()
-			if err := setMessage(el.Message(), e, at); err != nil {
-				return err
-			}
-			mp.Set(key.MapKey(), el)
-			continue
-		}
-		pv, err := scalar(vd, e, at)
-		if err != nil {
-			return err
-		}
-		mp.Set(key.MapKey(), pv)
 	}
+	return nil
+}
+
+func appendElem(list protoreflect.List, fd protoreflect.FieldDescriptor, e *structpb.Value) error {
+	if isNull(e) {
+		return &RowError{Msg: "null cannot be an element of a repeated field"}
+	}
+	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
+		el := list.NewElement()
+		if err := setMessage(el.Message(), e); err != nil {
+			return err
+		}
+		list.Append(el)
+		return nil
+	}
+	pv, err := scalar(fd, e)
+	if err != nil {
+		return err
+	}
+	list.Append(pv)
+	return nil
+}
+
+func setEntry(mp protoreflect.Map, kd, vd protoreflect.FieldDescriptor, k string, e *structpb.Value) error {
+	key, err := scalar(kd, structpb.NewStringValue(k))
+	if err != nil {
+		return err
+	}
+	if isNull(e) {
+		return &RowError{Msg: "null cannot be a map value"}
+	}
+	if vd.Kind() == protoreflect.MessageKind {
+		el := mp.NewValue()
+		if err := setMessage(el.Message(), e); err != nil {
+			return err
+		}
+		mp.Set(key.MapKey(), el)
+		return nil
+	}
+	pv, err := scalar(vd, e)
+	if err != nil {
+		return err
+	}
+	mp.Set(key.MapKey(), pv)
 	return nil
 }
 
@@ -161,8 +182,8 @@ func isNull(v *structpb.Value) bool {
 	return ok || v.GetKind() == nil
 }
 
-func mismatch(path, want string, v *structpb.Value) error {
-	return &RowError{Column: path, Msg: "want " + want + ", got " + jsonType(v)}
+func mismatch(want string, v *structpb.Value) error {
+	return &RowError{Msg: "want " + want + ", got " + jsonType(v)}
 }
 
 func jsonType(v *structpb.Value) string {
@@ -181,17 +202,17 @@ func jsonType(v *structpb.Value) string {
 	return "null"
 }
 
-func setMessage(dst protoreflect.Message, v *structpb.Value, path string) error {
+func setMessage(dst protoreflect.Message, v *structpb.Value) error {
 	md := dst.Descriptor()
 	switch name := md.FullName(); name {
 	case "google.protobuf.Timestamp":
 		s, ok := v.GetKind().(*structpb.Value_StringValue)
 		if !ok {
-			return mismatch(path, "a timestamp string", v)
+			return mismatch("a timestamp string", v)
 		}
 		t, ok := parseTime(s.StringValue)
 		if !ok {
-			return &RowError{Column: path, Msg: strconv.Quote(s.StringValue) + " is not a timestamp"}
+			return &RowError{Msg: strconv.Quote(s.StringValue) + " is not a timestamp"}
 		}
 		dst.Set(md.Fields().ByNumber(1), protoreflect.ValueOfInt64(t.Unix()))
 		dst.Set(md.Fields().ByNumber(2), protoreflect.ValueOfInt32(int32(t.Nanosecond())))
@@ -201,20 +222,20 @@ func setMessage(dst protoreflect.Message, v *structpb.Value, path string) error 
 	case "google.protobuf.Struct":
 		sv, ok := v.GetKind().(*structpb.Value_StructValue)
 		if !ok {
-			return mismatch(path, "an object", v)
+			return mismatch("an object", v)
 		}
 		return copyInto(dst, sv.StructValue)
 	case "google.protobuf.ListValue":
 		lv, ok := v.GetKind().(*structpb.Value_ListValue)
 		if !ok {
-			return mismatch(path, "an array", v)
+			return mismatch("an array", v)
 		}
 		return copyInto(dst, lv.ListValue)
 	case "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
 		"google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
 		"google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue":
 		fd := md.Fields().ByNumber(1)
-		pv, err := scalar(fd, v, path)
+		pv, err := scalar(fd, v)
 		if err != nil {
 			return err
 		}
@@ -223,9 +244,9 @@ func setMessage(dst protoreflect.Message, v *structpb.Value, path string) error 
 	}
 	sv, ok := v.GetKind().(*structpb.Value_StructValue)
 	if !ok {
-		return mismatch(path, "an object for "+string(md.FullName()), v)
+		return mismatch("an object for "+string(md.FullName()), v)
 	}
-	return fillMessage(dst, sv.StructValue.GetFields(), path)
+	return fillMessage(dst, sv.StructValue.GetFields())
 }
 
 // copyInto copies a well-known message into dst, which is the same message type
@@ -254,105 +275,105 @@ func parseTime(s string) (time.Time, bool) {
 // exact is the largest magnitude up to which every integer is a float64.
 const exact = 1 << 53
 
-func scalar(fd protoreflect.FieldDescriptor, v *structpb.Value, path string) (protoreflect.Value, error) {
+func scalar(fd protoreflect.FieldDescriptor, v *structpb.Value) (protoreflect.Value, error) {
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
 		if b, ok := v.GetKind().(*structpb.Value_BoolValue); ok {
 			return protoreflect.ValueOfBool(b.BoolValue), nil
 		}
-		return protoreflect.Value{}, mismatch(path, "a boolean", v)
+		return protoreflect.Value{}, mismatch("a boolean", v)
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		n, err := signed(v, path, 32)
+		n, err := signed(v, 32)
 		return protoreflect.ValueOfInt32(int32(n)), err
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		n, err := signed(v, path, 64)
+		n, err := signed(v, 64)
 		return protoreflect.ValueOfInt64(n), err
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		n, err := unsigned(v, path, 32)
+		n, err := unsigned(v, 32)
 		return protoreflect.ValueOfUint32(uint32(n)), err
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		n, err := unsigned(v, path, 64)
+		n, err := unsigned(v, 64)
 		return protoreflect.ValueOfUint64(n), err
 	case protoreflect.DoubleKind:
-		f, err := float(v, path, math.MaxFloat64)
+		f, err := float(v, math.MaxFloat64)
 		return protoreflect.ValueOfFloat64(f), err
 	case protoreflect.FloatKind:
-		f, err := float(v, path, math.MaxFloat32)
+		f, err := float(v, math.MaxFloat32)
 		return protoreflect.ValueOfFloat32(float32(f)), err
 	case protoreflect.StringKind:
 		if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
 			return protoreflect.ValueOfString(s.StringValue), nil
 		}
-		s, err := text(v, path)
+		s, err := text(v)
 		return protoreflect.ValueOfString(s), err
 	case protoreflect.BytesKind:
 		if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
 			return protoreflect.ValueOfBytes(bytea(s.StringValue)), nil
 		}
-		s, err := text(v, path)
+		s, err := text(v)
 		return protoreflect.ValueOfBytes([]byte(s)), err
 	case protoreflect.EnumKind:
-		n, err := enum(fd.Enum(), v, path)
+		n, err := enum(fd.Enum(), v)
 		return protoreflect.ValueOfEnum(n), err
 	}
-	return protoreflect.Value{}, &RowError{Column: path, Msg: "field kind " + fd.Kind().String() + " is not supported"}
+	return protoreflect.Value{}, &RowError{Msg: "field kind " + fd.Kind().String() + " is not supported"}
 }
 
 // signed reads an integer: an exact JSON number, or decimal digits in a string.
-func signed(v *structpb.Value, path string, bits int) (int64, error) {
+func signed(v *structpb.Value, bits int) (int64, error) {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
 		f := k.NumberValue
 		if f != math.Trunc(f) {
-			return 0, &RowError{Column: path, Msg: strconv.FormatFloat(f, 'g', -1, 64) + " is not an integer"}
+			return 0, &RowError{Msg: strconv.FormatFloat(f, 'g', -1, 64) + " is not an integer"}
 		}
 		if math.Abs(f) >= exact {
-			return 0, &RowError{Column: path, Msg: "a number beyond 2^53 may have been rounded; send it as a string"}
+			return 0, &RowError{Msg: "a number beyond 2^53 may have been rounded; send it as a string"}
 		}
 		n := int64(f)
 		if bits == 32 && int64(int32(n)) != n {
-			return 0, outOfRange(path, strconv.FormatInt(n, 10), "int32")
+			return 0, outOfRange(strconv.FormatInt(n, 10), "int32")
 		}
 		return n, nil
 	case *structpb.Value_StringValue:
 		n, err := strconv.ParseInt(k.StringValue, 10, bits)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return 0, outOfRange(path, k.StringValue, "int"+strconv.Itoa(bits))
+				return 0, outOfRange(k.StringValue, "int"+strconv.Itoa(bits))
 			}
-			return 0, &RowError{Column: path, Msg: strconv.Quote(k.StringValue) + " is not an integer"}
+			return 0, &RowError{Msg: strconv.Quote(k.StringValue) + " is not an integer"}
 		}
 		return n, nil
 	}
-	return 0, mismatch(path, "an integer", v)
+	return 0, mismatch("an integer", v)
 }
 
-func unsigned(v *structpb.Value, path string, bits int) (uint64, error) {
+func unsigned(v *structpb.Value, bits int) (uint64, error) {
 	if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
 		n, err := strconv.ParseUint(s.StringValue, 10, bits)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return 0, outOfRange(path, s.StringValue, "uint"+strconv.Itoa(bits))
+				return 0, outOfRange(s.StringValue, "uint"+strconv.Itoa(bits))
 			}
-			return 0, &RowError{Column: path, Msg: strconv.Quote(s.StringValue) + " is not an unsigned integer"}
+			return 0, &RowError{Msg: strconv.Quote(s.StringValue) + " is not an unsigned integer"}
 		}
 		return n, nil
 	}
-	n, err := signed(v, path, 64)
+	n, err := signed(v, 64)
 	if err != nil {
 		return 0, err
 	}
 	if n < 0 || (bits == 32 && n > math.MaxUint32) {
-		return 0, outOfRange(path, strconv.FormatInt(n, 10), "uint"+strconv.Itoa(bits))
+		return 0, outOfRange(strconv.FormatInt(n, 10), "uint"+strconv.Itoa(bits))
 	}
 	return uint64(n), nil
 }
 
-func outOfRange(path, n, typ string) error {
-	return &RowError{Column: path, Msg: n + " is out of range for " + typ}
+func outOfRange(n, typ string) error {
+	return &RowError{Msg: n + " is out of range for " + typ}
 }
 
-func float(v *structpb.Value, path string, limit float64) (float64, error) {
+func float(v *structpb.Value, limit float64) (float64, error) {
 	var f float64
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
@@ -360,20 +381,20 @@ func float(v *structpb.Value, path string, limit float64) (float64, error) {
 	case *structpb.Value_StringValue:
 		var err error
 		if f, err = strconv.ParseFloat(k.StringValue, 64); err != nil {
-			return 0, &RowError{Column: path, Msg: strconv.Quote(k.StringValue) + " is not a number"}
+			return 0, &RowError{Msg: strconv.Quote(k.StringValue) + " is not a number"}
 		}
 	default:
-		return 0, mismatch(path, "a number", v)
+		return 0, mismatch("a number", v)
 	}
 	if !math.IsInf(f, 0) && math.Abs(f) > limit {
-		return 0, &RowError{Column: path, Msg: strconv.FormatFloat(f, 'g', -1, 64) + " is out of range for float"}
+		return 0, &RowError{Msg: strconv.FormatFloat(f, 'g', -1, 64) + " is out of range for float"}
 	}
 	return f, nil
 }
 
 // text renders a non-string value for a string or bytes field: a number as its
 // decimal text, jsonb as JSON.
-func text(v *structpb.Value, path string) (string, error) {
+func text(v *structpb.Value) (string, error) {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
 		return strconv.FormatFloat(k.NumberValue, 'f', -1, 64), nil
@@ -382,7 +403,7 @@ func text(v *structpb.Value, path string) (string, error) {
 	}
 	b, err := json.Marshal(v.AsInterface())
 	if err != nil {
-		return "", &RowError{Column: path, Msg: err.Error()}
+		return "", &RowError{Msg: err.Error()}
 	}
 	return string(b), nil
 }
@@ -399,7 +420,7 @@ func bytea(s string) []byte {
 
 // enum maps a Postgres enum label to a value: the exact name, the label upper-cased,
 // or the enum's prefix plus the label (enum Plan, label "pro" → PLAN_PRO).
-func enum(ed protoreflect.EnumDescriptor, v *structpb.Value, path string) (protoreflect.EnumNumber, error) {
+func enum(ed protoreflect.EnumDescriptor, v *structpb.Value) (protoreflect.EnumNumber, error) {
 	values := ed.Values()
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_StringValue:
@@ -409,14 +430,14 @@ func enum(ed protoreflect.EnumDescriptor, v *structpb.Value, path string) (proto
 				return ev.Number(), nil
 			}
 		}
-		return 0, &RowError{Column: path, Msg: strconv.Quote(label) + " is not a value of " + string(ed.FullName())}
+		return 0, &RowError{Msg: strconv.Quote(label) + " is not a value of " + string(ed.FullName())}
 	case *structpb.Value_NumberValue:
 		if ev := values.ByNumber(protoreflect.EnumNumber(k.NumberValue)); ev != nil && float64(ev.Number()) == k.NumberValue {
 			return ev.Number(), nil
 		}
-		return 0, &RowError{Column: path, Msg: strconv.FormatFloat(k.NumberValue, 'g', -1, 64) + " is not a value of " + string(ed.FullName())}
+		return 0, &RowError{Msg: strconv.FormatFloat(k.NumberValue, 'g', -1, 64) + " is not a value of " + string(ed.FullName())}
 	}
-	return 0, mismatch(path, "an enum label", v)
+	return 0, mismatch("an enum label", v)
 }
 
 // screaming turns "OrderStatus" or "in-progress" into ORDER_STATUS / IN_PROGRESS.

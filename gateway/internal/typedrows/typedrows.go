@@ -173,7 +173,7 @@ func (c *Converter) Convert(schema, name string, row *structpb.Struct) (*anypb.A
 		return nil, nil
 	}
 	m := t.typ.New()
-	if err := fillMessage(m, row.GetFields(), ""); err != nil {
+	if err := fillMessage(m, row.GetFields()); err != nil {
 		return nil, err
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Interface())
