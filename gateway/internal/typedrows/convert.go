@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -35,39 +36,43 @@ import (
 // field, a value of another JSON type, a fraction for an integer, a number out of the
 // field's range: a *RowError naming the column.
 
-// fillMessage sets m's fields from a JSON object's members in one pass; when a
-// member fails, members are tried again in name order so the error names the same
-// column every time.
-func fillMessage(m protoreflect.Message, members map[string]*structpb.Value) error {
-	fields := m.Descriptor().Fields()
-	for k, v := range members {
-		if err := setMember(m, fields, k, v); err != nil {
-			return firstError(m, fields, members)
+// The row is written straight to the wire format (protowire), field by field in
+// the message's order: no message is built and marshalled, so the typed row costs
+// no more than the Struct beside it. Zero values of fields without presence are
+// left out, as proto.Marshal does.
+
+// encodeMessage writes the message md from a JSON object's members.
+func encodeMessage(b []byte, md protoreflect.MessageDescriptor, members map[string]*structpb.Value) ([]byte, error) {
+	fields := md.Fields()
+	used := 0
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		v, ok := members[string(fd.Name())]
+		if !ok {
+			continue
+		}
+		used++
+		var err error
+		if b, err = encodeField(b, fd, v); err != nil {
+			return nil, within(err, string(fd.Name()))
 		}
 	}
-	return nil
-}
-
-func setMember(m protoreflect.Message, fields protoreflect.FieldDescriptors, k string, v *structpb.Value) error {
-	fd := fields.ByName(protoreflect.Name(k))
-	if fd == nil {
-		return &RowError{Column: k, Msg: "no field of that name in " + string(m.Descriptor().FullName())}
+	if used < len(members) {
+		return nil, unknownColumn(md, members)
 	}
-	return within(setField(m, fd, v), k)
+	return b, nil
 }
 
-func firstError(m protoreflect.Message, fields protoreflect.FieldDescriptors, members map[string]*structpb.Value) error {
-	keys := make([]string, 0, len(members))
+// unknownColumn names the first column without a field, in name order.
+func unknownColumn(md protoreflect.MessageDescriptor, members map[string]*structpb.Value) error {
+	var unknown []string
 	for k := range members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := setMember(m, fields, k, members[k]); err != nil {
-			return err
+		if md.Fields().ByName(protoreflect.Name(k)) == nil {
+			unknown = append(unknown, k)
 		}
 	}
-	return nil
+	sort.Strings(unknown)
+	return &RowError{Column: unknown[0], Msg: "no field of that name in " + string(md.FullName())}
 }
 
 // within puts a RowError under seg (a column, [index] or ["key"]): paths are built
@@ -86,92 +91,228 @@ func within(err error, seg string) error {
 	return err
 }
 
-func setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v *structpb.Value) error {
+func isMessage(fd protoreflect.FieldDescriptor) bool {
+	return fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind
+}
+
+func encodeField(b []byte, fd protoreflect.FieldDescriptor, v *structpb.Value) ([]byte, error) {
 	if isNull(v) {
-		return nil
+		return b, nil
 	}
 	switch {
 	case fd.IsMap():
-		return setMap(m.Mutable(fd).Map(), fd, v)
+		return encodeMap(b, fd, v)
 	case fd.IsList():
 		lv, ok := v.GetKind().(*structpb.Value_ListValue)
 		if !ok {
-			return mismatch("an array", v)
+			return nil, mismatch("an array", v)
 		}
-		list := m.Mutable(fd).List()
-		for i, e := range lv.ListValue.GetValues() {
-			if err := appendElem(list, fd, e); err != nil {
-				return within(err, "["+strconv.Itoa(i)+"]")
-			}
-		}
-		return nil
-	case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
-		return setMessage(m.Mutable(fd).Message(), v)
+		return encodeList(b, fd, lv.ListValue.GetValues())
+	case isMessage(fd):
+		return encodeSub(b, fd.Number(), fd.Message(), v)
 	}
 	pv, err := scalar(fd, v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.Set(fd, pv)
-	return nil
+	if !fd.HasPresence() && isZero(fd.Kind(), pv) {
+		return b, nil
+	}
+	return appendScalar(protowire.AppendTag(b, fd.Number(), wireType(fd.Kind())), fd.Kind(), pv), nil
 }
 
-func setMap(mp protoreflect.Map, fd protoreflect.FieldDescriptor, v *structpb.Value) error {
+func encodeList(b []byte, fd protoreflect.FieldDescriptor, values []*structpb.Value) ([]byte, error) {
+	if fd.IsPacked() && len(values) > 0 {
+		var packed []byte
+		for i, e := range values {
+			if isNull(e) {
+				return nil, within(&RowError{Msg: "null cannot be an element of a repeated field"}, "["+strconv.Itoa(i)+"]")
+			}
+			pv, err := scalar(fd, e)
+			if err != nil {
+				return nil, within(err, "["+strconv.Itoa(i)+"]")
+			}
+			packed = appendScalar(packed, fd.Kind(), pv)
+		}
+		return protowire.AppendBytes(protowire.AppendTag(b, fd.Number(), protowire.BytesType), packed), nil
+	}
+	for i, e := range values {
+		var err error
+		if isNull(e) {
+			err = &RowError{Msg: "null cannot be an element of a repeated field"}
+		} else if isMessage(fd) {
+			b, err = encodeSub(b, fd.Number(), fd.Message(), e)
+		} else {
+			var pv protoreflect.Value
+			if pv, err = scalar(fd, e); err == nil {
+				b = appendScalar(protowire.AppendTag(b, fd.Number(), wireType(fd.Kind())), fd.Kind(), pv)
+			}
+		}
+		if err != nil {
+			return nil, within(err, "["+strconv.Itoa(i)+"]")
+		}
+	}
+	return b, nil
+}
+
+// encodeMap writes a jsonb object as map entries (key 1, value 2).
+func encodeMap(b []byte, fd protoreflect.FieldDescriptor, v *structpb.Value) ([]byte, error) {
 	sv, ok := v.GetKind().(*structpb.Value_StructValue)
 	if !ok {
-		return mismatch("an object", v)
+		return nil, mismatch("an object", v)
 	}
 	kd, vd := fd.MapKey(), fd.MapValue()
-	for k, e := range sv.StructValue.GetFields() {
-		if err := setEntry(mp, kd, vd, k, e); err != nil {
-			return within(err, "["+strconv.Quote(k)+"]")
-		}
+	keys := make([]string, 0, len(sv.StructValue.GetFields()))
+	for k := range sv.StructValue.GetFields() {
+		keys = append(keys, k)
 	}
-	return nil
+	sort.Strings(keys) // deterministic bytes
+	for _, k := range keys {
+		entry, err := encodeEntry(kd, vd, k, sv.StructValue.GetFields()[k])
+		if err != nil {
+			return nil, within(err, "["+strconv.Quote(k)+"]")
+		}
+		b = protowire.AppendBytes(protowire.AppendTag(b, fd.Number(), protowire.BytesType), entry)
+	}
+	return b, nil
 }
 
-func appendElem(list protoreflect.List, fd protoreflect.FieldDescriptor, e *structpb.Value) error {
-	if isNull(e) {
-		return &RowError{Msg: "null cannot be an element of a repeated field"}
-	}
-	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
-		el := list.NewElement()
-		if err := setMessage(el.Message(), e); err != nil {
-			return err
-		}
-		list.Append(el)
-		return nil
-	}
-	pv, err := scalar(fd, e)
-	if err != nil {
-		return err
-	}
-	list.Append(pv)
-	return nil
-}
-
-func setEntry(mp protoreflect.Map, kd, vd protoreflect.FieldDescriptor, k string, e *structpb.Value) error {
+func encodeEntry(kd, vd protoreflect.FieldDescriptor, k string, e *structpb.Value) ([]byte, error) {
 	key, err := scalar(kd, structpb.NewStringValue(k))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if isNull(e) {
-		return &RowError{Msg: "null cannot be a map value"}
+		return nil, &RowError{Msg: "null cannot be a map value"}
 	}
-	if vd.Kind() == protoreflect.MessageKind {
-		el := mp.NewValue()
-		if err := setMessage(el.Message(), e); err != nil {
-			return err
-		}
-		mp.Set(key.MapKey(), el)
-		return nil
+	entry := appendScalar(protowire.AppendTag(nil, 1, wireType(kd.Kind())), kd.Kind(), key)
+	if isMessage(vd) {
+		return encodeSub(entry, 2, vd.Message(), e)
 	}
 	pv, err := scalar(vd, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mp.Set(key.MapKey(), pv)
-	return nil
+	return appendScalar(protowire.AppendTag(entry, 2, wireType(vd.Kind())), vd.Kind(), pv), nil
+}
+
+// encodeSub writes field num holding message md.
+func encodeSub(b []byte, num protoreflect.FieldNumber, md protoreflect.MessageDescriptor, v *structpb.Value) ([]byte, error) {
+	body, err := messageBody(md, v)
+	if err != nil {
+		return nil, err
+	}
+	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), body), nil
+}
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// messageBody is the wire form of a message field's value: the well-known types from
+// their JSON, any other message from a jsonb object.
+func messageBody(md protoreflect.MessageDescriptor, v *structpb.Value) ([]byte, error) {
+	switch md.FullName() {
+	case "google.protobuf.Timestamp":
+		s, ok := v.GetKind().(*structpb.Value_StringValue)
+		if !ok {
+			return nil, mismatch("a timestamp string", v)
+		}
+		t, ok := parseTime(s.StringValue)
+		if !ok {
+			return nil, &RowError{Msg: strconv.Quote(s.StringValue) + " is not a timestamp"}
+		}
+		var b []byte
+		if sec := t.Unix(); sec != 0 {
+			b = protowire.AppendVarint(protowire.AppendTag(b, 1, protowire.VarintType), uint64(sec))
+		}
+		if ns := t.Nanosecond(); ns != 0 {
+			b = protowire.AppendVarint(protowire.AppendTag(b, 2, protowire.VarintType), uint64(ns))
+		}
+		return b, nil
+	case "google.protobuf.Value":
+		return deterministic.Marshal(v)
+	case "google.protobuf.Struct":
+		sv, ok := v.GetKind().(*structpb.Value_StructValue)
+		if !ok {
+			return nil, mismatch("an object", v)
+		}
+		return deterministic.Marshal(sv.StructValue)
+	case "google.protobuf.ListValue":
+		lv, ok := v.GetKind().(*structpb.Value_ListValue)
+		if !ok {
+			return nil, mismatch("an array", v)
+		}
+		return deterministic.Marshal(lv.ListValue)
+	case "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
+		"google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
+		"google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue":
+		return encodeField(nil, md.Fields().ByNumber(1), v)
+	}
+	sv, ok := v.GetKind().(*structpb.Value_StructValue)
+	if !ok {
+		return nil, mismatch("an object for "+string(md.FullName()), v)
+	}
+	return encodeMessage(nil, md, sv.StructValue.GetFields())
+}
+
+func wireType(k protoreflect.Kind) protowire.Type {
+	switch k {
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		return protowire.BytesType
+	}
+	return protowire.VarintType
+}
+
+func appendScalar(b []byte, k protoreflect.Kind, v protoreflect.Value) []byte {
+	switch k {
+	case protoreflect.BoolKind:
+		return protowire.AppendVarint(b, protowire.EncodeBool(v.Bool()))
+	case protoreflect.Int32Kind, protoreflect.Int64Kind:
+		return protowire.AppendVarint(b, uint64(v.Int()))
+	case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+		return protowire.AppendVarint(b, protowire.EncodeZigZag(v.Int()))
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind:
+		return protowire.AppendVarint(b, v.Uint())
+	case protoreflect.EnumKind:
+		return protowire.AppendVarint(b, uint64(int64(v.Enum())))
+	case protoreflect.Fixed32Kind:
+		return protowire.AppendFixed32(b, uint32(v.Uint()))
+	case protoreflect.Sfixed32Kind:
+		return protowire.AppendFixed32(b, uint32(int32(v.Int())))
+	case protoreflect.Fixed64Kind:
+		return protowire.AppendFixed64(b, v.Uint())
+	case protoreflect.Sfixed64Kind:
+		return protowire.AppendFixed64(b, uint64(v.Int()))
+	case protoreflect.FloatKind:
+		return protowire.AppendFixed32(b, math.Float32bits(float32(v.Float())))
+	case protoreflect.DoubleKind:
+		return protowire.AppendFixed64(b, math.Float64bits(v.Float()))
+	case protoreflect.StringKind:
+		return protowire.AppendString(b, v.String())
+	}
+	return protowire.AppendBytes(b, v.Bytes())
+}
+
+// isZero is a proto3 default, which a field without presence does not write.
+func isZero(k protoreflect.Kind, v protoreflect.Value) bool {
+	switch k {
+	case protoreflect.BoolKind:
+		return !v.Bool()
+	case protoreflect.StringKind:
+		return v.String() == ""
+	case protoreflect.BytesKind:
+		return len(v.Bytes()) == 0
+	case protoreflect.EnumKind:
+		return v.Enum() == 0
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		return v.Float() == 0 && !math.Signbit(v.Float())
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+		return v.Uint() == 0
+	}
+	return v.Int() == 0
 }
 
 func isNull(v *structpb.Value) bool {
@@ -200,67 +341,6 @@ func jsonType(v *structpb.Value) string {
 		return "an array"
 	}
 	return "null"
-}
-
-func setMessage(dst protoreflect.Message, v *structpb.Value) error {
-	md := dst.Descriptor()
-	switch name := md.FullName(); name {
-	case "google.protobuf.Timestamp":
-		s, ok := v.GetKind().(*structpb.Value_StringValue)
-		if !ok {
-			return mismatch("a timestamp string", v)
-		}
-		t, ok := parseTime(s.StringValue)
-		if !ok {
-			return &RowError{Msg: strconv.Quote(s.StringValue) + " is not a timestamp"}
-		}
-		dst.Set(md.Fields().ByNumber(1), protoreflect.ValueOfInt64(t.Unix()))
-		dst.Set(md.Fields().ByNumber(2), protoreflect.ValueOfInt32(int32(t.Nanosecond())))
-		return nil
-	case "google.protobuf.Value":
-		return copyInto(dst, v)
-	case "google.protobuf.Struct":
-		sv, ok := v.GetKind().(*structpb.Value_StructValue)
-		if !ok {
-			return mismatch("an object", v)
-		}
-		return copyInto(dst, sv.StructValue)
-	case "google.protobuf.ListValue":
-		lv, ok := v.GetKind().(*structpb.Value_ListValue)
-		if !ok {
-			return mismatch("an array", v)
-		}
-		return copyInto(dst, lv.ListValue)
-	case "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
-		"google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
-		"google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue":
-		fd := md.Fields().ByNumber(1)
-		pv, err := scalar(fd, v)
-		if err != nil {
-			return err
-		}
-		dst.Set(fd, pv)
-		return nil
-	}
-	sv, ok := v.GetKind().(*structpb.Value_StructValue)
-	if !ok {
-		return mismatch("an object for "+string(md.FullName()), v)
-	}
-	return fillMessage(dst, sv.StructValue.GetFields())
-}
-
-// copyInto copies a well-known message into dst, which is the same message type
-// from generated code or from the source's own compiled descriptors.
-func copyInto(dst protoreflect.Message, src proto.Message) error {
-	if dst.Descriptor() == src.ProtoReflect().Descriptor() {
-		proto.Merge(dst.Interface(), src)
-		return nil
-	}
-	b, err := proto.Marshal(src)
-	if err != nil {
-		return err
-	}
-	return proto.UnmarshalOptions{Merge: true}.Unmarshal(b, dst.Interface())
 }
 
 // parseTime reads timestamptz, timestamp (UTC) and date columns.

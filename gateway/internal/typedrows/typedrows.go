@@ -14,12 +14,10 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -80,7 +78,6 @@ type Table struct {
 
 type table struct {
 	md  protoreflect.MessageDescriptor
-	typ protoreflect.MessageType
 	url string
 }
 
@@ -143,11 +140,6 @@ func resolve(files *protoregistry.Files, name string) (*table, error) {
 		return nil, errString(name + " is not a message")
 	}
 	t := &table{md: md, url: "type.googleapis.com/" + name}
-	if mt, err := protoregistry.GlobalTypes.FindMessageByName(full); err == nil && !local {
-		t.typ = mt // generated code: faster than dynamicpb
-	} else {
-		t.typ = dynamicpb.NewMessageType(md)
-	}
 	return t, nil
 }
 
@@ -172,13 +164,9 @@ func (c *Converter) Convert(schema, name string, row *structpb.Struct) (*anypb.A
 	if t == nil || row == nil {
 		return nil, nil
 	}
-	m := t.typ.New()
-	if err := fillMessage(m, row.GetFields()); err != nil {
-		return nil, err
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Interface())
+	b, err := encodeMessage(nil, t.md, row.GetFields())
 	if err != nil {
-		return nil, &RowError{Column: "(row)", Msg: err.Error()}
+		return nil, err
 	}
 	return &anypb.Any{TypeUrl: t.url, Value: b}, nil
 }

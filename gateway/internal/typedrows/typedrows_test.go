@@ -91,7 +91,12 @@ func TestConvertPostgresEncodings(t *testing.T) {
 		"avatar": "\\xdeadbeef",
 		"active": true,
 		"visits": "18446744073709551615",
-		"score": 1.5
+		"score": 1.5,
+		"ids": [1, "9007199254740993", -3],
+		"counters": {"b": 2, "a": "9007199254740993"},
+		"delta": -7,
+		"checksum": "18446744073709551615",
+		"zero": 0
 	}`))
 	want := map[string]any{
 		"id":            "9007199254740993", // int64 in proto JSON is a string: every digit kept
@@ -113,6 +118,11 @@ func TestConvertPostgresEncodings(t *testing.T) {
 		"active":        true,
 		"visits":        "18446744073709551615",
 		"score":         1.5,
+		"ids":           []any{"1", "9007199254740993", "-3"},
+		"counters":      map[string]any{"a": "9007199254740993", "b": "2"},
+		"delta":         "-7",
+		"checksum":      "18446744073709551615",
+		"zero":          0.0, // optional: a zero is kept
 	}
 	if !reflect.DeepEqual(got, want) {
 		gb, _ := json.MarshalIndent(got, "", " ")
