@@ -44,19 +44,18 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
+	key := ""
 	for _, p := range e.Path {
-		switch p := p.(type) {
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(p)
-		case int:
-			b.WriteString("[" + strconv.Itoa(p) + "]")
+		if i, ok := p.(int); ok {
+			key += "[" + strconv.Itoa(i) + "]"
+			continue
 		}
+		if key != "" {
+			key += "."
+		}
+		key += p.(string)
 	}
-	return b.String() + ": " + e.Msg
+	return key + ": " + e.Msg
 }
 
 func keyErr(msg string, path ...any) *Error { return &Error{Path: path, Msg: msg} }
