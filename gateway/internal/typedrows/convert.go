@@ -505,7 +505,8 @@ func enum(ed protoreflect.EnumDescriptor, v *structpb.Value) (protoreflect.EnumN
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_StringValue:
 		label := k.StringValue
-		for _, name := range []string{label, screaming(label), screaming(string(ed.Name())) + "_" + screaming(label)} {
+		prefix := screaming(string(ed.Name())) + "_"
+		for _, name := range []string{label, screaming(label), prefix + screaming(label), prefix + upperSnake(label)} {
 			if ev := values.ByName(protoreflect.Name(name)); ev != nil {
 				return ev.Number(), nil
 			}
@@ -540,6 +541,20 @@ func screaming(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// upperSnake upper-cases a label and turns anything but letters and digits into
+// '_' (hookmesh schema gen names enum values so: 'inProgress' → INPROGRESS).
+func upperSnake(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 func isLower(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') }
