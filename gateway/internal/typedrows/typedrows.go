@@ -123,13 +123,14 @@ func resolve(files *protoregistry.Files, name string) (*table, error) {
 	if !full.IsValid() {
 		return nil, errString(strconv.Quote(name) + " is not a message name")
 	}
-	var d protoreflect.Descriptor
-	var err error
+	var (
+		d   protoreflect.Descriptor
+		err = protoregistry.NotFound
+	)
 	if files != nil {
 		d, err = files.FindDescriptorByName(full)
 	}
-	local := d != nil && err == nil
-	if !local {
+	if err != nil {
 		if d, err = protoregistry.GlobalFiles.FindDescriptorByName(full); err != nil {
 			return nil, errString("message " + name + " is not defined in schemas (nor linked into hookmesh)")
 		}
@@ -138,8 +139,7 @@ func resolve(files *protoregistry.Files, name string) (*table, error) {
 	if !ok {
 		return nil, errString(name + " is not a message")
 	}
-	t := &table{md: md, url: "type.googleapis.com/" + name}
-	return t, nil
+	return &table{md: md, url: "type.googleapis.com/" + name}, nil
 }
 
 type errString string
