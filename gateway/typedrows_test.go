@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -107,5 +109,44 @@ func TestSchemasRoute(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no typed orders entry: %v", body)
+	}
+}
+
+// A message compiled from the user's own .proto at start renders in the REST API
+// (protojson resolves typed_new's Any) like a linked one.
+func TestTypedRowsFromCompiledSchemas(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "proto", "acme"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "syntax = \"proto3\";\npackage acme.gwtest;\nimport \"google/protobuf/timestamp.proto\";\n" +
+		"enum Plan { PLAN_UNSPECIFIED = 0; PLAN_PRO = 1; }\n" +
+		"message Account { int64 id = 1; Plan plan = 2; google.protobuf.Timestamp seen_at = 3; }\n"
+	if err := os.WriteFile(filepath.Join(dir, "proto", "acme", "rows.proto"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "hookmesh.yaml")
+	if err := os.WriteFile(cfgPath, []byte(testConfig+"    tables: {public.accounts: acme.gwtest.Account}\n"+
+		"    schemas: {proto_paths: [proto], files: [acme/rows.proto]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := start(t, Config{}, Deps{File: f, NoDispatcher: true})
+	body := `{"id":"acc-1","table":{"schema":"public","name":"accounts"},"event":{"op":"INSERT","data":{"old":null,` +
+		`"new":{"id":9007199254740993,"plan":"pro","seen_at":"2026-05-01T09:30:00+02:00"}}}}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+g.HTTPAddr()+"/hooks/ops", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Ops-Secret", testSecret)
+	if status, out := call(t, req); status != http.StatusOK {
+		t.Fatalf("%d %v", status, out)
+	}
+	_, out := getEventually(t, "http://"+g.HTTPAddr()+"/v1/events/acc-1?source=ops", "")
+	typed := out["event"].(map[string]any)["hasura_table"].(map[string]any)["typed_new"].(map[string]any)
+	if typed["@type"] != "type.googleapis.com/acme.gwtest.Account" || typed["id"] != "9007199254740993" ||
+		typed["plan"] != "PLAN_PRO" || typed["seen_at"] != "2026-05-01T07:30:00Z" {
+		t.Fatalf("typed_new = %v", typed)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -112,8 +113,20 @@ func New(cfg Config) (*Converter, error) {
 		}
 		c.tables[schema][name] = t
 		c.list = append(c.list, Table{Schema: schema, Table: name, Message: t.md})
+		registerType(t.md)
 	}
 	return c, nil
+}
+
+// registerType makes a message of the source's own files known to protoregistry's
+// global types, which protojson resolves google.protobuf.Any with: the REST API and
+// CEL filters render typed_new through it. A name already known (linked into the
+// binary, or registered by an earlier config in this process) stays as it is.
+func registerType(md protoreflect.MessageDescriptor) {
+	if _, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName()); err == nil {
+		return
+	}
+	_ = protoregistry.GlobalTypes.RegisterMessage(dynamicpb.NewMessageType(md)) // lost a race: known now
 }
 
 // resolve finds a message in the source's own files first, then among the messages
