@@ -132,7 +132,7 @@ func TestConvertPostgresEncodings(t *testing.T) {
 
 func TestEnumLabels(t *testing.T) {
 	c := compiled(t)
-	for label, want := range map[string]string{"pro": "PLAN_PRO", "PLAN_FREE": "PLAN_FREE", "team-plus": "PLAN_TEAM_PLUS", "2": ""} {
+	for label, want := range map[string]string{"pro": "PLAN_PRO", "PLAN_FREE": "PLAN_FREE", "team-plus": "PLAN_TEAM_PLUS", "onHold": "PLAN_ONHOLD", "2": ""} {
 		t.Run(label, func(t *testing.T) {
 			s := row(t, `{"plan": "`+label+`"}`)
 			if want == "" {
