@@ -5,11 +5,13 @@
 # -> orders + analytics; signup flow: users -> welcome mail + analytics), each against a
 # fresh `hookmesh serve` on its embedded default; then the time until every
 # subscription's backlog is 0. e2e rate = accepted / (first request -> empty backlog).
-# Open loop: the same bodies paced at fixed rates (wrk's delay(); wrk2 is not packaged),
-# then accept -> effect latency per subscription from the recorded attempts.
+# Open loop: `hookmesh bench --rate` (wrk2 is not packaged) sends the flow's fixture at
+# a fixed rate (a unique event id per request; the same order and user rows), then
+# accept -> effect latency per subscription from the recorded attempts.
 #
 # Usage: scripts/bench-mesh.sh [seconds]   env: BENCH_RATES ("500 1000 2000"),
-#   BENCH_OPEN_SECS (10), BENCH_FLOWS ("orders users"), BENCH_SKIP_OPEN=1
+#   BENCH_OPEN_SECS (10), BENCH_FLOWS ("orders users"), BENCH_SKIP_OPEN=1,
+#   BENCH_SKIP_CLOSED=1, HOOKMESH_BIN (a prebuilt hookmesh, e.g. of an older commit)
 # Needs wrk (Debian: apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 export BENCH_HASURA_SECRET=bench-secret BENCH_CONNS=$conns
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
-go build -o "$tmp/hookmesh" ./cmd/hookmesh
+if [[ -n ${HOOKMESH_BIN:-} ]]; then cp "$HOOKMESH_BIN" "$tmp/hookmesh"; else go build -o "$tmp/hookmesh" ./cmd/hookmesh; fi
 go build -o "$tmp/bench-ingest" ./scripts/bench-ingest
 go build -o "$tmp/bench-mesh" ./scripts/bench-mesh
 lua=scripts/bench-mesh/hasura.lua
@@ -65,6 +67,7 @@ stop() {
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+if [[ -z ${BENCH_SKIP_CLOSED:-} ]]; then
 bare=$(baseline bare)
 gw=$(baseline ingest)
 echo "## closed loop: wrk $conns connections, ${secs}s"
@@ -84,24 +87,28 @@ for flow in $flows; do
   echo "| mesh, $flow INSERT | $rps | $e2e | $(awk -v a="$e2e" -v b="$bare" 'BEGIN {printf "%.3f", a/b}') | $(awk -v s="$took" -v w="$(( t1 - t0 ))" 'BEGIN {printf "%.1f s", s - w/1000}') | $bad | $dead | $pending | $rss |"
 done
 
+fi
+
 [[ -n ${BENCH_SKIP_OPEN:-} ]] && exit 0
 echo
 echo "## open loop: ${open_secs}s at a fixed rate, accept → effect (received → end of the delivered attempt)"
 echo
-echo "| flow | target/s | achieved/s | non-2xx | subscription | delivered | p50 | p99 | max | peak RSS |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| flow | target/s | accepted/s | non-2xx | HTTP p99 | subscription | delivered | p50 | p99 | max | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for flow in $flows; do
   for rate in $rates; do
     serve
     since=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
     t0=$(date +%s%3N)
-    read -r accepted _ bad < <(BENCH_RATE=$rate wrk_run "$http" "$flow" "$open_secs")
+    res=$(HASURA_WEBHOOK_SECRET=$BENCH_HASURA_SECRET "$tmp/hookmesh" bench --addr "http://$http" --source hasura \
+      --fixture "$flow-insert" --rate "$rate" --duration "${open_secs}s" --json 2>/dev/null)
     "$tmp/bench-mesh" drain -admin "$admin" -start "$t0" >/dev/null
     lat=$("$tmp/bench-mesh" latency -admin "$admin" -since "$since")
     stop
-    achieved=$(awk -v n="$accepted" -v s="$open_secs" 'BEGIN {printf "%.0f", n/s}')
-    awk -v f="$flow" -v r="$rate" -v a="$achieved" -v b="$bad" -v m="$rss" '
-      /^subscription/ {printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, r, a, b, $2, $4, $6, $8, $10, m}
-      /^not delivered/ {printf "| %s | %s | %s | %s | %s | not delivered: %s | | | | |\n", f, r, a, b, $3, $4 " " $5}' <<<"$lat"
+    field() { grep -o "\"$1\":[0-9.]*" <<<"$res" | head -n1 | cut -d: -f2; }
+    achieved=$(awk -v v="$(field throughput_per_second)" 'BEGIN {printf "%.0f", v}')
+    awk -v f="$flow" -v r="$rate" -v a="$achieved" -v b="$(field errors)" -v h="$(field p99)ms" -v m="$rss" '
+      /^subscription/ {printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, r, a, b, h, $2, $4, $6, $8, $10, m}
+      /^not delivered/ {printf "| %s | %s | %s | %s | %s | %s | not delivered: %s | | | | |\n", f, r, a, b, h, $3, $4 " " $5}' <<<"$lat"
   done
 done

@@ -34,12 +34,3 @@ request = function()
     {["Content-Type"] = "application/json", ["X-Hasura-Webhook-Secret"] = secret}, body)
 end
 
--- Open loop (BENCH_RATE requests/s over BENCH_CONNS connections): each connection
--- waits its share between requests. wrk2 is not packaged; the achieved rate is printed.
-local rate = tonumber(os.getenv("BENCH_RATE") or "")
-local conns = tonumber(os.getenv("BENCH_CONNS") or "64")
-if rate and rate > 0 then
-  delay = function()
-    return conns * 1000 / rate
-  end
-end

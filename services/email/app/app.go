@@ -23,6 +23,7 @@ import (
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
@@ -94,6 +95,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, fmt.Errorf("open email store: %w", err)
 	}
 	s.store = store.New(s.db)
+	group, err := s.db.Group(groupcommit.Config{Tracer: deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/email"), Logger: deps.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.store.GroupCommit(group)
 
 	secret := []byte(cfg.TokenSecret)
 	if len(secret) == 0 {
