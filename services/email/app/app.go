@@ -25,6 +25,7 @@ import (
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
 	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
+	"github.com/hookmesh/hookmesh/platform/pendingwork"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/email/internal/compose"
@@ -100,6 +101,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	s.store.GroupCommit(group)
+	if err := pendingwork.Register(deps.Registerer, "email", pendingwork.Queue{Name: "send", Pending: s.store.PendingSends}); err != nil {
+		return nil, fmt.Errorf("register email metrics: %w", err)
+	}
 
 	secret := []byte(cfg.TokenSecret)
 	if len(secret) == 0 {

@@ -19,6 +19,7 @@ import (
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
 	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
+	"github.com/hookmesh/hookmesh/platform/pendingwork"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/orders/internal/fulfillment"
 	"github.com/hookmesh/hookmesh/services/orders/internal/grpcapi"
@@ -128,6 +129,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		deps.Logger.WarnContext(ctx, "FULFILLMENT_WEBHOOK_URL is not set: fulfillment notifications stay pending until it is")
 	}
 
+	if err := pendingwork.Register(deps.Registerer, "orders",
+		pendingwork.Queue{Name: "publish", Pending: s.store.PendingFacts},
+		pendingwork.Queue{Name: "fulfillment", Pending: s.store.PendingNotifications}); err != nil {
+		return nil, fmt.Errorf("register orders metrics: %w", err)
+	}
 	var domainStore orders.Store = s.store
 	if deps.Registerer != nil {
 		if domainStore, err = newCountingStore(s.store, deps.Registerer); err != nil {

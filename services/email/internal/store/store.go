@@ -387,3 +387,16 @@ func (s *Store) Customer(ctx context.Context, id string) (email.Customer, bool, 
 	c.Deleted = deleted == 1
 	return c, true, nil
 }
+
+// PendingSends counts the messages recorded and not sent yet (queued, including
+// those a delivery is sending now) and says when the oldest was recorded
+// (hookmesh_pending_work_*{queue="send"}).
+func (s *Store) PendingSends(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT COUNT(*), MIN(created_at) FROM messages WHERE status = ?`), string(email.StatusQueued)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count pending sends: %w", err)
+	}
+	return n, fromMicros(oldest), nil
+}
