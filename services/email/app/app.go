@@ -62,6 +62,7 @@ type Service struct {
 	api      *grpcapi.API
 	// Transport is "smtp" or "outbox".
 	transport string
+	smtp      *smtp.Transport  // nil with the outbox; its idle connections close with the service
 	conn      *grpc.ClientConn // analytics, dialled by New
 }
 
@@ -122,9 +123,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		if err != nil {
 			return nil, errors.New("SMTP_URL is not a valid smtp:// or smtps:// URL")
 		}
-		if tr, err = smtp.New(scfg); err != nil {
+		st, err := smtp.New(scfg)
+		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
+		tr, s.smtp = st, st
 	} else if tr, err = outbox.New(outbox.Config{Dir: cfg.outboxDir()}); err != nil {
 		return nil, err
 	}
@@ -204,6 +207,9 @@ func (s *Service) OutboxDir() string { return s.cfg.outboxDir() }
 // Close closes the store and the analytics connection New dialled.
 func (s *Service) Close() error {
 	var errs []error
+	if s.smtp != nil {
+		errs = append(errs, s.smtp.Close())
+	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())
 	}
