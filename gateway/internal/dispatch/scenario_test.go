@@ -135,14 +135,18 @@ func TestHangingTargetIsolated(t *testing.T) {
 	if got := hung.Load(); got > 2 {
 		t.Fatalf("hanging target got %d concurrent attempts, max_in_flight is 2", got)
 	}
-	resp, err := d.ListSubscriptions(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The delivered count follows the state write after each answer: wait for it.
 	byName := map[string]*adminv1.Subscription{}
-	for _, s := range resp {
-		byName[s.GetName()] = s
-	}
+	eventually(t, 30*time.Second, "the delivered counts to reach every event", func() bool {
+		resp, err := d.ListSubscriptions(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range resp {
+			byName[s.GetName()] = s
+		}
+		return byName["a"].GetDelivered() == n && byName["b"].GetDelivered() == n
+	})
 	if b := byName["slow"].GetBacklog(); b < n-2 {
 		t.Errorf("slow backlog = %d, want >= %d", b, n-2)
 	}

@@ -78,6 +78,8 @@ func (f *fixture) service(t *testing.T, st email.Store) *email.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Idle connections are pooled: close them before the SMTP server's cleanup waits for its sessions.
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := compose.New()
 	if err != nil {
 		t.Fatal(err)
