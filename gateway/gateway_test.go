@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
-	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
@@ -329,11 +328,11 @@ func TestShutdownOrder(t *testing.T) {
 	d := &stubDispatcher{g: &g}
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
-	g, err = New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets,
-		NewDispatcher: func(context.Context, *eventlog.Log, *config.File) (Dispatcher, error) { return d, nil }})
+	g, err = New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets, NoDispatcher: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.disp = d // Run drives whatever dispatcher New built
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)
