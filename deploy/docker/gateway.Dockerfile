@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# hookmesh gateway (cmd/hookmesh-gateway), as a small static image. Build from the repository root,
+# hookmesh gateway (gateway/cmd/hookmesh-gateway), as a small static image. Build from the repository root,
 # which the Go workspace (go.work) needs as the context:
 #   docker build -f deploy/docker/gateway.Dockerfile -t hookmesh/gateway .
 # (docker-compose.yml does this.) .dockerignore keeps local state and tools out.
@@ -20,9 +20,8 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY gen/go gen/go
 COPY platform platform
 COPY gateway gateway
-COPY cmd/hookmesh-gateway cmd/hookmesh-gateway
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w" -o /out/hookmesh-gateway ./cmd/hookmesh-gateway
+    go build -ldflags="-s -w" -o /out/hookmesh-gateway ./gateway/cmd/hookmesh-gateway
 
 # distroless static: CA certificates and time zones, no shell, uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
