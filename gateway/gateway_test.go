@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
@@ -83,7 +84,7 @@ func start(t *testing.T, cfg Config, deps Deps) *Gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(cancel)
-	RunInTest(t, g)
+	gatewaytest.Run(t, g)
 	return g
 }
 

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
@@ -292,7 +293,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := gateway.RunInTest(t, gw)
+	base := gatewaytest.Run(t, gw)
 	admin := "http://" + gw.AdminAddr()
 
 	post := func(id, row string) string {

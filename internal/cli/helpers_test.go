@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	"github.com/hookmesh/hookmesh/internal/cli"
 )
@@ -150,7 +151,7 @@ func startGateway(t *testing.T) *env {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(cancel)
-	base := gateway.RunInTest(t, g)
+	base := gatewaytest.Run(t, g)
 	return &env{url: base, dataDir: dataDir, sink: s}
 }
 

@@ -10,7 +10,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // In the all-in-one process each service's loopback port requires the token
@@ -24,13 +24,13 @@ func TestMeshServicesRequireTheirToken(t *testing.T) {
 	for name, addr := range r.mesh.ServiceAddrs {
 		t.Run(name, func(t *testing.T) {
 			for _, bearer := range []string{"", "guess"} {
-				_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, grpcauth.WithBearer(bearer))).
+				_, err := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr, grpcauth.WithBearer(bearer))).
 					Deliver(t.Context(), &consumerv1.DeliverRequest{Event: &eventv1.Event{Id: "forged", Source: "hasura", Type: "hasura.public.users.insert"}})
 				if status.Code(err) != codes.Unauthenticated {
 					t.Fatalf("Deliver with %q: %v, want Unauthenticated", bearer, err)
 				}
 			}
-			resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
+			resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, addr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
 			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 				t.Fatalf("health: %v %v", resp.GetStatus(), err)
 			}

@@ -5,7 +5,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		consumertest.Run(t, consumertest.Config{
-//			Client:   consumerv1.NewEventConsumerServiceClient(grpcserver.MustStart(t, register)),
+//			Client:   consumerv1.NewEventConsumerServiceClient(grpcservertest.MustStart(t, register)),
 //			NewEvent: func(id string) *eventv1.Event { ... },
 //			Invalid:  &eventv1.Event{...},
 //			Effects:  func(t testing.TB, ev *eventv1.Event) int { ... },

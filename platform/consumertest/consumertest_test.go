@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 )
@@ -54,7 +55,7 @@ func (s server) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*c
 }
 
 func startConsumer(t *testing.T, fn consumerFunc) consumerv1.EventConsumerServiceClient {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, server{fn: fn})
 	})
 	return consumerv1.NewEventConsumerServiceClient(conn)

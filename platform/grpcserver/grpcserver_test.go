@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // consumer is a test EventConsumerService whose behaviour each test picks.
@@ -199,7 +200,7 @@ func TestShutdownTimeoutCancelsStragglers(t *testing.T) {
 }
 
 func TestPanicBecomesInternal(t *testing.T) {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, &consumer{deliver: func(_ context.Context, req *consumerv1.DeliverRequest) error {
 			if req.GetEvent().GetId() == "panic" {
 				panic("boom")
@@ -229,7 +230,7 @@ func TestTracingSkipsHealth(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
 		Logger:         quiet,

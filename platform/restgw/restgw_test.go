@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
@@ -79,7 +80,7 @@ func start(t *testing.T, adminToken string) server {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
 		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -240,7 +241,7 @@ func TestRESTGoesThroughGRPC(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	conn := grpcserver.MustStart(t, nil)
+	conn := grpcservertest.MustStart(t, nil)
 	failing := func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error { return io.ErrUnexpectedEOF }
 	tests := []struct {
 		name    string

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 )
@@ -115,7 +116,7 @@ func startBrowserGateway(t *testing.T, c *browserConsumer) string {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(cancel)
-	return gateway.RunInTest(t, g)
+	return gatewaytest.Run(t, g)
 }
 
 // postHasura sends a Hasura event trigger body with the shared secret.

@@ -24,6 +24,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 )
 
@@ -73,7 +74,7 @@ func start(t *testing.T, cfg Config) *harness {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)},
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)},
 		func(g *grpc.Server) { svc.Register(g) })
 	return &harness{
 		svc: svc, spans: exp,
@@ -251,7 +252,7 @@ func TestDeliverAfterCloseIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { svc.Register(g) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { svc.Register(g) })
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}

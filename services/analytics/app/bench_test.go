@@ -17,6 +17,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/grpcapi"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
@@ -77,7 +78,7 @@ func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 			b.Fatal(err)
 		}
 	}
-	conn := grpcserver.MustStartWith(b, grpcserver.Config{TracerProvider: noop.NewTracerProvider(), Logger: logger},
+	conn := grpcservertest.MustStartWith(b, grpcserver.Config{TracerProvider: noop.NewTracerProvider(), Logger: logger},
 		func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, consumer) })
 	client := consumerv1.NewEventConsumerServiceClient(conn)
 	at := timestamppb.New(time.Date(2026, 2, 2, 12, 0, 0, 0, time.UTC))

@@ -16,7 +16,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // hookmesh_analytics_events_total counts what became of each tracked event.
@@ -28,7 +28,7 @@ func TestEventsTrackedMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	client := consumerv1.NewEventConsumerServiceClient(grpcserver.MustStart(t, func(g *grpc.Server) { svc.Register(g) }))
+	client := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustStart(t, func(g *grpc.Server) { svc.Register(g) }))
 	at := timestamppb.New(conformanceTime)
 	for _, tc := range []struct {
 		ev   *eventv1.Event

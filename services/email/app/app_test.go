@@ -28,6 +28,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/email/app"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp/smtptest"
@@ -101,7 +102,7 @@ func start(t *testing.T, d dialect, edit func(*app.Config, *app.Deps)) *mesh {
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	m.svc = svc
-	m.conn = grpcserver.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Propagators: propagation.TraceContext{}, Logger: quiet}, svc.Register)
+	m.conn = grpcservertest.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Propagators: propagation.TraceContext{}, Logger: quiet}, svc.Register)
 	m.client = consumerv1.NewEventConsumerServiceClient(m.conn)
 	m.api = emailv1.NewEmailServiceClient(m.conn)
 	return m
@@ -295,7 +296,7 @@ func (a analyticsServer) GetReport(_ context.Context, req *analyticsv1.GetReport
 }
 
 func analyticsClient(t *testing.T, err error) analyticsv1.AnalyticsServiceClient {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
 		analyticsv1.RegisterAnalyticsServiceServer(s, analyticsServer{err: err})
 	})
 	return analyticsv1.NewAnalyticsServiceClient(conn)
@@ -495,7 +496,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if svc.Transport() != "outbox" {
 		t.Fatalf("transport %q", svc.Transport())
 	}
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, svc.Register)
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, svc.Register)
 	ev := userInsert("o-1", "a@example.com")
 	if _, err := consumerv1.NewEventConsumerServiceClient(conn).Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 		t.Fatal(err)
@@ -567,7 +568,7 @@ func TestRunRefusesOpenHTTPWithoutToken(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, nil)
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, nil)
 	if err := app.Health(context.Background(), app.Config{GRPCAddr: conn.Target()}); err != nil {
 		t.Fatalf("Health of a serving server: %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
@@ -58,7 +58,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 		Id: "forged-1", Source: "hasura", Type: "hasura.public.users.insert", Subject: "public.users/1",
 		Payload: &eventv1.Event_HasuraTable{HasuraTable: &eventv1.HasuraTableEvent{
 			Op: eventv1.HasuraOperation_HASURA_OPERATION_INSERT, Schema: "public", Table: "users", New: row}}}}
-	anon := grpcserver.MustDial(t, cfg.GRPCAddr)
+	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	if _, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), forged); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("forged Deliver: %v, want Unauthenticated", err)
 	}
@@ -79,7 +79,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	}
 
 	// The dispatcher, carrying the token, still delivers; the REST list works with it.
-	authed := grpcserver.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
+	authed := grpcservertest.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
 	if _, err := consumerv1.NewEventConsumerServiceClient(authed).Deliver(t.Context(), forged); err != nil {
 		t.Fatalf("Deliver with the token: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 )
 
@@ -34,7 +34,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 	})
 	eventually(t, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
 
-	anon := grpcserver.MustDial(t, cfg.GRPCAddr)
+	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	_, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), &consumerv1.DeliverRequest{
 		Event: &eventv1.Event{Id: "forged", Source: "hasura", Type: "hasura.public.inventory.insert"}})
 	if status.Code(err) != codes.Unauthenticated {
@@ -43,7 +43,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 	if _, err := ordersv1.NewOrdersServiceClient(anon).ListStock(t.Context(), &ordersv1.ListStockRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("ListStock without token: %v", err)
 	}
-	if _, err := ordersv1.NewOrdersServiceClient(grpcserver.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))).
+	if _, err := ordersv1.NewOrdersServiceClient(grpcservertest.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))).
 		ListStock(t.Context(), &ordersv1.ListStockRequest{}); err != nil {
 		t.Fatalf("ListStock with the token: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
@@ -52,7 +52,7 @@ func newConsumerClient(t *testing.T, rec Recorder, tp *sdktrace.TracerProvider) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, c) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, c) })
 	return consumerv1.NewEventConsumerServiceClient(conn)
 }
 
@@ -132,7 +132,7 @@ func newAPIClient(t *testing.T) analyticsv1.AnalyticsServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, api) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, api) })
 	return analyticsv1.NewAnalyticsServiceClient(conn)
 }
 

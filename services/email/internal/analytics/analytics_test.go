@@ -7,7 +7,7 @@ import (
 	"time"
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -37,7 +37,7 @@ func (s *server) GetReport(_ context.Context, req *analyticsv1.GetReportRequest)
 }
 
 func start(t *testing.T, srv *server) *analytics.Source {
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, srv) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, srv) })
 	return analytics.New(analyticsv1.NewAnalyticsServiceClient(conn))
 }
 

@@ -16,7 +16,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/orders/internal/grpcapi"
@@ -48,7 +48,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(s *grpc.Server) {
+	conn := grpcservertest.MustStart(t, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, c)
 		ordersv1.RegisterOrdersServiceServer(s, r)
 	})
