@@ -1,8 +1,10 @@
 package cli_test
 
 import (
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Dead letters, replays and subscriptions against a gateway whose dispatcher
@@ -11,7 +13,7 @@ func TestDeliveryCommands(t *testing.T) {
 	e := startGateway(t)
 	waitState := func(t *testing.T, id, want string) {
 		t.Helper()
-		waitFor(t, id+" "+want, func() bool { return e.event(t, "hasura", id).state() == want })
+		eventually.True(t, 30*time.Second, id+" "+want, func() bool { return e.event(t, "hasura", id).state() == want })
 	}
 
 	e.sink.failing.Store(true)
@@ -123,7 +125,7 @@ func TestDeliveryCommands(t *testing.T) {
 			t.Fatalf("pause answered %+v", paused.Subscription)
 		}
 		id := e.send(t, "hasura").EventID
-		waitFor(t, "backlog while paused", func() bool {
+		eventually.True(t, 30*time.Second, "backlog while paused", func() bool {
 			var ls struct {
 				Subscriptions []sub `json:"subscriptions"`
 			}

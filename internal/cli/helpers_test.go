@@ -24,6 +24,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	"github.com/hookmesh/hookmesh/internal/cli"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 const adminToken = "cli-test-admin-token"
@@ -162,18 +163,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// waitFor polls cond with a generous liveness deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // result is one CLI run.
 type result struct {
 	code           int
@@ -247,7 +236,7 @@ func (e *env) event(t *testing.T, source, id string) getEvent {
 	// between Get's index lookup and its read of the ack floor (reported to the
 	// eventlog's owner); a 404 right after an accepted send is that race.
 	var r result
-	waitFor(t, "event "+source+"/"+id, func() bool {
+	eventually.True(t, 30*time.Second, "event "+source+"/"+id, func() bool {
 		r = e.cmd("events", "get", id, "--source", source, "--json")
 		return r.code == 0 || !strings.Contains(r.stderr, "not_found")
 	})

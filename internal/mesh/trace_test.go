@@ -70,7 +70,7 @@ func (w want) matches(s meshSpan) bool {
 func (r *running) waitSpans(t *testing.T, traceID string, wants ...want) []meshSpan {
 	t.Helper()
 	var spans []meshSpan
-	eventually(t, "spans in trace "+traceID, func() string {
+	until(t, "spans in trace "+traceID, func() string {
 		spans = spans[:0]
 		for _, s := range r.ended() {
 			if s.traceID() == traceID {
@@ -150,7 +150,7 @@ func (r *running) storedTraceparent(t *testing.T, id string) string {
 
 func (r *running) waitDelivered(t *testing.T, id string, subs ...string) {
 	t.Helper()
-	eventually(t, id+" delivered", func() string {
+	until(t, id+" delivered", func() string {
 		s := r.deliveryStates(t, id)
 		for _, sub := range subs {
 			if s[sub] != "DELIVERY_STATE_DELIVERED" {
@@ -191,7 +191,7 @@ func TestMeshTrace(t *testing.T) {
 		only(t, spans, want{"email", "email.send outbox", ""}, &mail, trace.SpanKindInternal)
 		_, track := checkDelivery(t, spans, in, "analytics", id)
 		// The group commit is its own span, linked to the deliveries it stored.
-		eventually(t, "batch commit linked", func() string {
+		until(t, "batch commit linked", func() string {
 			for _, s := range r.ended() {
 				if s.service == "analytics" && s.Name() == "batch commit" && slices.ContainsFunc(s.Links(), func(l sdktrace.Link) bool {
 					return l.SpanContext.SpanID() == track.SpanContext().SpanID()
@@ -260,7 +260,7 @@ func TestMeshTrace(t *testing.T) {
 		// the gateway's standard source does not trust it: a new trace, linked.
 		notify := only(t, spans, want{"orders", "fulfillment.notify", ""}, &work, trace.SpanKindProducer)
 		post := only(t, spans, want{"orders", "HTTP POST", ""}, &notify, trace.SpanKindClient)
-		eventually(t, "fulfillment webhook ingested", func() string {
+		until(t, "fulfillment webhook ingested", func() string {
 			for _, s := range r.ended() {
 				if s.service == "gateway" && s.Name() == "POST /hooks/standard" {
 					if s.traceID() == traceID || len(s.Links()) != 1 || s.Links()[0].SpanContext.SpanID() != post.SpanContext().SpanID() {
@@ -301,7 +301,7 @@ func TestMeshTrace(t *testing.T) {
 		}
 		r.waitDelivered(t, "evt_trace_1", "analytics")
 		var in meshSpan
-		eventually(t, "stripe ingest span", func() string {
+		until(t, "stripe ingest span", func() string {
 			for _, s := range r.ended() {
 				if s.service == "gateway" && s.Name() == "POST /hooks/stripe" && s.attrs["hookmesh.event.id"] == "evt_trace_1" {
 					in = s
@@ -330,7 +330,7 @@ func TestMeshTrace(t *testing.T) {
 		const traceID, spanID = "2bf92f3577b34da6a3ce929d0e0e4732", "20f067aa0ba902b2"
 		// No customer_id: orders refuses it for good.
 		r.hasura(t, tableEvent("tr-dead", "orders", "INSERT", "null", `{"id":9100,"status":"pending","items":[],"total":0}`), b3(traceID, spanID))
-		eventually(t, "dead letter", func() string {
+		until(t, "dead letter", func() string {
 			if s := r.deliveryStates(t, "tr-dead"); s["orders"] != "DELIVERY_STATE_DEAD" {
 				return fmt.Sprint(s)
 			}
@@ -356,7 +356,7 @@ func TestMeshTrace(t *testing.T) {
 			t.Fatalf("replay: %d %v", status, out)
 		}
 		var replay meshSpan
-		eventually(t, "replayed attempt span", func() string {
+		until(t, "replayed attempt span", func() string {
 			for _, s := range r.ended() {
 				if s.Name() == "hookmesh.dispatch deliver orders" && s.attrs["hookmesh.event.id"] == "tr-dead" && s.attrs["hookmesh.replay"] == "true" {
 					replay = s
@@ -413,7 +413,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 	r.hasura(t, tableEvent("tr-retry", "users", "INSERT", "null", userRow(45, "barbara@example.com", "Barbara")), b3(traceID, spanID))
 	attempts := map[string]meshSpan{}
 	var spans []meshSpan
-	eventually(t, "two attempts of the email delivery", func() string {
+	until(t, "two attempts of the email delivery", func() string {
 		spans = spans[:0]
 		for _, s := range r.ended() {
 			if s.traceID() == traceID {

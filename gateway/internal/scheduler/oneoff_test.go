@@ -16,8 +16,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/jstest"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 func mustCreate(t *testing.T, s *running, req *adminv1.CreateScheduledEventRequest) *adminv1.ScheduledEvent {
@@ -191,9 +193,9 @@ func TestOneOffSkippedBeyondTolerance(t *testing.T) {
 // appended once.
 func TestOneOffTwoGatewaysFireOnce(t *testing.T) {
 	t.Parallel()
-	url := startNATS(t)
-	logA := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-a"})
-	logB := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-b"})
+	url := jstest.Start(t).URL()
+	logA := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-a"})
+	logB := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-b"})
 	clk := newFakeClock(utc("2026-06-01T08:00:00Z"))
 	cntA, cntB := &countingLog{log: logA}, &countingLog{log: logB}
 	a := start(t, logA, Config{Clock: clk, Log: cntA})
@@ -209,7 +211,7 @@ func TestOneOffTwoGatewaysFireOnce(t *testing.T) {
 	waitIdle(t, clk.Now(), a, b)
 	settle(t, clk, utc("2026-06-01T09:00:05Z"), a, b)
 	waitEvents(t, logA, SourceScheduled, n)
-	waitFor(t, "every event marked fired", func() bool {
+	eventually.True(t, 20*time.Second, "every event marked fired", func() bool {
 		return len(listAll(t, a, adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_FIRED)) == n
 	})
 	if calls := cntA.calls.Load() + cntB.calls.Load(); calls != n {

@@ -23,6 +23,7 @@ import (
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
@@ -45,8 +46,8 @@ func TestOrderCompletionEndToEnd(t *testing.T) {
 		completion := ev.Completion("h-2", "o-100", "alice", t0.Add(time.Minute), items...)
 		h.mustDeliver(t, completion)
 
-		eventually(t, "the shipment event is published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
-		eventually(t, "the fulfillment webhook is delivered", func() bool {
+		eventually.True(t, 20*time.Second, "the shipment event is published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "the fulfillment webhook is delivered", func() bool {
 			return h.notification(t, "o-100").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED
 		})
 
@@ -140,8 +141,8 @@ func TestConcurrentDuplicateCompletion(t *testing.T) {
 			t.Fatalf("codes = %v, want exactly one OK", codesSeen)
 		}
 		id := orders.ShipmentCreatedID("o-200")
-		eventually(t, "published", func() bool { return h.rec.CallsFor(id) == 1 })
-		eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+		eventually.True(t, 20*time.Second, "published", func() bool { return h.rec.CallsFor(id) == 1 })
+		eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 		time.Sleep(200 * time.Millisecond)
 		if got := h.level(t, "HOODIE-GRY-M"); got != 22 {
 			t.Errorf("stock = %d, want 22 (one decrement)", got)
@@ -167,7 +168,7 @@ func TestInsufficientStock(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "MUG-LOGO: requested 51, available 50") {
 		t.Fatalf("deliver = %v, want FAILED_PRECONDITION with the reason", err)
 	}
-	eventually(t, "the insufficient-stock event is published", func() bool { return len(h.rec.OfType(orders.TypeStockInsufficient)) == 1 })
+	eventually.True(t, 20*time.Second, "the insufficient-stock event is published", func() bool { return len(h.rec.OfType(orders.TypeStockInsufficient)) == 1 })
 	data := h.rec.OfType(orders.TypeStockInsufficient)[0].GetFact().GetData().GetStructValue().AsMap()
 	if data["order_id"] != "o-300" || data["customer_id"] != "carol" || len(data["shortages"].([]any)) != 1 {
 		t.Fatalf("data = %v", data)
@@ -185,7 +186,7 @@ func TestInsufficientStock(t *testing.T) {
 	t.Run("after a restock the replayed delivery fulfils it", func(t *testing.T) {
 		h.mustDeliver(t, ev.Inventory("inv-restock", "update", ev.InventoryRow("MUG-LOGO", 50), ev.InventoryRow("MUG-LOGO", 60), t0))
 		h.mustDeliver(t, completion)
-		eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+		eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 		if b := h.level(t, "MUG-LOGO"); b != 9 {
 			t.Errorf("MUG-LOGO = %d, want 9", b)
 		}
@@ -200,21 +201,21 @@ func TestOutboxesSurviveRestart(t *testing.T) {
 		h.recv.AlwaysAnswer(http.StatusServiceUnavailable)
 		h.rec.FailNext(1 << 20)
 		h.mustDeliver(t, ev.Completion("h-r", "o-400", "dave", t0, ev.Item{SKU: "STICKER-PACK", Quantity: 10, Price: 1}))
-		eventually(t, "a failed attempt is visible", func() bool {
+		eventually.True(t, 20*time.Second, "a failed attempt is visible", func() bool {
 			n := h.notification(t, "o-400")
 			return n.GetAttempts() >= 1 && n.GetLastStatusCode() == 503 && strings.Contains(n.GetLastError(), "503") &&
 				n.GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_PENDING && n.GetNextAttemptTime() != nil
 		})
-		eventually(t, "a failed publish", func() bool { return h.rec.Calls() >= 1 })
+		eventually.True(t, 20*time.Second, "a failed publish", func() bool { return h.rec.Calls() >= 1 })
 		h.stop()
 
 		h.recv.AlwaysAnswer(0)
 		h.rec.FailNext(0)
 		h.start(t)
-		eventually(t, "delivered after the restart", func() bool {
+		eventually.True(t, 20*time.Second, "delivered after the restart", func() bool {
 			return h.notification(t, "o-400").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED
 		})
-		eventually(t, "published after the restart", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "published after the restart", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
 		if got := h.recv.Accepted(); len(got) != 1 || got[0].ID != orders.NotificationID("o-400") {
 			t.Fatalf("accepted = %v", got)
 		}
@@ -228,7 +229,7 @@ func TestFulfillmentGivesUp(t *testing.T) {
 	h := newHarness(t, func(*app.Config) {}, func(c *app.Config) { c.FulfillmentMaxAttempts = 3 })
 	h.recv.AlwaysAnswer(http.StatusInternalServerError)
 	h.mustDeliver(t, ev.Completion("h-g", "o-500", "erin", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-	eventually(t, "failed for good", func() bool {
+	eventually.True(t, 20*time.Second, "failed for good", func() bool {
 		return h.notification(t, "o-500").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_FAILED
 	})
 	n := h.notification(t, "o-500")
@@ -371,7 +372,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	t.Run("without a webhook URL notifications stay pending", func(t *testing.T) {
 		h := newHarness(t, func(*app.Config) {}, func(c *app.Config) { c.FulfillmentWebhookURL, c.FulfillmentWebhookSecret = "", "" })
 		h.mustDeliver(t, ev.Completion("h-p", "o-700", "gina", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-		eventually(t, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
 		if n := h.notification(t, "o-700"); n.GetStatus() != ordersv1.NotificationStatus_NOTIFICATION_STATUS_PENDING || n.GetAttempts() != 0 {
 			t.Fatalf("notification = %v", n)
 		}
@@ -415,7 +416,7 @@ func TestRunAndHealth(t *testing.T) {
 		return stopErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	eventually(t, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
 	for _, path := range []string{"/healthz", "/v1/orders/stock", "/metrics"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -470,8 +471,8 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 	}
 	span.End()
 	traceID := span.SpanContext().TraceID().String()
-	eventually(t, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
-	eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+	eventually.True(t, 20*time.Second, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+	eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 	if tpHeader := h.rec.OfType(orders.TypeShipmentCreated)[0].GetTraceparent(); !strings.Contains(tpHeader, "-"+traceID+"-") {
 		t.Errorf("published traceparent %q is not in trace %s", tpHeader, traceID)
 	}

@@ -189,17 +189,6 @@ func (h *harness) notification(t *testing.T, orderID string) *ordersv1.Fulfillme
 	return resp.GetNotifications()[0]
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func startPublisher(t *testing.T) (eventv1.PublisherServiceClient, *publishtest.Recorder) {
 	t.Helper()
 	return publishtest.Start(t)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +14,7 @@ import (
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 	"github.com/hookmesh/hookmesh/services/orders/internal/publish/publishtest"
@@ -40,7 +42,7 @@ func TestPublishesWithToken(t *testing.T) {
 	h.pub, h.rec = nil, rec // New dials PUBLISHER_ADDR itself
 	h.start(t)
 	h.mustDeliver(t, ev.Completion("h-tok", "o-900", "ida", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-	eventually(t, "orders.shipment.created published", func() bool { return len(rec.OfType(orders.TypeShipmentCreated)) == 1 })
+	eventually.True(t, 20*time.Second, "orders.shipment.created published", func() bool { return len(rec.OfType(orders.TypeShipmentCreated)) == 1 })
 }
 
 // PUBLISHER_TOKEN is a secret: also read from PUBLISHER_TOKEN_FILE.

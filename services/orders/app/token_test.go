@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -12,6 +13,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/orders/app"
@@ -32,7 +34,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	eventually(t, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
 
 	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	_, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), &consumerv1.DeliverRequest{
