@@ -3,12 +3,12 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := ci
 
-MODULES := . gen/go platform gateway services/email services/analytics services/orders
+MODULES := . gen/go platform gateway gateway/internal/console/browser services/email services/analytics services/orders
 BUF := .tools/bin/buf
 # Every package of every workspace module.
 PKGS := github.com/hookmesh/hookmesh/...
 
-.PHONY: ci tools generate check-generated lint test test-e2e fuzz bench up down run
+.PHONY: ci tools generate check-generated lint test test-short test-race test-e2e fuzz bench up down run
 
 ci: check-generated lint fuzz test
 
@@ -36,6 +36,11 @@ lint: tools
 
 test:
 	go test $(PKGS)
+
+# The quick loop: -short skips the browser, crash (SIGKILL), NATS cluster and
+# whole-mesh tests. `test` and CI run everything.
+test-short:
+	go test -short $(PKGS)
 
 # Whole-mesh tests only (they also run in `test`).
 test-e2e:

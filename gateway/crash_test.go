@@ -30,7 +30,7 @@ func TestCrashSafety(t *testing.T) {
 		return
 	}
 	if testing.Short() {
-		t.Skip("starts child processes")
+		t.Skip("short mode: skipping the crash test (SIGKILL)")
 	}
 	dir := t.TempDir()
 	child := startChild(t, dir)

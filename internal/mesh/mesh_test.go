@@ -42,6 +42,9 @@ func startMesh(t *testing.T) *running {
 // to export through the OTEL_* environment instead).
 func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("short mode: skipping a whole-mesh test")
+	}
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
 		os.Unsetenv(s.Env)

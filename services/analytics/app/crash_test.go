@@ -148,6 +148,9 @@ func clients(t *testing.T, addr string) (consumerv1.EventConsumerServiceClient, 
 // acknowledged event survived and that, once the unacknowledged ones are
 // redelivered (as the dispatcher would), every event is counted exactly once.
 func TestNoLossAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skipping the crash test (SIGKILL)")
+	}
 	const (
 		events  = 3000
 		workers = 48

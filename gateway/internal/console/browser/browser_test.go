@@ -1,4 +1,4 @@
-package console_test
+package browser_test
 
 import (
 	"context"
@@ -33,6 +33,7 @@ import (
 const (
 	chromiumPath = "/usr/bin/chromium"
 	hasuraSecret = "browser-test-hasura-secret"
+	token        = "console-test-token"
 )
 
 // browserConsumer is a real EventConsumerService on loopback gRPC serving three
@@ -146,6 +147,9 @@ func postHasura(t *testing.T, base, id, table, op, oldRow, newRow string) {
 // delivered, pause and resume a subscription. UPDATE_SCREENSHOTS=1 saves the pages
 // under docs/img/.
 func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skipping the browser test")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is missing; CI installs Debian's chromium (.ci/run)", chromiumPath)
@@ -213,7 +217,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		dir := filepath.Join("..", "..", "..", "docs", "img")
+		dir := filepath.Join("..", "..", "..", "..", "docs", "img")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
