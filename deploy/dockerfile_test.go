@@ -276,7 +276,7 @@ func TestDockerBuildContext(t *testing.T) {
 					}
 				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, gobin, "list", "-deps", "-f", "{{if .Error}}{{.ImportPath}}: {{.Error}}{{end}}", "./"+comp.pkg)
 			cmd.Dir = ctxDir

@@ -498,7 +498,7 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 		}
 		t.Skip("HOOKMESH_TEST_DATABASE_URL is unset: the migration is checked statically only")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {

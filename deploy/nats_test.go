@@ -179,7 +179,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// The services behind the subscription targets (email:9101, …) are recording
 	// consumers on loopback: the compose network's names do not resolve here.

@@ -52,7 +52,7 @@ func TestObservedLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, parent := tp.Tracer("test").Start(context.Background(), "POST /hooks/hasura")
+			ctx, parent := tp.Tracer("test").Start(t.Context(), "POST /hooks/hasura")
 			ev := &eventv1.Event{Id: "e-1", Source: "hasura", Type: "hasura.public.users.insert"}
 			res, err := o.Append(ctx, ev)
 			parent.End()
@@ -97,7 +97,7 @@ func TestObservedLogWithoutRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Append(context.Background(), &eventv1.Event{Id: "x", Source: "s"}); err != nil {
+	if _, err := o.Append(t.Context(), &eventv1.Event{Id: "x", Source: "s"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,7 +162,7 @@ func startChild(t *testing.T, dir string) *childProc {
 
 // runCrashChild is the child: a gateway on the data dir until SIGKILL or SIGTERM.
 func runCrashChild(t *testing.T, dir string) {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(t.Context(), syscall.SIGTERM)
 	defer stop()
 	g, err := New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")},
 		Deps{File: testFile(t), Secrets: secrets, Logger: testLogger()})

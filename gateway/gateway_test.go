@@ -77,7 +77,7 @@ func start(t *testing.T, cfg Config, deps Deps) *Gateway {
 	if deps.Logger == nil {
 		deps.Logger = testLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := New(ctx, cfg, deps)
 	if err != nil {
 		cancel()
@@ -292,7 +292,7 @@ func TestNewRefuses(t *testing.T) {
 			if tc.name != "bad config file" {
 				deps.File = testFile(t)
 			}
-			g, err := New(context.Background(), cfg, deps)
+			g, err := New(t.Context(), cfg, deps)
 			if err == nil {
 				g.Close()
 				t.Fatal("accepted")
@@ -303,7 +303,7 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 	// With a token a public listener is allowed.
-	g, err := New(context.Background(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
+	g, err := New(t.Context(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func (d *stubDispatcher) Stop(ctx context.Context) error {
 func TestShutdownOrder(t *testing.T) {
 	var g *Gateway
 	d := &stubDispatcher{g: &g}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var err error
 	g, err = New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets, NoDispatcher: true})
 	if err != nil {
@@ -337,7 +337,7 @@ func TestShutdownOrder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)
-	for g.Log().Ready(context.Background()) != nil {
+	for g.Log().Ready(t.Context()) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("not ready")
 		}

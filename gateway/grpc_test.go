@@ -35,7 +35,7 @@ const healthConfig = testConfig + `subscriptions:
 
 func grpcCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -164,7 +164,7 @@ func publicListener(t *testing.T) net.Listener {
 // A gRPC API off loopback needs the token, like REST; refused before the log opens.
 func TestNewRefusesPublicGRPCWithoutToken(t *testing.T) {
 	dataDir := t.TempDir()
-	g, err := New(context.Background(), Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir},
+	g, err := New(t.Context(), Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir},
 		Deps{File: testFile(t), Secrets: secrets, GRPCListener: publicListener(t)})
 	if err == nil {
 		g.Close()

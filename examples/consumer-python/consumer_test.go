@@ -279,7 +279,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 	defer cancel()
 	// A real tracer: events then carry a traceparent and deliveries send theirs.
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter()))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
+	defer func() { _ = tp.Shutdown(t.Context()) }()
 	gw, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), ConfigFile: conf}, gateway.Deps{
 		HTTPListener:   lis,
 		TracerProvider: tp,

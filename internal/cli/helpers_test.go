@@ -138,7 +138,7 @@ func startGateway(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), ConfigFile: cfgPath, AdminToken: adminToken}, gateway.Deps{
 		Logger:       slog.New(slog.DiscardHandler),
 		HTTPListener: httpLis,

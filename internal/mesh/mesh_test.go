@@ -62,7 +62,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	}
 	r := &running{t: t, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &logging.Capture{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r.cancel = cancel
 	var banner bytes.Buffer
 	var logOut io.Writer = r.logs

@@ -35,7 +35,7 @@ func startGateway(t *testing.T) (string, string) {
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	g, err := gateway.New(ctx, gateway.Config{DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", AdminToken: token, ConfigFile: cfgFile},
 		gateway.Deps{

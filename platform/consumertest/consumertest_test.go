@@ -115,7 +115,7 @@ func sqlEffects(db *sqlstore.DB) func(testing.TB, *eventv1.Event) int {
 	return func(tb testing.TB, ev *eventv1.Event) int {
 		tb.Helper()
 		var n int
-		err := db.QueryRowContext(context.Background(), db.Dialect().Rebind("SELECT COUNT(*) FROM effects WHERE source = ? AND event_id = ?"),
+		err := db.QueryRowContext(tb.Context(), db.Dialect().Rebind("SELECT COUNT(*) FROM effects WHERE source = ? AND event_id = ?"),
 			ev.GetSource(), ev.GetId()).Scan(&n)
 		if err != nil {
 			tb.Fatalf("count effects: %v", err)

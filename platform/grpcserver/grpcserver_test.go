@@ -41,7 +41,7 @@ var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -65,7 +65,7 @@ func start(t *testing.T, cfg grpcserver.Config, c *consumer) started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	result := make(chan error, 1)
 	served := make(chan struct{})
 	go func() {

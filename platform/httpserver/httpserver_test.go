@@ -27,7 +27,7 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + lis.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- httpserver.Serve(ctx, srv, lis) }()
@@ -91,7 +91,7 @@ func TestServeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := httpserver.Serve(context.Background(), tc.srv, tc.lis); err == nil {
+			if err := httpserver.Serve(t.Context(), tc.srv, tc.lis); err == nil {
 				t.Error("Serve returned nil, want an error")
 			}
 		})

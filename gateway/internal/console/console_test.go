@@ -25,7 +25,7 @@ const token = "console-test-token"
 // openLog is a real embedded event log on a temp dir.
 func openLog(t *testing.T) *eventlog.Log {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -46,7 +46,7 @@ func appendEvent(t *testing.T, l *eventlog.Log, id string) uint64 {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := l.Append(context.Background(), ev)
+		res, err := l.Append(t.Context(), ev)
 		if err == nil {
 			return res.Seq
 		}
@@ -371,7 +371,7 @@ func TestStream(t *testing.T) {
 	}
 	c, srv := serve(t, console.Config{Token: token, Log: l, Backlog: 2, Heartbeat: 50 * time.Millisecond})
 	cookie := login(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
 	t.Run("refused without a session", func(t *testing.T) {
@@ -446,7 +446,7 @@ func TestStream(t *testing.T) {
 func TestStreamEmptyLog(t *testing.T) {
 	l := openLog(t)
 	_, srv := serve(t, console.Config{Log: l})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s, code := openStream(t, ctx, srv, nil)
 	if code != 200 {

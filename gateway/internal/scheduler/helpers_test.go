@@ -161,11 +161,11 @@ func start(t *testing.T, log *eventlog.Log, cfg Config) *running {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
-	s, err := New(context.Background(), cfg)
+	s, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	var once sync.Once
@@ -213,7 +213,7 @@ func eventsOf(t *testing.T, log *eventlog.Log, source string) []*eventv1.Event {
 	var out []*eventv1.Event
 	cursor := ""
 	for {
-		page, next, err := log.List(context.Background(), eventlog.Filter{Source: source, Limit: eventlog.MaxListLimit, Cursor: cursor})
+		page, next, err := log.List(t.Context(), eventlog.Filter{Source: source, Limit: eventlog.MaxListLimit, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("list events: %v", err)
 		}

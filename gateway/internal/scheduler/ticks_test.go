@@ -280,7 +280,7 @@ func TestRestartCatchUp(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.skipped.WithLabelValues("daily-report")); got != 0 {
 		t.Errorf("hookmesh_schedule_ticks_skipped_total{schedule=daily-report} = %v, want 0", got)
 	}
-	resp, err := s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{State: adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_SKIPPED})
+	resp, err := s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{State: adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_SKIPPED})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestRestartCatchUp(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.skipped.WithLabelValues("daily-report")); got != 2 {
 		t.Errorf("hookmesh_schedule_ticks_skipped_total{schedule=daily-report} = %v, want 2", got)
 	}
-	status, err := s.Schedules(context.Background())
+	status, err := s.Schedules(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestRestartCatchUp(t *testing.T) {
 		!d.Skips[0].Last.Equal(utc("2026-01-12T09:00:00Z")) || !d.NextTick.Equal(utc("2026-01-13T09:00:00Z")) || !d.LastEmitted.IsZero() {
 		t.Errorf("daily-report status %+v", d)
 	}
-	resp, err = s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{})
+	resp, err = s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestTracing(t *testing.T) {
 	clk := newFakeClock(utc("2026-02-01T09:59:00Z"))
 	s := start(t, log, Config{Clock: clk, TracerProvider: tp, Schedules: []Schedule{{Name: "hourly", Cron: "0 * * * *"}}})
 
-	reqCtx, reqSpan := tp.Tracer("test").Start(context.Background(), "POST /v1/scheduled-events")
+	reqCtx, reqSpan := tp.Tracer("test").Start(t.Context(), "POST /v1/scheduled-events")
 	created, err := s.CreateScheduledEvent(reqCtx, &adminv1.CreateScheduledEventRequest{Name: "reminder", ScheduledTime: tsOf(utc("2026-02-01T10:00:00Z"))})
 	reqSpan.End()
 	if err != nil {
@@ -460,7 +460,7 @@ func TestShutdownFinishesClaim(t *testing.T) {
 	release.Do(func() { close(block) })
 	<-stopped
 	waitEvents(t, log, SourceCron, 1)
-	e, err := s.kv.Get(context.Background(), cronKey("hourly"))
+	e, err := s.kv.Get(t.Context(), cronKey("hourly"))
 	if err != nil {
 		t.Fatal(err)
 	}

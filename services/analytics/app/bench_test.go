@@ -62,7 +62,7 @@ func BenchmarkDeliver(b *testing.B) {
 
 func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 	logger := slog.New(slog.DiscardHandler)
-	svc, err := New(context.Background(), cfg, Deps{TracerProvider: noop.NewTracerProvider(), Logger: logger})
+	svc, err := New(b.Context(), cfg, Deps{TracerProvider: noop.NewTracerProvider(), Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 					return
 				}
 				ev := &eventv1.Event{Id: "bench-" + strconv.FormatInt(i, 10), Source: "bench", Type: "bench.t" + strconv.FormatInt(i%10, 10), Time: at}
-				if _, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev, Subscription: "analytics", Attempt: 1}); err != nil {
+				if _, err := client.Deliver(b.Context(), &consumerv1.DeliverRequest{Event: ev, Subscription: "analytics", Attempt: 1}); err != nil {
 					b.Error(err)
 					return
 				}

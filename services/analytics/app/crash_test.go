@@ -120,7 +120,7 @@ func waitHealthy(t *testing.T, addr string) {
 	defer conn.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
@@ -195,7 +195,7 @@ func TestNoLossAcrossKill(t *testing.T) {
 						if i >= events {
 							return
 						}
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 						_, err := consumer.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev(i), Subscription: "analytics", Attempt: 1})
 						cancel()
 						if err == nil {
@@ -235,7 +235,7 @@ func TestNoLossAcrossKill(t *testing.T) {
 			// Redeliver everything: an acknowledged event must be known (ALREADY_EXISTS),
 			// the others are applied now (or were committed before their answer was lost).
 			redeliver := func(i int) error {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 				defer cancel()
 				_, err := consumer2.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev(i), Subscription: "analytics", Attempt: 2})
 				code := status.Code(err)
@@ -265,7 +265,7 @@ func TestNoLossAcrossKill(t *testing.T) {
 			for err := range errs {
 				t.Error(err)
 			}
-			resp, err := analytics2.GetCounts(context.Background(), &analyticsv1.GetCountsRequest{
+			resp, err := analytics2.GetCounts(t.Context(), &analyticsv1.GetCountsRequest{
 				Type: "load.*", Since: timestamppb.New(at), Until: timestamppb.New(at.Add(time.Hour)),
 			})
 			if err != nil {

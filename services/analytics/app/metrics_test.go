@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -22,7 +21,7 @@ import (
 // hookmesh_analytics_events_total counts what became of each tracked event.
 func TestEventsTrackedMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	svc, err := New(context.Background(), Config{DataDir: t.TempDir(), FlushInterval: time.Millisecond},
+	svc, err := New(t.Context(), Config{DataDir: t.TempDir(), FlushInterval: time.Millisecond},
 		Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +39,7 @@ func TestEventsTrackedMetric(t *testing.T) {
 		// The schema refuses event types over 255 characters.
 		{&eventv1.Event{Id: "m-3", Source: "test", Type: "test." + strings.Repeat("x", 300), Time: at}, codes.InvalidArgument},
 	} {
-		_, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
+		_, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
 		if status.Code(err) != tc.want {
 			t.Fatalf("%s: %v, want %v", tc.ev.GetId(), err, tc.want)
 		}

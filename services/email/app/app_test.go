@@ -96,7 +96,7 @@ func start(t *testing.T, d dialect, edit func(*app.Config, *app.Deps)) *mesh {
 	if edit != nil {
 		edit(&cfg, &deps)
 	}
-	svc, err := app.New(context.Background(), cfg, deps)
+	svc, err := app.New(t.Context(), cfg, deps)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -179,7 +179,7 @@ func TestDeliverCodes(t *testing.T) {
 			if tc.inject != nil {
 				tc.inject(m.smtp)
 			}
-			_, err := m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "email", Attempt: 1})
+			_, err := m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "email", Attempt: 1})
 			if status.Code(err) != tc.want {
 				t.Fatalf("Deliver = %v, want %v", err, tc.want)
 			}
@@ -196,7 +196,7 @@ func TestDeliverCodes(t *testing.T) {
 				t.Errorf("sent %d messages", m.sentFor(tc.ev))
 			}
 			if tc.name == "welcome" {
-				_, err := m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "email", Attempt: 2})
+				_, err := m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "email", Attempt: 2})
 				if status.Code(err) != codes.AlreadyExists {
 					t.Errorf("redelivery = %v, want ALREADY_EXISTS", err)
 				}
@@ -212,7 +212,7 @@ func TestDeliverResolvesCustomer(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
 			m := start(t, d, nil)
-			ctx := context.Background()
+			ctx := t.Context()
 			data, _ := structpb.NewValue(map[string]any{"order_id": "9001", "customer_id": 7.0, "tracking_number": "TRK-1",
 				"items": []any{map[string]any{"sku": "MUG", "quantity": 2.0, "price": "12.50"}}, "total": "25.00"})
 			fact := &eventv1.Event{Id: "shipment-9001", Source: "orders", Type: "orders.shipment.created", Subject: "orders/9001",
@@ -315,7 +315,7 @@ func TestTraceContinues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if _, err := consumerv1.NewEventConsumerServiceClient(plain).Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
+	if _, err := consumerv1.NewEventConsumerServiceClient(plain).Deliver(t.Context(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	found := false
@@ -335,7 +335,7 @@ func TestTraceContinues(t *testing.T) {
 	if !found {
 		t.Fatal("no email.deliver span")
 	}
-	list, err := m.api.ListMessages(context.Background(), &emailv1.ListMessagesRequest{EventId: "t-1"})
+	list, err := m.api.ListMessages(t.Context(), &emailv1.ListMessagesRequest{EventId: "t-1"})
 	if err != nil || len(list.GetMessages()) != 1 || list.GetMessages()[0].GetTraceId() != traceID {
 		t.Fatalf("ListMessages = %v, %v; want one message in trace %s", list, err, traceID)
 	}
@@ -343,13 +343,13 @@ func TestTraceContinues(t *testing.T) {
 	// A traced call (the dispatcher's attempt span) wins over the stored context.
 	ev2 := userInsert("t-2", "b@example.com")
 	ev2.Traceparent = ev.Traceparent
-	ctx, span := m.tp.Tracer("test").Start(context.Background(), "dispatch.attempt")
+	ctx, span := m.tp.Tracer("test").Start(t.Context(), "dispatch.attempt")
 	if _, err := m.client.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev2}); err != nil {
 		t.Fatal(err)
 	}
 	span.End()
 	want := span.SpanContext().TraceID().String()
-	list, err = m.api.ListMessages(context.Background(), &emailv1.ListMessagesRequest{EventId: "t-2"})
+	list, err = m.api.ListMessages(t.Context(), &emailv1.ListMessagesRequest{EventId: "t-2"})
 	if err != nil || len(list.GetMessages()) != 1 || list.GetMessages()[0].GetTraceId() != want {
 		t.Fatalf("ListMessages = %v, %v; want one message in the caller's trace %s", list, err, want)
 	}
@@ -360,7 +360,7 @@ func TestTraceContinues(t *testing.T) {
 func TestREST(t *testing.T) {
 	m := start(t, dialects[0], nil)
 	mux := runtime.NewServeMux()
-	if err := m.svc.RegisterGateway(context.Background(), mux, m.conn); err != nil {
+	if err := m.svc.RegisterGateway(t.Context(), mux, m.conn); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)
@@ -374,7 +374,7 @@ func TestREST(t *testing.T) {
 		Payload: &eventv1.Event_HasuraTable{HasuraTable: &eventv1.HasuraTableEvent{
 			Op: eventv1.HasuraOperation_HASURA_OPERATION_UPDATE, Old: row("old@example.com"), New: row("new@example.com")}}}
 	for _, ev := range []*eventv1.Event{userInsert("u-8", "eight@example.com"), update} {
-		if _, err := m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
+		if _, err := m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -450,7 +450,7 @@ func TestREST(t *testing.T) {
 
 func TestAPIErrors(t *testing.T) {
 	m := start(t, dialects[0], nil)
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, tc := range []struct {
 		name string
 		call func() error
@@ -489,7 +489,7 @@ func TestAPIErrors(t *testing.T) {
 func TestEmbeddedDefault(t *testing.T) {
 	dir := t.TempDir()
 	cfg := app.Config{DataDir: dir, GRPCAddr: "127.0.0.1:0"}
-	svc, err := app.New(context.Background(), cfg, app.Deps{Logger: quiet})
+	svc, err := app.New(t.Context(), cfg, app.Deps{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	}
 	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, svc.Register)
 	ev := userInsert("o-1", "a@example.com")
-	if _, err := consumerv1.NewEventConsumerServiceClient(conn).Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
+	if _, err := consumerv1.NewEventConsumerServiceClient(conn).Deliver(t.Context(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(svc.OutboxDir(), "*.eml"))
@@ -520,7 +520,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A restart keeps the secret (and the database).
-	again, err := app.New(context.Background(), cfg, app.Deps{Logger: quiet})
+	again, err := app.New(t.Context(), cfg, app.Deps{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +549,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base()
 			tc.edit(&cfg)
-			_, err := app.New(context.Background(), cfg, app.Deps{Logger: quiet})
+			_, err := app.New(t.Context(), cfg, app.Deps{Logger: quiet})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want an error naming %s", err, tc.want)
 			}
@@ -561,7 +561,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRunRefusesOpenHTTPWithoutToken(t *testing.T) {
-	err := app.Run(context.Background(), app.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "0.0.0.0:0"})
+	err := app.Run(t.Context(), app.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "0.0.0.0:0"})
 	if err == nil || !strings.Contains(err.Error(), "HOOKMESH_ADMIN_TOKEN") {
 		t.Fatalf("Run = %v, want an error naming HOOKMESH_ADMIN_TOKEN", err)
 	}
@@ -569,7 +569,7 @@ func TestRunRefusesOpenHTTPWithoutToken(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, nil)
-	if err := app.Health(context.Background(), app.Config{GRPCAddr: conn.Target()}); err != nil {
+	if err := app.Health(t.Context(), app.Config{GRPCAddr: conn.Target()}); err != nil {
 		t.Fatalf("Health of a serving server: %v", err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -578,7 +578,7 @@ func TestHealth(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	if err := app.Health(context.Background(), app.Config{GRPCAddr: addr}); err == nil {
+	if err := app.Health(t.Context(), app.Config{GRPCAddr: addr}); err == nil {
 		t.Fatal("Health of nothing succeeded")
 	}
 }
@@ -616,7 +616,7 @@ func TestMetrics(t *testing.T) {
 	m.smtp.Fail(smtptest.StageRcpt, 550, "5.1.1 unknown")
 	m.smtp.Fail(smtptest.StageMail, 451, "4.3.0 later")
 	for _, id := range []string{"m-1", "m-2", "m-3"} {
-		_, _ = m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: userInsert(id, "a@example.com")})
+		_, _ = m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: userInsert(id, "a@example.com")})
 	}
 	want := `
 # HELP hookmesh_email_send_attempts_total Send attempts by transport and result (sent, rejected: permanent, unavailable: temporary).
@@ -629,7 +629,7 @@ hookmesh_email_send_attempts_total{result="unavailable",transport="smtp"} 1
 		t.Error(err)
 	}
 	// A second service on the same registry is a wiring error, reported.
-	if _, err := app.New(context.Background(), app.Config{DataDir: t.TempDir()}, app.Deps{Logger: quiet, Registerer: reg}); err == nil {
+	if _, err := app.New(t.Context(), app.Config{DataDir: t.TempDir()}, app.Deps{Logger: quiet, Registerer: reg}); err == nil {
 		t.Error("duplicate metrics registration accepted")
 	}
 }

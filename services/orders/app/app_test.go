@@ -97,7 +97,7 @@ func TestOrderCompletionEndToEnd(t *testing.T) {
 			if a := h.level(t, "TSHIRT-BLK-M"); a != 98 {
 				t.Errorf("stock = %d, want 98", a)
 			}
-			shipments, err := h.orders.ListShipments(context.Background(), &ordersv1.ListShipmentsRequest{CustomerId: "alice"})
+			shipments, err := h.orders.ListShipments(t.Context(), &ordersv1.ListShipmentsRequest{CustomerId: "alice"})
 			if err != nil || len(shipments.GetShipments()) != 1 {
 				t.Errorf("shipments = %v, %v", shipments, err)
 			}
@@ -147,7 +147,7 @@ func TestConcurrentDuplicateCompletion(t *testing.T) {
 		if got := h.level(t, "HOODIE-GRY-M"); got != 22 {
 			t.Errorf("stock = %d, want 22 (one decrement)", got)
 		}
-		shipments, err := h.orders.ListShipments(context.Background(), &ordersv1.ListShipmentsRequest{})
+		shipments, err := h.orders.ListShipments(t.Context(), &ordersv1.ListShipmentsRequest{})
 		if err != nil || len(shipments.GetShipments()) != 1 {
 			t.Errorf("shipments = %d, %v; want 1", len(shipments.GetShipments()), err)
 		}
@@ -176,7 +176,7 @@ func TestInsufficientStock(t *testing.T) {
 	if a, b := h.level(t, "HOODIE-GRY-M"), h.level(t, "MUG-LOGO"); a != 25 || b != 50 {
 		t.Errorf("stock = %d, %d; want 25, 50 (nothing half-applied)", a, b)
 	}
-	if _, err := h.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: "o-300"}); status.Code(err) != codes.NotFound {
+	if _, err := h.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: "o-300"}); status.Code(err) != codes.NotFound {
 		t.Errorf("order state applied: %v", err)
 	}
 	if len(h.rec.OfType(orders.TypeShipmentCreated)) != 0 || h.recv.Attempts() != 0 {
@@ -236,7 +236,7 @@ func TestFulfillmentGivesUp(t *testing.T) {
 	if n.GetAttempts() != 3 || n.GetLastStatusCode() != 500 || !strings.Contains(n.GetLastError(), "500") || n.GetNextAttemptTime() != nil {
 		t.Fatalf("notification = %v", n)
 	}
-	resp, err := h.orders.ListFulfillmentNotifications(context.Background(), &ordersv1.ListFulfillmentNotificationsRequest{
+	resp, err := h.orders.ListFulfillmentNotifications(t.Context(), &ordersv1.ListFulfillmentNotificationsRequest{
 		Status: ordersv1.NotificationStatus_NOTIFICATION_STATUS_FAILED})
 	if err != nil || len(resp.GetNotifications()) != 1 {
 		t.Fatalf("failed notifications = %v, %v", resp, err)
@@ -296,7 +296,7 @@ func TestRESTRoutes(t *testing.T) {
 		})
 	}
 	// One billing run per month however many ticks: exactly one invoice for frank.
-	invs, err := h.orders.ListInvoices(context.Background(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
+	invs, err := h.orders.ListInvoices(t.Context(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
 	if err != nil || len(invs.GetInvoices()) != 1 || invs.GetInvoices()[0].GetTotalCents() != 1250 {
 		t.Fatalf("invoices = %v, %v", invs, err)
 	}
@@ -332,7 +332,7 @@ func TestSeedCatalogue(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	base := func() app.Config {
 		return app.Config{DataDir: t.TempDir(), FulfillmentWebhookURL: "http://127.0.0.1:1/hook", FulfillmentWebhookSecret: secret}
 	}
@@ -385,8 +385,8 @@ func TestCloseIsIdempotent(t *testing.T) {
 	if err := h.svc.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	h.svc.Start(context.Background()) // after Close: does nothing, must not panic
-	if err := h.svc.Ready(context.Background()); err == nil {
+	h.svc.Start(t.Context()) // after Close: does nothing, must not panic
+	if err := h.svc.Ready(t.Context()); err == nil {
 		t.Fatal("Ready after Close")
 	}
 }
@@ -399,7 +399,7 @@ func TestRunAndHealth(t *testing.T) {
 		DataDir: t.TempDir(), GRPCAddr: grpcAddr, HTTPAddr: httpAddr, PublisherAddr: rec.Addr,
 		FulfillmentWebhookURL: recv, FulfillmentWebhookSecret: secret, SeedCatalogue: "auto",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	runErr := make(chan error, 1)
 	go func() { runErr <- app.Run(ctx, cfg) }()
 	var once sync.Once
@@ -416,7 +416,7 @@ func TestRunAndHealth(t *testing.T) {
 		return stopErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(t.Context(), cfg) == nil })
 	for _, path := range []string{"/healthz", "/v1/orders/stock", "/metrics"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -434,7 +434,7 @@ func TestRunAndHealth(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if err := app.Health(context.Background(), cfg); err == nil {
+	if err := app.Health(t.Context(), cfg); err == nil {
 		t.Fatal("healthy after shutdown")
 	}
 }
@@ -446,7 +446,7 @@ func TestRunFailsOnBusyPort(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = lis.Close() })
 	_, rec := startPublisher(t)
-	err = app.Run(context.Background(), app.Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), PublisherAddr: rec.Addr})
+	err = app.Run(t.Context(), app.Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), PublisherAddr: rec.Addr})
 	if err == nil || !strings.Contains(err.Error(), "ORDERS_GRPC_ADDR") {
 		t.Fatalf("Run = %v, want a listen error naming ORDERS_GRPC_ADDR", err)
 	}
@@ -465,7 +465,7 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 	h.tp = tp
 	h.start(t)
 
-	ctx, span := tp.Tracer("test").Start(context.Background(), "dispatch")
+	ctx, span := tp.Tracer("test").Start(t.Context(), "dispatch")
 	if err := h.deliverCtx(ctx, ev.Completion("h-trace", "o-800", "hana", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5})); err != nil {
 		t.Fatal(err)
 	}

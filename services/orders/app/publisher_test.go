@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,7 +32,7 @@ func TestPublishesWithToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, err = eventv1.NewPublisherServiceClient(conn).Publish(context.Background(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "s", Id: "i", Type: "t"}})
+	_, err = eventv1.NewPublisherServiceClient(conn).Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "s", Id: "i", Type: "t"}})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Publish without the token: %v, want Unauthenticated", err)
 	}

@@ -34,7 +34,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(t.Context(), cfg) == nil })
 
 	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	_, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), &consumerv1.DeliverRequest{

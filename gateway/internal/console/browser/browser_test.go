@@ -102,7 +102,7 @@ func startBrowserGateway(t *testing.T, c *browserConsumer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), AdminToken: token}, gateway.Deps{
 		Logger:         slog.New(slog.DiscardHandler),
 		TracerProvider: sdktrace.NewTracerProvider(), // attempts get trace ids
@@ -167,7 +167,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	postHasura(t, base, "e2a1c4d2-orders-1001", "orders", "INSERT", "null",
 		`{"id":1001,"customer_id":42,"status":"pending","items":[{"sku":"SKU-NOTEBOOK","quantity":2,"price":12.5}],"total":25}`)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),

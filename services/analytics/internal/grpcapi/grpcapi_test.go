@@ -75,7 +75,7 @@ func TestDeliverCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &fakeRecorder{err: tc.err}
 			client := newConsumerClient(t, rec, sdktrace.NewTracerProvider())
-			_, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
+			_, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
 			if got := status.Code(err); got != tc.code {
 				t.Errorf("code = %v (%v), want %v", got, err, tc.code)
 			}
@@ -92,7 +92,7 @@ func TestDeliverContinuesStoredTrace(t *testing.T) {
 	client := newConsumerClient(t, &fakeRecorder{}, tp)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	ev := &eventv1.Event{Id: "1", Source: "github", Type: "github.push", Traceparent: "00-" + traceID + "-00f067aa0ba902b7-01"}
-	if _, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
+	if _, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	var found bool
@@ -138,7 +138,7 @@ func newAPIClient(t *testing.T) analyticsv1.AnalyticsServiceClient {
 
 func TestAPIRejects(t *testing.T) {
 	client := newAPIClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	bad := &timestamppb.Timestamp{Seconds: 1, Nanos: -5}
 	now := timestamppb.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	calls := []struct {
@@ -195,7 +195,7 @@ func TestAPIRejects(t *testing.T) {
 
 func TestAPIEmptyStore(t *testing.T) {
 	client := newAPIClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	counts, err := client.GetCounts(ctx, &analyticsv1.GetCountsRequest{Granularity: analyticsv1.Granularity_GRANULARITY_DAY})
 	if err != nil {
 		t.Fatal(err)

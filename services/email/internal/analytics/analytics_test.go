@@ -46,7 +46,7 @@ func TestReport(t *testing.T) {
 	src := start(t, srv)
 	loc, _ := time.LoadLocation("Europe/Berlin")
 	q := email.ReportQuery{Period: email.PeriodDaily, Start: time.Date(2024, 3, 4, 0, 0, 0, 0, loc), End: time.Date(2024, 3, 5, 0, 0, 0, 0, loc), Location: loc}
-	rep, err := src.Report(context.Background(), q)
+	rep, err := src.Report(t.Context(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestReportErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := start(t, &server{err: tc.err})
-			_, err := src.Report(context.Background(), email.ReportQuery{Period: email.PeriodWeekly, Location: time.UTC, Start: time.Unix(0, 0), End: time.Unix(3600, 0)})
+			_, err := src.Report(t.Context(), email.ReportQuery{Period: email.PeriodWeekly, Location: time.UTC, Start: time.Unix(0, 0), End: time.Unix(3600, 0)})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Report = %v, want %v", err, tc.want)
 			}

@@ -100,7 +100,7 @@ func welcomeEvent(t testing.TB, id string) *eventv1.Event {
 
 func TestServiceDeliver(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 
 		t.Run("welcome over SMTP, once", func(t *testing.T) {
 			f := newFixture(t, db)
@@ -329,7 +329,7 @@ func TestServiceDeliver(t *testing.T) {
 // (after the lease) sends the stored bytes again, with the same Message-ID.
 func TestServiceResendWindow(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		for _, tc := range []struct {
 			name   string
 			inject func(f *fixture, st *finishFails)

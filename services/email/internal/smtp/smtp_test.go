@@ -75,7 +75,7 @@ func TestSendDelivers(t *testing.T) {
 			srv := smtptest.Start(t, tc.server)
 			tc.client.Addr = srv.Addr
 			env := envelope(t)
-			if err := newTransport(t, tc.client).Send(context.Background(), env); err != nil {
+			if err := newTransport(t, tc.client).Send(t.Context(), env); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			msgs := srv.Messages()
@@ -188,7 +188,7 @@ func TestSendFailures(t *testing.T) {
 				tc.inject(srv)
 			}
 			tc.client.Addr = srv.Addr
-			err := newTransport(t, tc.client).Send(context.Background(), envelope(t))
+			err := newTransport(t, tc.client).Send(t.Context(), envelope(t))
 			checkErr(t, err, tc.want == wantRejected, tc.wantCode)
 			if n := len(srv.Messages()); n != tc.stored {
 				t.Errorf("server stored %d messages, want %d", n, tc.stored)
@@ -224,7 +224,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	err = newTransport(t, smtp.Config{Addr: addr}).Send(context.Background(), envelope(t))
+	err = newTransport(t, smtp.Config{Addr: addr}).Send(t.Context(), envelope(t))
 	checkErr(t, err, false, 0)
 }
 
@@ -251,9 +251,9 @@ func TestSendHonoursDeadline(t *testing.T) {
 		cfg  smtp.Config
 	}{
 		{"context deadline", func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 200*time.Millisecond)
+			return context.WithTimeout(t.Context(), 200*time.Millisecond)
 		}, smtp.Config{}},
-		{"configured timeout", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} },
+		{"configured timeout", func() (context.Context, context.CancelFunc) { return t.Context(), func() {} },
 			smtp.Config{Timeout: 200 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

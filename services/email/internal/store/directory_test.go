@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func userChange(eventID, rowID, addr, name string, op email.CustomerOp, at time.
 
 func TestCustomerDirectory(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 		apply := func(t *testing.T, ev userEvent, msgs ...*email.Message) bool {
 			t.Helper()
@@ -181,7 +180,7 @@ func TestCustomerDirectory(t *testing.T) {
 }
 
 func TestCustomerDirectoryDatabaseDown(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := sqlstore.Open(ctx, sqlstore.Config{SQLitePath: filepath.Join(t.TempDir(), "email.db"), Migrations: store.Migrations})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,7 +28,7 @@ func message(source, id string, kind email.Kind, at time.Time, to ...string) *em
 
 func record(t *testing.T, s *store.Store, msgs ...*email.Message) {
 	t.Helper()
-	first, err := s.Record(context.Background(), msgs[0].Event, msgs, nil)
+	first, err := s.Record(t.Context(), msgs[0].Event, msgs, nil)
 	if err != nil || !first {
 		t.Fatalf("Record = %v, %v; want first", first, err)
 	}
@@ -37,7 +36,7 @@ func record(t *testing.T, s *store.Store, msgs ...*email.Message) {
 
 func TestStore(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 
 		t.Run("record once", func(t *testing.T) {
@@ -217,7 +216,7 @@ func TestStore(t *testing.T) {
 
 func TestList(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 		// Seven messages one minute apart; evt-3 is sent, evt-5 goes to two people.
 		var ids []string

@@ -95,7 +95,7 @@ func TestRelay(t *testing.T) {
 
 func run(t *testing.T, r *outbox.Relay) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	return func() {

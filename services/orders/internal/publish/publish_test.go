@@ -41,7 +41,7 @@ func start(t *testing.T, st *store.Store, client eventv1.PublisherServiceClient,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
@@ -53,7 +53,7 @@ func start(t *testing.T, st *store.Store, client eventv1.PublisherServiceClient,
 }
 
 func TestPublisher(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("publishes the fact once with its envelope and trace", func(t *testing.T) {
 		st := store.New(sqlstoretest.SQLite(t, store.Migrations), nil)
@@ -140,7 +140,7 @@ func TestPublisher(t *testing.T) {
 func TestEventRejectsUnencodableData(t *testing.T) {
 	f := fact("bad")
 	f.Data = map[string]any{"ch": make(chan int)}
-	if _, err := publish.Event(context.Background(), f); err == nil {
+	if _, err := publish.Event(t.Context(), f); err == nil {
 		t.Fatal("Event encoded a channel")
 	}
 }
