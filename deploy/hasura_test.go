@@ -360,7 +360,7 @@ func TestSchedulesOneSchedulerOnly(t *testing.T) {
 		if ct.Schedule != s.Cron {
 			t.Errorf("%s: Hasura schedule %q, hookmesh cron %q", s.Name, ct.Schedule, s.Cron)
 		}
-		if !reflect.DeepEqual(ct.Payload, s.Payload) && !(len(ct.Payload) == 0 && len(s.Payload) == 0) {
+		if !reflect.DeepEqual(ct.Payload, s.Payload) && (len(ct.Payload) != 0 || len(s.Payload) != 0) {
 			t.Errorf("%s: Hasura payload %v, hookmesh payload %v", s.Name, ct.Payload, s.Payload)
 		}
 		tol, err := time.ParseDuration(s.Tolerance)
@@ -504,7 +504,7 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	schema := fmt.Sprintf("deploy_migration_%d", time.Now().UnixNano())
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
@@ -533,7 +533,7 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	rows.Close()
+	_ = rows.Close()
 	for table, want := range demoColumns {
 		g := append([]string(nil), got[table]...)
 		w := append([]string(nil), want...)

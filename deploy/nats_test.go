@@ -259,7 +259,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"accepted"`) {
 		t.Fatalf("Hasura webhook: %d %s, want 200 accepted", resp.StatusCode, b)
 	}
@@ -283,7 +283,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/events/%s: %d %s", id, resp.StatusCode, b)
 		}

@@ -79,7 +79,7 @@ func TestObservedLog(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range s.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			if attrs["hookmesh.append.result"] != tc.result || attrs["messaging.destination.name"] != "hookmesh.events.hasura" || attrs["hookmesh.event.id"] != "e-1" {
 				t.Errorf("span attributes %v", attrs)

@@ -305,7 +305,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var r struct{ Status string }
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -318,7 +318,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		var r eventRecord
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -385,7 +385,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("replay: %d %s", resp.StatusCode, b)
 	}

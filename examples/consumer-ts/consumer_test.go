@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -236,7 +237,7 @@ func TestStartErrors(t *testing.T) {
 			cmd.Env = append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0", "PROCESSED_FILE="+filepath.Join(t.TempDir(), "p.jsonl"), tc.env)
 			out, err := cmd.Output()
 			var exit *exec.ExitError
-			if !errorsAs(err, &exit) || exit.ExitCode() != 2 {
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 				t.Fatalf("exit: %v, want code 2; output: %s", err, out)
 			}
 			if !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), `"msg":"cannot start"`) {
@@ -244,14 +245,6 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // A real gateway delivers a Hasura webhook to the TypeScript consumer; told to
@@ -314,7 +307,7 @@ func TestGatewayDeliversAndRetries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var r struct{ Status string }
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -365,7 +358,7 @@ func TestGatewayDeliversAndRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/events/%s: %d %s", id, resp.StatusCode, b)
 		}

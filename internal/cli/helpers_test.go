@@ -81,10 +81,11 @@ func (s *sink) Deliver(_ context.Context, req *consumerv1.DeliverRequest) (*cons
 	return &consumerv1.DeliverResponse{}, nil
 }
 
-func (s *sink) count(source, id string) int {
+// count is how often the hasura event id was applied.
+func (s *sink) count(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.applied[source+"/"+id]
+	return s.applied["hasura/"+id]
 }
 
 // env is a running gateway and what the CLI needs to reach it.

@@ -179,7 +179,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
-	defer analytics.Close()
+	defer func() { _ = analytics.Close() }()
 	analyticsSrv, err := serve("analytics", analytics.Register)
 	if err != nil {
 		return err
@@ -191,7 +191,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return err
 	}
-	defer analyticsClient.Close()
+	defer func() { _ = analyticsClient.Close() }()
 	email, err := emailapp.New(ctx, emailCfg, emailapp.Deps{
 		TracerProvider: tel["email"].TracerProvider,
 		Logger:         logFor("email"),
@@ -201,7 +201,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("email: %w", err)
 	}
-	defer email.Close()
+	defer func() { _ = email.Close() }()
 	emailSrv, err := serve("email", email.Register)
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return err
 	}
-	defer publisherConn.Close()
+	defer func() { _ = publisherConn.Close() }()
 	ordersCfg := cfg.Orders
 	ordersCfg.HTTPAddr = ""
 	if ordersCfg.FulfillmentWebhookURL == "" && cfg.Gateway.ConfigFile == "" {
@@ -243,7 +243,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	defer orders.Close()
+	defer func() { _ = orders.Close() }()
 	ordersSrv, err := serve("orders", orders.Register)
 	if err != nil {
 		return err
@@ -255,7 +255,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		if derr != nil {
 			return derr
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		builtins[name] = conn
 	}
 	gw, err := gateway.New(ctx, cfg.Gateway, gateway.Deps{

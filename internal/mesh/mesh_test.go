@@ -47,7 +47,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	}
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
-		os.Unsetenv(s.Env)
+		_ = os.Unsetenv(s.Env)
 	}
 	t.Setenv("HOOKMESH_DATA_DIR", t.TempDir())
 	// Tests run side by side: not the fixed default port.
@@ -154,7 +154,7 @@ func do(t *testing.T, req *http.Request) (int, map[string]any) {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if len(b) > 0 {

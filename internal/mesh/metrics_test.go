@@ -18,7 +18,7 @@ func (r *running) scrape(t *testing.T) map[string]float64 {
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)

@@ -45,7 +45,7 @@ func (r *running) ended() []meshSpan {
 			}
 		}
 		for _, kv := range s.Attributes() {
-			ms.attrs[string(kv.Key)] = kv.Value.Emit()
+			ms.attrs[string(kv.Key)] = kv.Value.String()
 		}
 		out = append(out, ms)
 	}
@@ -109,10 +109,10 @@ func only(t *testing.T, spans []meshSpan, w want, parent *meshSpan, kind trace.S
 // checkDelivery asserts the chain of one delivery of event to sub: the
 // dispatcher's consumer span (child of parent, the context stored with the
 // event) → its gRPC client span → the service's server span → the service's
-// own span. It returns the attempt span and the service's span.
-func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event string) (attempt, work meshSpan) {
+// own span. It returns the service's span.
+func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event string) (work meshSpan) {
 	t.Helper()
-	attempt = only(t, spans, want{"gateway", "hookmesh.dispatch deliver " + sub, event}, &parent, trace.SpanKindConsumer)
+	attempt := only(t, spans, want{"gateway", "hookmesh.dispatch deliver " + sub, event}, &parent, trace.SpanKindConsumer)
 	if attempt.attrs["hookmesh.attempt"] != "1" || attempt.attrs["hookmesh.subscription"] != sub || attempt.attrs["hookmesh.delivery.outcome"] != "delivered" {
 		t.Errorf("%v: attributes %v", attempt, attempt.attrs)
 	}
@@ -122,7 +122,7 @@ func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event s
 	if work.attrs["hookmesh.attempt"] != "1" {
 		t.Errorf("%v: attempt %q, want 1", work, work.attrs["hookmesh.attempt"])
 	}
-	return attempt, work
+	return work
 }
 
 // checkIngest asserts the gateway's server span of a webhook and its producer
@@ -187,9 +187,9 @@ func TestMeshTrace(t *testing.T) {
 		if in.Parent().SpanID().String() != senderSpan || !in.Parent().IsRemote() {
 			t.Errorf("ingest span's parent %s, want the sender's %s", in.Parent().SpanID(), senderSpan)
 		}
-		_, mail := checkDelivery(t, spans, in, "email", id)
+		mail := checkDelivery(t, spans, in, "email", id)
 		only(t, spans, want{"email", "email.send outbox", ""}, &mail, trace.SpanKindInternal)
-		_, track := checkDelivery(t, spans, in, "analytics", id)
+		track := checkDelivery(t, spans, in, "analytics", id)
 		// The group commit is its own span, linked to the deliveries it stored.
 		until(t, "batch commit linked", func() string {
 			for _, s := range r.ended() {
@@ -233,7 +233,7 @@ func TestMeshTrace(t *testing.T) {
 			want{"orders", "orders.deliver", "tr-ord"}, want{"orders", "fulfillment.notify", ""},
 			want{"gateway", "hookmesh.dispatch deliver email", ""}, want{"email", "email.send outbox", ""})
 		in := r.checkIngest(t, spans, "hasura", "tr-ord")
-		_, work := checkDelivery(t, spans, in, "orders", "tr-ord")
+		work := checkDelivery(t, spans, in, "orders", "tr-ord")
 		checkDelivery(t, spans, in, "analytics", "tr-ord")
 
 		// orders → PublisherService/Publish → the log → email, in the same trace.
@@ -253,7 +253,7 @@ func TestMeshTrace(t *testing.T) {
 		if got := r.storedTraceparent(t, followUp); got != "00-"+traceID+"-"+pub.SpanContext().SpanID().String()+"-01" {
 			t.Errorf("follow-up stored traceparent %q, want the orders.publish span %v", got, pub)
 		}
-		_, mail := checkDelivery(t, spans, pub, "email", followUp)
+		mail := checkDelivery(t, spans, pub, "email", followUp)
 		only(t, spans, want{"email", "email.send outbox", ""}, &mail, trace.SpanKindInternal)
 
 		// The signed fulfillment webhook is an HTTP client hop of the same trace;
@@ -280,7 +280,7 @@ func TestMeshTrace(t *testing.T) {
 		r.waitDelivered(t, "tr-cron", "email")
 		spans := r.waitSpans(t, traceID, want{"analytics", "hookmesh.analytics.v1.AnalyticsService/*", ""}, want{"email", "email.send outbox", ""})
 		in := r.checkIngest(t, spans, "hasura", "tr-cron")
-		_, work := checkDelivery(t, spans, in, "email", "tr-cron")
+		work := checkDelivery(t, spans, in, "email", "tr-cron")
 		client := only(t, spans, want{"email", "hookmesh.analytics.v1.AnalyticsService/*", ""}, &work, trace.SpanKindClient)
 		only(t, spans, want{"analytics", client.Name(), ""}, &client, trace.SpanKindServer)
 	})
@@ -405,7 +405,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := lis.Addr().String()
-	lis.Close()
+	_ = lis.Close()
 	t.Setenv("SMTP_URL", "smtp://"+down+"?starttls=off&timeout=2s")
 	r := startMesh(t)
 

@@ -40,7 +40,7 @@ func startTLS(t *testing.T, st grpcauth.ServerTLS) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }() // t.Context ends before the cleanups run
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() { _ = <-done })
 	return lis.Addr().String()
 }
 

@@ -77,7 +77,7 @@ func start(t *testing.T, cfg grpcserver.Config, c *consumer) started {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		cancel()
 		select {
 		case <-served:
@@ -229,7 +229,7 @@ func TestPanicBecomesInternal(t *testing.T) {
 func TestTracingSkipsHealth(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
@@ -287,7 +287,7 @@ func TestServeErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lis.Close()
+		_ = lis.Close()
 		if err := srv.Serve(testCtx(t), lis); err == nil {
 			t.Error("Serve on a closed listener returned nil")
 		}

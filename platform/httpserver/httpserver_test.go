@@ -36,7 +36,7 @@ func TestServeAndShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /fast = %d", resp.StatusCode)
 	}
@@ -51,7 +51,7 @@ func TestServeAndShutdown(t *testing.T) {
 			slow <- "error: " + err.Error()
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		slow <- string(b)
 	}()
@@ -69,7 +69,8 @@ func TestServeAndShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v, want nil after ctx ended", err)
 	}
-	if _, err := http.Get(base + "/fast"); err == nil {
+	if resp, err := http.Get(base + "/fast"); err == nil {
+		_ = resp.Body.Close()
 		t.Error("server still accepts requests after shutdown")
 	}
 }
@@ -79,7 +80,7 @@ func TestServeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed.Close()
+	_ = closed.Close()
 	tests := []struct {
 		name string
 		srv  *http.Server

@@ -79,7 +79,7 @@ func start(t *testing.T, adminToken string) server {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
@@ -117,7 +117,7 @@ func do(t *testing.T, method, url, auth, body string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	out := response{status: resp.StatusCode, header: resp.Header}
 	if err := json.Unmarshal(raw, &out.body); err != nil {

@@ -100,7 +100,7 @@ func newTelemetry(t *testing.T) *telemetry.Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	return tel
 }
 
@@ -151,7 +151,7 @@ func get(t *testing.T, url, token string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
@@ -181,7 +181,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	list, err := adminv1.NewAdminServiceClient(conn).ListEvents(t.Context(), &adminv1.ListEventsRequest{})
 	if err != nil || len(list.GetEvents()) != 1 {
 		t.Fatalf("ListEvents over gRPC = %v, %v", list, err)

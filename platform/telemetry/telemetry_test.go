@@ -37,7 +37,7 @@ func TestSetupResourceAndSpans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(ctx)
+			defer func() { _ = p.Shutdown(ctx) }()
 			if !p.Exporting {
 				t.Error("Exporting = false with a SpanExporter")
 			}
@@ -49,7 +49,7 @@ func TestSetupResourceAndSpans(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range spans[0].Resource.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			if attrs["service.name"] != component {
 				t.Errorf("service.name = %q, want %q (the component wins over OTEL_SERVICE_NAME)", attrs["service.name"], component)
@@ -102,7 +102,7 @@ func TestSampler(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(t.Context())
+			defer func() { _ = p.Shutdown(t.Context()) }()
 			_, span := p.Tracer("t").Start(t.Context(), "op")
 			span.End()
 			if got := span.SpanContext().IsSampled(); got != tc.wantSampled {
@@ -205,7 +205,7 @@ func TestEnvExporterSelection(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			defer p.Shutdown(ctx)
+			defer func() { _ = p.Shutdown(ctx) }()
 			if p.Exporting != tc.wantExporting {
 				t.Errorf("Exporting = %v, want %v", p.Exporting, tc.wantExporting)
 			}
@@ -325,13 +325,13 @@ func TestRegistry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(t.Context())
+			defer func() { _ = p.Shutdown(t.Context()) }()
 			// Two components' registries are independent.
 			other, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "d", SpanExporter: tracetest.NewInMemoryExporter()})
 			if err != nil {
 				t.Fatalf("second Setup in one process: %v", err)
 			}
-			defer other.Shutdown(t.Context())
+			defer func() { _ = other.Shutdown(t.Context()) }()
 
 			rec := httptest.NewRecorder()
 			p.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

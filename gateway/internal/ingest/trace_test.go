@@ -126,7 +126,7 @@ func TestTraceContinuation(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, a := range span.Attributes() {
-				attrs[string(a.Key)] = a.Value.Emit()
+				attrs[string(a.Key)] = a.Value.String()
 			}
 			if attrs["hookmesh.source"] != tc.source || attrs["hookmesh.event.id"] != id || attrs["hookmesh.ingest.status"] != "accepted" {
 				t.Errorf("span attributes %v", attrs)

@@ -40,7 +40,7 @@ func MustStartWith(tb testing.TB, cfg grpcserver.Config, register func(*grpc.Ser
 	}
 	// Not tb.Context(): that ends before every cleanup, also those that still
 	// need the server.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
 
@@ -54,7 +54,7 @@ func MustStartWith(tb testing.TB, cfg grpcserver.Config, register func(*grpc.Ser
 	)
 	if err != nil {
 		cancel()
-		<-done
+		_ = <-done // the dial error is the one to report
 		tb.Fatalf("grpcserver: dial: %v", err)
 	}
 	tb.Cleanup(func() {

@@ -117,7 +117,7 @@ func waitHealthy(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -241,9 +241,9 @@ func TestNoLossAcrossKill(t *testing.T) {
 				code := status.Code(err)
 				switch {
 				case acked[i].Load() && code != codes.AlreadyExists:
-					return fmt.Errorf("acknowledged event %d lost: redelivery answered %v", i, err)
+					return fmt.Errorf("acknowledged event %d lost: redelivery answered %w", i, err)
 				case code != codes.OK && code != codes.AlreadyExists:
-					return fmt.Errorf("event %d: %v", i, err)
+					return fmt.Errorf("event %d: %w", i, err)
 				}
 				return nil
 			}

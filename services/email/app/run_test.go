@@ -21,7 +21,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(t.Context())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestServe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.wantBody) {
 				t.Fatalf("GET %s = %d %s", tc.path, resp.StatusCode, body)
@@ -104,7 +104,7 @@ func TestServeFailsOnBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(t.Context())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

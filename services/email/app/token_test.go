@@ -31,7 +31,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(t.Context())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); _ = <-done }()      // serve's result is not what this test checks
 	deadline := time.Now().Add(20 * time.Second) // liveness, not timing
 	for Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {
@@ -70,7 +70,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("REST list without token: %d, want 401", resp.StatusCode)
 	}
@@ -88,7 +88,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("REST list with the token: %d", resp.StatusCode)
 	}

@@ -278,7 +278,7 @@ func TestRESTRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			raw, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status = %d (%s), want %d", resp.StatusCode, raw, tc.status)
@@ -423,7 +423,7 @@ func TestRunAndHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET %s = %d %s", path, resp.StatusCode, raw)
 		}

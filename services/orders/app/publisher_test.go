@@ -31,7 +31,7 @@ func TestPublishesWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, err = eventv1.NewPublisherServiceClient(conn).Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "s", Id: "i", Type: "t"}})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Publish without the token: %v, want Unauthenticated", err)

@@ -61,7 +61,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Fatalf("GET /v1/orders/stock with %q: %d, want %d", tc.bearer, resp.StatusCode, tc.want)
 		}

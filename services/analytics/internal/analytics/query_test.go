@@ -28,7 +28,7 @@ func (m *memReader) HourlyCounts(_ context.Context, since, until time.Time, glob
 		if c.Hour.Before(since) || !c.Hour.Before(until) {
 			continue
 		}
-		if glob != "" && glob != c.Name && !(strings.HasSuffix(glob, "*") && strings.HasPrefix(c.Name, strings.TrimSuffix(glob, "*"))) {
+		if glob != "" && glob != c.Name && (!strings.HasSuffix(glob, "*") || !strings.HasPrefix(c.Name, strings.TrimSuffix(glob, "*"))) {
 			continue
 		}
 		out = append(out, c)

@@ -427,7 +427,7 @@ func TestPlanResolvesCustomer(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Plan = %v, want %v", err, tc.wantErr)
 				}
-				if tc.wantErr == email.ErrUnavailable && email.RetryAfter(err, 0) != 3*time.Second {
+				if errors.Is(tc.wantErr, email.ErrUnavailable) && email.RetryAfter(err, 0) != 3*time.Second {
 					t.Errorf("retry after %v, want the planner's 3s", email.RetryAfter(err, 0))
 				}
 				return

@@ -433,7 +433,7 @@ func parseMail(t *testing.T, raw []byte) mailParts {
 	mr := multipart.NewReader(m.Body, params["boundary"])
 	for {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -214,7 +214,7 @@ func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 	if err != nil {
 		return t.fail("connect", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	// Every read and write stops at the deadline, and at once when ctx ends.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -234,7 +234,7 @@ func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 	if err != nil {
 		return t.fail("greeting", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Hello(t.cfg.Helo); err != nil {
 		return t.fail("EHLO", err)
 	}

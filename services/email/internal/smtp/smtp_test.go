@@ -122,7 +122,7 @@ func checkMIME(t *testing.T, data []byte, messageID string) {
 	var parts []string
 	for {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -223,7 +223,7 @@ func TestSendConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	lis.Close()
+	_ = lis.Close()
 	err = newTransport(t, smtp.Config{Addr: addr}).Send(t.Context(), envelope(t))
 	checkErr(t, err, false, 0)
 }
@@ -235,14 +235,14 @@ func TestSendHonoursDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
+	defer func() { _ = lis.Close() }()
 	go func() {
 		for {
 			c, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close() // silent until the test ends
+			defer func() { _ = c.Close() }() // silent until the test ends
 		}
 	}()
 	for _, tc := range []struct {

@@ -3,6 +3,7 @@ package fulfillment_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -160,7 +161,7 @@ func TestSender(t *testing.T) {
 		ob := newOutbox(notification("msg_4"))
 		run(t, fulfillment.Config{URL: recv.URL, MaxAttempts: 1}, ob)
 		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_4").Status == orders.NotificationFailed })
-		if rej := recv.Rejected(); len(rej) != 1 || rej[0] != fulfillmenttest.ErrSignatureMismatch {
+		if rej := recv.Rejected(); len(rej) != 1 || !errors.Is(rej[0], fulfillmenttest.ErrSignatureMismatch) {
 			t.Fatalf("rejected = %v", rej)
 		}
 		if ob.get("msg_4").LastStatusCode != http.StatusUnauthorized {
