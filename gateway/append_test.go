@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -56,7 +57,7 @@ func TestObservedLog(t *testing.T) {
 			ev := &eventv1.Event{Id: "e-1", Source: "hasura", Type: "hasura.public.users.insert"}
 			res, err := o.Append(ctx, ev)
 			parent.End()
-			if res != tc.res || err != tc.err {
+			if res != tc.res || !errors.Is(err, tc.err) {
 				t.Fatalf("Append = %v, %v; want the log's %v, %v", res, err, tc.res, tc.err)
 			}
 			if got := testutil.ToFloat64(o.appends.WithLabelValues("hasura", tc.result)); got != 1 {

@@ -147,7 +147,7 @@ func startChild(t *testing.T, dir string) *childProc {
 		if b, err := os.ReadFile(addrFile); err == nil && strings.HasSuffix(string(b), "\n") {
 			addr := strings.TrimSpace(string(b))
 			if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					return &childProc{cmd: cmd, addr: addr}
 				}
@@ -191,7 +191,7 @@ func sendHook(c *http.Client, addr, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
 }
@@ -204,7 +204,7 @@ func sendHookBody(c *http.Client, addr, id string) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }

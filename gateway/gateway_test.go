@@ -111,7 +111,7 @@ func call(t *testing.T, req *http.Request) (int, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
@@ -234,7 +234,7 @@ func TestRESTEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		raw, _ := io.ReadAll(resp.Body)
 		if !bytes.Contains(raw, []byte(`hookmesh_ingest_requests_total{outcome="accepted",source="hasura"} 6`)) {
 			t.Fatalf("metrics:\n%s", raw)
@@ -262,7 +262,7 @@ func TestAdminListenerAndToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("REST on the webhook listener: %d", resp.StatusCode)
 	}
@@ -350,7 +350,8 @@ func TestShutdownOrder(t *testing.T) {
 	if !d.started || !d.stopped || !d.logOpenAtStop {
 		t.Fatalf("dispatcher %+v: want started, stopped while the log was still open", d)
 	}
-	if _, err := http.Get("http://" + g.HTTPAddr() + "/healthz"); err == nil {
+	if resp, err := http.Get("http://" + g.HTTPAddr() + "/healthz"); err == nil {
+		_ = resp.Body.Close()
 		t.Fatal("HTTP still served after Run returned")
 	}
 }

@@ -77,7 +77,7 @@ func Health(ctx context.Context, cfg ProcessConfig) error {
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("health check: status %d", resp.StatusCode)

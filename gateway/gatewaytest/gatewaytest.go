@@ -23,7 +23,7 @@ func Run(tb testing.TB, g Gateway) string {
 	tb.Helper()
 	// Not tb.Context(): that ends before every cleanup, also those that still
 	// need the gateway.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	tb.Cleanup(func() {
@@ -42,7 +42,7 @@ func Run(tb testing.TB, g Gateway) string {
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return base
 			}

@@ -24,7 +24,7 @@ const (
 func TestTraceContinuation(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	l := openLog(t, eventlog.Config{})
 	url := serve(t, Config{Log: l, TracerProvider: tp, Routes: []Route{
 		hasuraRoute(t, "hasura", TraceContinue),

@@ -76,7 +76,7 @@ func (s *Server) OpenLog(tb testing.TB) *eventlog.Log {
 // DataDir) and waits until it takes writes; it closes at the end of the test.
 func OpenLog(tb testing.TB, cfg eventlog.Config) *eventlog.Log {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, cfg, nil)
 	if err != nil {
@@ -92,7 +92,7 @@ func OpenLog(tb testing.TB, cfg eventlog.Config) *eventlog.Log {
 // Append stores ev in the log, failing the test on error.
 func Append(tb testing.TB, l *eventlog.Log, ev *eventv1.Event) uint64 {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Second)
 	defer cancel()
 	res, err := l.Append(ctx, ev)
 	if err != nil {

@@ -52,7 +52,7 @@ func TestREST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		raw, _ := io.ReadAll(resp.Body)
 		var out map[string]any
 		if err := json.Unmarshal(raw, &out); err != nil {

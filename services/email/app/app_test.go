@@ -90,7 +90,7 @@ func start(t *testing.T, d dialect, edit func(*app.Config, *app.Deps)) *mesh {
 	}
 	d.config(t, &cfg)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(m.spans))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	m.tp = tp
 	deps := app.Deps{TracerProvider: tp, Propagators: propagation.TraceContext{}, Logger: quiet}
 	if edit != nil {

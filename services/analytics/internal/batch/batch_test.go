@@ -73,7 +73,7 @@ func newCommitter(t *testing.T, cfg Config, a Applier[int]) *Committer[int] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	t.Cleanup(func() { _ = c.Close(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	return c
 }
 
