@@ -85,7 +85,11 @@ func TestSubscriptionTokenAndTLS(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }()
-	t.Cleanup(func() { _ = <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 
 	tlsYAML := "    tls: {ca_file: " + certs.CAFile + ", cert_file: " + certs.ClientCert + ", key_file: " + certs.ClientKey + ", server_name: " + grpcauthtest.ServerName + "}\n"
 	file := parse(t, testConfig+"subscriptions:\n"+

@@ -132,7 +132,7 @@ func start(t *testing.T, env ...string) *consumer {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case _ = <-c.exited: // how it exited is not this cleanup's concern
+		case <-c.exited: //nolint:errcheck // how it exits after SIGTERM is not this cleanup's concern
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Error("the consumer did not stop within 10s of SIGTERM")

@@ -332,7 +332,7 @@ func (s *served) addr() string { return s.lis.Addr().String() }
 
 func (s *served) stop() {
 	s.cancel()
-	_ = <-s.done // what Serve returns once cancelled is the shutdown itself
+	<-s.done //nolint:errcheck // what Serve returns once cancelled is the shutdown itself
 }
 
 func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server), opts ...grpc.ServerOption) (*served, error) {

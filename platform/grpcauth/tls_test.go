@@ -40,7 +40,11 @@ func startTLS(t *testing.T, st grpcauth.ServerTLS) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }() // t.Context ends before the cleanups run
-	t.Cleanup(func() { _ = <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 	return lis.Addr().String()
 }
 

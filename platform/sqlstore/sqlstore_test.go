@@ -555,7 +555,7 @@ func TestConcurrentOpen(t *testing.T) {
 		var db *sqlstore.DB
 		for d := range dbs {
 			db = d
-			defer func() { _ = d.Close() }()
+			t.Cleanup(func() { _ = d.Close() })
 		}
 		if db == nil {
 			t.Fatal("no Open succeeded")

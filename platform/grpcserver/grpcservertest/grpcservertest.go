@@ -54,7 +54,9 @@ func MustStartWith(tb testing.TB, cfg grpcserver.Config, register func(*grpc.Ser
 	)
 	if err != nil {
 		cancel()
-		_ = <-done // the dial error is the one to report
+		if err := <-done; err != nil {
+			tb.Logf("grpcserver: serve: %v", err)
+		}
 		tb.Fatalf("grpcserver: dial: %v", err)
 	}
 	tb.Cleanup(func() {

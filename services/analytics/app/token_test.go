@@ -41,7 +41,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
-	defer func() { cancel(); _ = <-done }()      // serve's result is not what this test checks
+	defer func() { cancel(); <-done }()          //nolint:errcheck // serve's result is not what this test checks
 	deadline := time.Now().Add(20 * time.Second) // liveness, not timing
 	for Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {

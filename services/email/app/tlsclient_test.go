@@ -30,7 +30,11 @@ func TestAnalyticsTLS(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }()
-	t.Cleanup(func() { _ = <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 	check := func(cfg Config) error {
 		creds, err := cfg.analyticsCreds()
 		if err != nil {

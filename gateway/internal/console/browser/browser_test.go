@@ -136,7 +136,7 @@ func postHasura(t *testing.T, base, id, table, op, oldRow, newRow string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("webhook %s: status %d", id, resp.StatusCode)
 	}
@@ -280,7 +280,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		resp, rerr := http.DefaultClient.Do(req)
 		if rerr == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			t.Logf("event: %s", b)
 		}
 		t.Fatalf("delivered after the replay: %v", err)
