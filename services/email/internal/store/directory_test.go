@@ -58,7 +58,7 @@ func TestCustomerDirectory(t *testing.T) {
 
 		t.Run("insert with its welcome message, then update", func(t *testing.T) {
 			ins := userChange("u1-ins", "1", "ada@example.com", "Ada", email.CustomerInserted, t0)
-			welcome := message("u1-ins", email.KindWelcome, t0, "ada@example.com")
+			welcome := message("u1-ins", t0, "ada@example.com")
 			if !apply(t, ins, welcome) {
 				t.Fatal("insert not first")
 			}
@@ -158,7 +158,7 @@ func TestCustomerDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			ins := userChange("u4-ins", "4", "four@example.com", "", email.CustomerInserted, t0)
-			welcome := message("u4-ins", email.KindWelcome, t0, "four@example.com")
+			welcome := message("u4-ins", t0, "four@example.com")
 			_, err := s.Record(ctx, ins.ref, []*email.Message{welcome}, ins.change)
 			if _, rerr := db.ExecContext(ctx, "ALTER TABLE customers_away RENAME TO customers"); rerr != nil {
 				t.Fatal(rerr)
