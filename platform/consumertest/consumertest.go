@@ -53,16 +53,16 @@ type Config struct {
 func (c Config) Validate() error {
 	var missing []error
 	if c.Client == nil {
-		missing = append(missing, errors.New("Client is required"))
+		missing = append(missing, errors.New("Client is required")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if c.NewEvent == nil {
 		missing = append(missing, errors.New("NewEvent is required"))
 	}
 	if c.Effects == nil {
-		missing = append(missing, errors.New("Effects is required"))
+		missing = append(missing, errors.New("Effects is required")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if c.Timeout < 0 {
-		missing = append(missing, errors.New("Timeout must not be negative"))
+		missing = append(missing, errors.New("Timeout must not be negative")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if err := errors.Join(missing...); err != nil {
 		return fmt.Errorf("consumertest: %w", err)
