@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // appender is what ingest, publish and the scheduler append through.
@@ -80,14 +81,12 @@ func (o *observedLog) Append(ctx context.Context, ev *eventv1.Event) (eventlog.A
 	}
 	if span.IsRecording() {
 		span.SetAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", "hookmesh.events."+ev.GetSource()),
-			attribute.String("hookmesh.event.source", ev.GetSource()),
-			attribute.String("hookmesh.event.id", ev.GetId()),
-			attribute.String("hookmesh.event.type", ev.GetType()),
-			attribute.String("hookmesh.append.result", result),
+			semconv.MessagingSystemKey.String(spanattr.MessagingSystem),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingDestinationName(eventlog.SubjectRoot+"."+ev.GetSource()),
+			spanattr.KeyAppendResult.String(result),
 		)
+		span.SetAttributes(spanattr.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...)
 		if err != nil {
 			span.SetStatus(codes.Error, result)
 		}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
+	"github.com/hookmesh/hookmesh/gateway/internal/catalog"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/console"
 	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
@@ -34,6 +35,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/httpserver"
@@ -60,6 +62,12 @@ type Config struct {
 	// address) under which the REST API, console and /metrics answer: a
 	// proxy's or load balancer's public name. Others get 403 forbidden_host.
 	AllowedHosts []string `env:"HOOKMESH_ALLOWED_HOSTS"`
+	// PublicURL is where users reach the gateway (a proxy's https URL): an
+	// https one makes the console's cookie Secure.
+	PublicURL string `env:"HOOKMESH_PUBLIC_URL"`
+	// MaxBodiesInFlight caps the webhook requests reading or holding a body at
+	// once on the HTTP listener (over it: 503 over_capacity); 0 is the default.
+	MaxBodiesInFlight int `env:"HOOKMESH_MAX_BODIES_IN_FLIGHT"`
 	// GRPCTLS serves the gRPC API with TLS, optionally mutual (GRPC_TLS_*).
 	GRPCTLS grpcauth.ServerTLS
 }
@@ -84,6 +92,9 @@ type Deps struct {
 	Secrets config.SecretLookup
 	// HTTPListener replaces listening on Config.HTTPAddr.
 	HTTPListener net.Listener
+	// Mount adds routes next to the REST API and /metrics (e.g. the email
+	// verification page in the all-in-one binary); they must do their own auth.
+	Mount func(mux *http.ServeMux)
 	// Gatherer, when set, is what /metrics serves (e.g. the gateway's Registry
 	// together with in-process services' registries); default Registry.
 	Gatherer prometheus.Gatherer
@@ -186,7 +197,7 @@ func withDefaults(cfg Config, deps Deps) (Config, Deps) {
 		cfg.HTTPAddr = "127.0.0.1:8090"
 	}
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
-		cfg.DataDir = "./hookmesh-data"
+		cfg.DataDir = envconfig.DefaultDataDir
 	}
 	return cfg, deps
 }
@@ -248,7 +259,7 @@ func (g *Gateway) listen(deps Deps) (err error) {
 	if cfg.AdminToken == "" && !isLoopback(g.grpcLis.Addr()) {
 		return fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
 	}
-	return nil
+	return checkTokenLength(cfg.AdminToken, restLis.Addr(), g.grpcLis.Addr())
 }
 
 // openLog opens the event log with the config file's log settings.
@@ -349,7 +360,7 @@ func (g *Gateway) buildGRPC(deps Deps, w wiring, appends *observedLog, d *dispat
 }
 
 // buildHTTP builds the webhook server and, with an admin listener, the admin
-// server: REST (through g.grpcConn), the console and /metrics.
+// server: REST (through g.grpcConn), the console, /metrics and Deps.Mount.
 func (g *Gateway) buildHTTP(deps Deps, w wiring, appends *observedLog) error {
 	cfg := g.cfg
 	hooks, err := ingest.New(ingest.Config{
@@ -358,6 +369,8 @@ func (g *Gateway) buildHTTP(deps Deps, w wiring, appends *observedLog) error {
 		TracerProvider: g.tp,
 		Logger:         deps.Logger.With("part", "ingest"),
 		Metrics:        registerer(deps.Registry),
+
+		MaxBodiesInFlight: cfg.MaxBodiesInFlight,
 	})
 	if err != nil {
 		return err
@@ -376,17 +389,26 @@ func (g *Gateway) buildHTTP(deps Deps, w wiring, appends *observedLog) error {
 		adminMux = http.NewServeMux()
 		g.handleHealth(adminMux)
 	}
-	adminMux.Handle("GET /metrics", metricsHandler(deps))
+	restLis := g.httpLis
+	if g.adminLis != nil {
+		restLis = g.adminLis
+	}
+	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metricsHandler(deps)))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
-	cons, err := console.New(console.Config{Token: cfg.AdminToken, Log: g.log, Logger: deps.Logger.With("part", "console")})
+	adminMux.Handle("GET /v1/schemas", console.Auth(cfg.AdminToken)(withToken(cfg.AdminToken, catalog.New(g.file))))
+	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
 		return err
 	}
 	cons.Mount(adminMux)
-	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: nil}
+	if deps.Mount != nil {
+		deps.Mount(adminMux)
+	}
+	// Timeouts: platform/httpserver's defaults; webhooks set their source's body deadline.
+	g.httpSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, mux)}
 	if g.adminLis != nil {
-		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux), ReadHeaderTimeout: 10 * time.Second}
+		g.adminSrv = &http.Server{Handler: guardAdmin(cfg.AllowedHosts, deps.PublicPaths, adminMux)}
 		g.adminSrv.RegisterOnShutdown(cons.Close) // end live streams so Shutdown need not wait
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)

@@ -303,7 +303,7 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 	// With a token a public listener is allowed.
-	g, err := New(t.Context(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
+	g, err := New(t.Context(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "a-long-enough-token", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err := envconfig.Load(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8090" || cfg.DataDir != "./hookmesh-data" || cfg.AdminAddr != "127.0.0.1:9999" ||
+	if cfg.HTTPAddr != "127.0.0.1:8090" || cfg.DataDir != envconfig.DefaultDataDir || cfg.AdminAddr != "127.0.0.1:9999" ||
 		cfg.AdminToken != "from-file" || cfg.ConfigFile != "" || cfg.NATSURL != "" {
 		t.Fatalf("config %+v", cfg)
 	}

@@ -179,7 +179,7 @@ func TestNewRefusesPublicGRPCWithoutToken(t *testing.T) {
 		t.Errorf("refused start left %d entries in the data dir", len(left))
 	}
 	// With a token it serves, and asks for the token.
-	g = start(t, Config{AdminToken: "t"}, Deps{GRPCListener: publicListener(t)})
+	g = start(t, Config{AdminToken: "a-long-enough-token"}, Deps{GRPCListener: publicListener(t)})
 	_, port, _ := net.SplitHostPort(g.GRPCAddr())
 	_, err = adminv1.NewAdminServiceClient(grpcservertest.MustDial(t, net.JoinHostPort("127.0.0.1", port))).ListEvents(grpcCtx(t), &adminv1.ListEventsRequest{})
 	if status.Code(err) != codes.Unauthenticated {

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/hookmesh/hookmesh/platform/browserguard"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
 // guardAdmin puts the browser checks in front of the admin paths of next (the
@@ -33,4 +36,34 @@ func guardAdmin(allowed, public []string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// metricsAuth requires the admin token on /metrics when its listener is off
+// loopback (series name sources, subscriptions and volumes); on loopback it
+// stays open for a local Prometheus.
+func metricsAuth(token string, lis net.Addr, metrics http.Handler) http.Handler {
+	if isLoopback(lis) {
+		return metrics
+	}
+	return restgw.BearerAuth(token)(metrics)
+}
+
+// MinAdminTokenLength is the shortest HOOKMESH_ADMIN_TOKEN accepted when an
+// admin listener is off loopback (one character was accepted once); e.g.
+// `openssl rand -hex 32` gives 64.
+const MinAdminTokenLength = 16
+
+// checkTokenLength refuses a short admin token when any of the listeners it
+// guards is off loopback.
+func checkTokenLength(token string, listeners ...net.Addr) error {
+	if token == "" || len(token) >= MinAdminTokenLength {
+		return nil
+	}
+	for _, a := range listeners {
+		if !isLoopback(a) {
+			return fmt.Errorf("HOOKMESH_ADMIN_TOKEN is %d characters and %s is not loopback: use at least %d (e.g. openssl rand -hex 32)",
+				len(token), a, MinAdminTokenLength)
+		}
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // ProcessConfig is the environment of the gateway as its own process
-// (cmd/hookmesh-gateway): the gateway's own, and where its gRPC API
+// (gateway/cmd/hookmesh-gateway): the gateway's own, and where its gRPC API
 // (PublisherService, AdminService) listens for other processes.
 type ProcessConfig struct {
 	Gateway Config

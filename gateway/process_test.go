@@ -21,7 +21,7 @@ import (
 	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
-// The gateway as its own process (cmd/hookmesh-gateway): Run and Health as
+// The gateway as its own process (gateway/cmd/hookmesh-gateway): Run and Health as
 // standalone.Main calls them, with the config loaded from the environment.
 
 // freeAddr returns a loopback address nothing listens on (port 0 picked, then freed).

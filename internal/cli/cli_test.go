@@ -174,7 +174,7 @@ func TestSendErrors(t *testing.T) {
 		{"missing file", []string{"send", "hasura", "--file", filepath.Join(emptyDir, "missing.json")}, nil, 1, "read --file"},
 		{"github file without --event", []string{"send", "github", "--file", os.Args[0]}, nil, 2, "needs --event"},
 		{"no secret anywhere", []string{"send", "github", "--data-dir", emptyDir}, nil, 1, "no secret: set GITHUB_WEBHOOK_SECRET"},
-		{"both variable and _FILE", []string{"send", "hasura"}, map[string]string{"HASURA_WEBHOOK_SECRET_FILE": os.Args[0]}, 1, "both HASURA_WEBHOOK_SECRET and HASURA_WEBHOOK_SECRET_FILE"},
+		{"both variable and _FILE", []string{"send", "hasura"}, map[string]string{"HASURA_WEBHOOK_SECRET_FILE": os.Args[0]}, 1, "HASURA_WEBHOOK_SECRET and HASURA_WEBHOOK_SECRET_FILE are both set"},
 		{"wrong secret is refused by the gateway", []string{"send", "stripe"}, map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": "", "STRIPE_WEBHOOK_SECRET": "whsec_wrong"}, 1, "signature_mismatch"},
 		{"wrong hasura secret", []string{"send", "hasura"}, map[string]string{"HASURA_WEBHOOK_SECRET": "nope"}, 1, "signature_mismatch"},
 		{"bad standard secret", []string{"send", "standard"}, map[string]string{"STANDARD_WEBHOOK_SECRET": "whsec_not*base64"}, 1, "not whsec_<base64>"},

@@ -7,30 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
-// envSecret reads NAME, or the file NAME_FILE names (trailing newlines trimmed);
-// "" when neither is set. Both set is an error, as in the gateway.
+// envSecret reads NAME, or the file NAME_FILE names (envconfig.Secret, as in
+// the gateway); "" when neither is set.
 func envSecret(name string) (string, error) {
-	v := os.Getenv(name)
-	file := os.Getenv(name + "_FILE")
-	switch {
-	case v != "" && file != "":
-		return "", fmt.Errorf("both %s and %s_FILE are set", name, name)
-	case v != "":
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read %s_FILE: %w", name, err)
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			return "", fmt.Errorf("%s_FILE %s is empty", name, file)
-		}
-		return s, nil
-	}
-	return "", nil
+	v, _, err := envconfig.Secret(name)
+	return v, err
 }
 
 // sourceSecret finds a source's secret: the variable (or its _FILE), else the demo

@@ -18,7 +18,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		value           *string
 	}{
 		{"config", "HOOKMESH_CONFIG", "YAML file with sources, subscriptions and schedules (default: the built-in demo config)", new(string)},
-		{"data-dir", "HOOKMESH_DATA_DIR", "all embedded state (default ./hookmesh-data)", new(string)},
+		{"data-dir", "HOOKMESH_DATA_DIR", "all embedded state (default " + DefaultDataDir + ")", new(string)},
 		{"http-addr", "HOOKMESH_HTTP_ADDR", "webhooks, health, and the REST API and console unless --admin-addr (default 127.0.0.1:8090)", new(string)},
 		{"admin-addr", "HOOKMESH_ADMIN_ADDR", "separate listener for the REST API, console and /metrics", new(string)},
 		{"grpc-addr", "HOOKMESH_GRPC_ADDR", "the gateway's gRPC API: admin, publisher, reflection (default 127.0.0.1:8091)", new(string)},

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/logging"
+	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 	analyticsapp "github.com/hookmesh/hookmesh/services/analytics/app"
 	emailapp "github.com/hookmesh/hookmesh/services/email/app"
@@ -106,14 +108,14 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	logFor := func(name string) *slog.Logger { return logging.New(logOut, name) }
 	dataDir := cfg.Gateway.DataDir
 	if dataDir == "" {
-		dataDir = "./hookmesh-data"
+		dataDir = envconfig.DefaultDataDir
 	}
 	if abs, aerr := filepath.Abs(dataDir); aerr == nil {
 		dataDir = abs
 	}
 	cfg.Gateway.DataDir = dataDir
 	cfg.Email.DataDir, cfg.Analytics.DataDir, cfg.Orders.DataDir = dataDir, dataDir, dataDir
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
@@ -258,7 +260,14 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		defer func() { _ = conn.Close() }()
 		builtins[name] = conn
 	}
+	// The verification link opens a page (GET: a button, POST: confirm) in
+	// front of the email REST API; GET alone changes nothing.
+	verifyAPI, err := restgw.New(restgw.Config{Conn: builtins["email"], Register: []restgw.RegisterFunc{email.RegisterGateway}})
+	if err != nil {
+		return fmt.Errorf("email verify page: %w", err)
+	}
 	gw, err := gateway.New(ctx, cfg.Gateway, gateway.Deps{
+		Mount:          func(mux *http.ServeMux) { mux.Handle(emailapp.VerifyPath, emailapp.VerifyPage(verifyAPI)) },
 		Logger:         logFor("gateway"),
 		TracerProvider: tel["gateway"].TracerProvider,
 		Registry:       tel["gateway"].Registry,
@@ -272,7 +281,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 			{Register: analytics.RegisterGateway, Conn: builtins["analytics"]},
 			{Register: orders.RegisterGateway, Conn: builtins["orders"]},
 		},
-		PublicPaths: []string{"/v1/email/verify"},
+		PublicPaths: []string{emailapp.VerifyPath},
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ type running struct {
 	mesh   *Mesh
 	cancel context.CancelFunc
 	done   chan error
+
+	dataDir string
 }
 
 // startMesh runs the all-in-one mesh in this process on a fresh data dir.
@@ -49,7 +52,8 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 		t.Setenv(s.Env, "")
 		_ = os.Unsetenv(s.Env)
 	}
-	t.Setenv("HOOKMESH_DATA_DIR", t.TempDir())
+	dataDir := filepath.Join(t.TempDir(), "data") // created by the mesh (its mode is tested)
+	t.Setenv("HOOKMESH_DATA_DIR", dataDir)
 	// Tests run side by side: not the fixed default port.
 	t.Setenv("HOOKMESH_GRPC_ADDR", "127.0.0.1:0")
 	cfg, err := LoadConfig()
@@ -60,7 +64,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{t: t, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &logging.Capture{}, done: make(chan error, 1)}
+	r := &running{t: t, dataDir: dataDir, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &logging.Capture{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	r.cancel = cancel

@@ -1,6 +1,12 @@
 package mesh
 
 import (
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -35,6 +41,42 @@ func TestMeshServicesRequireTheirToken(t *testing.T) {
 				t.Fatalf("health: %v %v", resp.GetStatus(), err)
 			}
 		})
+	}
+}
+
+// Issue 17 in the all-in-one process: a private data dir, and a verification
+// link that opens a page (GET) and confirms only on POST.
+func TestMeshDataDirAndVerifyPage(t *testing.T) {
+	r := startMesh(t)
+	// Issue 17: the data dir is private and so are the services' databases.
+	modes := map[string]os.FileMode{".": 0o700, "email.db": 0o600, "analytics.db": 0o600, "orders.db": 0o600}
+	for name, want := range modes {
+		fi, err := os.Stat(filepath.Join(r.dataDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode %o, want %o", name, got, want)
+		}
+	}
+	// The verification link on the gateway opens the page; its POST reaches the email API.
+	resp, err := http.Get(r.base + "/v1/email/verify?token=v1.x.y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `<form method="post" action="verify">`) {
+		t.Fatalf("GET the verification link: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.PostForm(r.base+"/v1/email/verify", url.Values{"token": {"v1.x.y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "not valid") {
+		t.Fatalf("POST a forged token: %d %s", resp.StatusCode, body)
 	}
 }
 

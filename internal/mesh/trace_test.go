@@ -107,20 +107,32 @@ func only(t *testing.T, spans []meshSpan, w want, parent *meshSpan, kind trace.S
 }
 
 // checkDelivery asserts the chain of one delivery of event to sub: the
-// dispatcher's consumer span (child of parent, the context stored with the
+// dispatcher's "send <sub>" span (child of parent, the context stored with the
 // event) → its gRPC client span → the service's server span → the service's
-// own span. It returns the service's span.
+// "process <sub>" span, both with the messaging conventions' attributes. It
+// returns the service's span.
 func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event string) (work meshSpan) {
 	t.Helper()
-	attempt := only(t, spans, want{"gateway", "hookmesh.dispatch deliver " + sub, event}, &parent, trace.SpanKindConsumer)
+	attempt := only(t, spans, want{"gateway", "send " + sub, event}, &parent, trace.SpanKindClient)
 	if attempt.attrs["hookmesh.attempt"] != "1" || attempt.attrs["hookmesh.subscription"] != sub || attempt.attrs["hookmesh.delivery.outcome"] != "delivered" {
 		t.Errorf("%v: attributes %v", attempt, attempt.attrs)
 	}
 	client := only(t, spans, want{"gateway", deliverRPC, ""}, &attempt, trace.SpanKindClient)
 	server := only(t, spans, want{sub, deliverRPC, ""}, &client, trace.SpanKindServer)
-	work = only(t, spans, want{sub, sub + ".deliver", event}, &server, trace.SpanKindInternal)
+	work = only(t, spans, want{sub, "process " + sub, event}, &server, trace.SpanKindConsumer)
 	if work.attrs["hookmesh.attempt"] != "1" {
 		t.Errorf("%v: attempt %q, want 1", work, work.attrs["hookmesh.attempt"])
+	}
+	for op, s := range map[string]meshSpan{"send": attempt, "process": work} {
+		want := map[string]string{
+			"messaging.system": "nats", "messaging.operation.type": op, "messaging.destination.name": sub,
+			"messaging.message.id": event, "messaging.consumer.group.name": sub,
+		}
+		for k, v := range want {
+			if s.attrs[k] != v {
+				t.Errorf("%v: %s = %q, want %q", s, k, s.attrs[k], v)
+			}
+		}
 	}
 	return work
 }
@@ -181,8 +193,8 @@ func TestMeshTrace(t *testing.T) {
 		t.Helper()
 		r.waitDelivered(t, id, "email", "analytics")
 		spans := r.waitSpans(t, traceID,
-			want{"email", "email.send outbox", ""}, want{"analytics", "analytics.deliver", id},
-			want{"gateway", "hookmesh.dispatch deliver email", id}, want{"gateway", "hookmesh.dispatch deliver analytics", id})
+			want{"email", "email.send outbox", ""}, want{"analytics", "process analytics", id},
+			want{"gateway", "send email", id}, want{"gateway", "send analytics", id})
 		in := r.checkIngest(t, spans, "hasura", id)
 		if in.Parent().SpanID().String() != senderSpan || !in.Parent().IsRemote() {
 			t.Errorf("ingest span's parent %s, want the sender's %s", in.Parent().SpanID(), senderSpan)
@@ -230,8 +242,8 @@ func TestMeshTrace(t *testing.T) {
 		r.hasura(t, tableEvent("tr-ord", "orders", "UPDATE", fmt.Sprintf(order, "pending"), fmt.Sprintf(order, "completed")), b3(traceID, spanID))
 		r.waitDelivered(t, "tr-ord", "orders", "analytics")
 		spans := r.waitSpans(t, traceID,
-			want{"orders", "orders.deliver", "tr-ord"}, want{"orders", "fulfillment.notify", ""},
-			want{"gateway", "hookmesh.dispatch deliver email", ""}, want{"email", "email.send outbox", ""})
+			want{"orders", "process orders", "tr-ord"}, want{"orders", "fulfillment.notify", ""},
+			want{"gateway", "send email", ""}, want{"email", "email.send outbox", ""})
 		in := r.checkIngest(t, spans, "hasura", "tr-ord")
 		work := checkDelivery(t, spans, in, "orders", "tr-ord")
 		checkDelivery(t, spans, in, "analytics", "tr-ord")
@@ -246,7 +258,7 @@ func TestMeshTrace(t *testing.T) {
 			t.Errorf("published event: %v", appendSpan.attrs)
 		}
 		r.waitDelivered(t, followUp, "email")
-		spans = r.waitSpans(t, traceID, want{"gateway", "hookmesh.dispatch deliver email", followUp}, want{"email", "email.send outbox", ""})
+		spans = r.waitSpans(t, traceID, want{"gateway", "send email", followUp}, want{"email", "email.send outbox", ""})
 		// The follow-up carries its publisher's context (the orders.publish
 		// producer span), as a webhook carries its sender's: its deliveries are
 		// children of that span.
@@ -316,7 +328,7 @@ func TestMeshTrace(t *testing.T) {
 		if l := in.Links(); len(l) != 1 || l[0].SpanContext.TraceID().String() != traceID || l[0].SpanContext.SpanID().String() != spanID {
 			t.Errorf("stripe span links %v, want the sender's %s/%s", l, traceID, spanID)
 		}
-		spans := r.waitSpans(t, in.traceID(), want{"analytics", "analytics.deliver", "evt_trace_1"})
+		spans := r.waitSpans(t, in.traceID(), want{"analytics", "process analytics", "evt_trace_1"})
 		r.checkIngest(t, spans, "stripe", "evt_trace_1")
 		checkDelivery(t, spans, in, "analytics", "evt_trace_1")
 		for _, s := range r.ended() {
@@ -336,18 +348,18 @@ func TestMeshTrace(t *testing.T) {
 			}
 			return ""
 		})
-		spans := r.waitSpans(t, traceID, want{"gateway", "hookmesh.dispatch deliver orders", "tr-dead"})
+		spans := r.waitSpans(t, traceID, want{"gateway", "send orders", "tr-dead"})
 		in := r.checkIngest(t, spans, "hasura", "tr-dead")
-		dead := only(t, spans, want{"gateway", "hookmesh.dispatch deliver orders", "tr-dead"}, &in, trace.SpanKindConsumer)
+		dead := only(t, spans, want{"gateway", "send orders", "tr-dead"}, &in, trace.SpanKindClient)
 		if dead.attrs["hookmesh.delivery.outcome"] != "dead" || dead.attrs["hookmesh.dead_letter.id"] == "" || dead.Status().Code.String() != "Error" {
 			t.Errorf("dead letter not marked: %v %v", dead.attrs, dead.Status())
 		}
 		if !slices.ContainsFunc(dead.Events(), func(e sdktrace.Event) bool { return e.Name == "dead letter" }) {
 			t.Errorf("no dead letter event on %v", dead)
 		}
-		work := only(t, spans, want{"orders", "orders.deliver", "tr-dead"}, nil, trace.SpanKindInternal)
+		work := only(t, spans, want{"orders", "process orders", "tr-dead"}, nil, trace.SpanKindConsumer)
 		if work.attrs["rpc.grpc.status"] != "InvalidArgument" {
-			t.Errorf("orders.deliver: %v", work.attrs)
+			t.Errorf("process orders: %v", work.attrs)
 		}
 
 		req, _ := http.NewRequest(http.MethodPost, r.base+"/v1/events/tr-dead:replay", strings.NewReader(`{"source":"hasura","subscriptions":["orders"]}`))
@@ -358,7 +370,7 @@ func TestMeshTrace(t *testing.T) {
 		var replay meshSpan
 		until(t, "replayed attempt span", func() string {
 			for _, s := range r.ended() {
-				if s.Name() == "hookmesh.dispatch deliver orders" && s.attrs["hookmesh.event.id"] == "tr-dead" && s.attrs["hookmesh.replay"] == "true" {
+				if s.Name() == "send orders" && s.attrs["hookmesh.event.id"] == "tr-dead" && s.attrs["hookmesh.replay"] == "true" {
 					replay = s
 					return ""
 				}
@@ -372,11 +384,11 @@ func TestMeshTrace(t *testing.T) {
 			t.Errorf("replay links %v, want the original's stored context %v", l, in)
 		}
 		// The replay's whole delivery hangs off the new trace.
-		spans = r.waitSpans(t, replay.traceID(), want{"orders", "orders.deliver", "tr-dead"})
+		spans = r.waitSpans(t, replay.traceID(), want{"orders", "process orders", "tr-dead"})
 		client := only(t, spans, want{"gateway", deliverRPC, ""}, &replay, trace.SpanKindClient)
 		server := only(t, spans, want{"orders", deliverRPC, ""}, &client, trace.SpanKindServer)
-		if w := only(t, spans, want{"orders", "orders.deliver", "tr-dead"}, &server, trace.SpanKindInternal); w.attrs["hookmesh.replay"] != "true" {
-			t.Errorf("orders.deliver of the replay: %v", w.attrs)
+		if w := only(t, spans, want{"orders", "process orders", "tr-dead"}, &server, trace.SpanKindConsumer); w.attrs["hookmesh.replay"] != "true" {
+			t.Errorf("process orders of the replay: %v", w.attrs)
 		}
 	})
 
@@ -419,7 +431,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 			if s.traceID() == traceID {
 				spans = append(spans, s)
 			}
-			if s.Name() == "hookmesh.dispatch deliver email" && s.attrs["hookmesh.event.id"] == "tr-retry" {
+			if s.Name() == "send email" && s.attrs["hookmesh.event.id"] == "tr-retry" {
 				attempts[s.attrs["hookmesh.attempt"]] = s
 			}
 		}
@@ -437,15 +449,15 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 		if a.traceID() != traceID || a.Parent().SpanID() != in.SpanContext().SpanID() {
 			t.Errorf("attempt %s: %v, want a child of the ingest span %v", n, a, in)
 		}
-		if a.SpanKind() != trace.SpanKindConsumer || a.Status().Code.String() != "Error" || a.attrs["rpc.grpc.status_code"] != "Unavailable" {
+		if a.SpanKind() != trace.SpanKindClient || a.Status().Code.String() != "Error" || a.attrs["rpc.grpc.status_code"] != "Unavailable" {
 			t.Errorf("attempt %s: kind %v status %v attrs %v", n, a.SpanKind(), a.Status(), a.attrs)
 		}
 		// Each attempt has its own hops down to the failed SMTP conversation.
 		client := only(t, spans, want{"gateway", deliverRPC, ""}, &a, trace.SpanKindClient)
 		server := only(t, spans, want{"email", deliverRPC, ""}, &client, trace.SpanKindServer)
-		work := only(t, spans, want{"email", "email.deliver", "tr-retry"}, &server, trace.SpanKindInternal)
+		work := only(t, spans, want{"email", "process email", "tr-retry"}, &server, trace.SpanKindConsumer)
 		if work.attrs["hookmesh.attempt"] != n {
-			t.Errorf("email.deliver of attempt %s says attempt %s", n, work.attrs["hookmesh.attempt"])
+			t.Errorf("process email of attempt %s says attempt %s", n, work.attrs["hookmesh.attempt"])
 		}
 		send := only(t, spans, want{"email", "email.send smtp", ""}, &work, trace.SpanKindClient)
 		if send.attrs["hookmesh.email.result"] != "unavailable" {

@@ -8,32 +8,39 @@ package deliverytrace
 import (
 	"context"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
-// Start starts the span name (e.g. "email.deliver") for req with the event's
-// identity, subscription, attempt and replay flag as attributes.
-func Start(ctx context.Context, tracer trace.Tracer, name string, req *consumerv1.DeliverRequest) (context.Context, trace.Span) {
+// Start starts the processing span of req, a consumer span of the messaging
+// conventions named "process <subscription>" ("process" when the request names
+// none), with the messaging attributes and the event's identity, subscription,
+// attempt and replay flag.
+func Start(ctx context.Context, tracer trace.Tracer, req *consumerv1.DeliverRequest) (context.Context, trace.Span) {
 	ev := req.GetEvent()
-	var opts []trace.SpanStartOption
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if ev.GetTraceparent() != "" && !carriesTrace(ctx) {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(ctx)}))
 		// The stored context is a W3C traceparent whatever the sender used.
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()})
 	}
-	opts = append(opts, trace.WithAttributes(
-		attribute.String("hookmesh.event.source", ev.GetSource()),
-		attribute.String("hookmesh.event.id", ev.GetId()),
-		attribute.String("hookmesh.event.type", ev.GetType()),
-		attribute.String("hookmesh.subscription", req.GetSubscription()),
-		attribute.Int("hookmesh.attempt", int(req.GetAttempt())),
-		attribute.Bool("hookmesh.replay", req.GetReplay()),
-	))
+	sub := req.GetSubscription()
+	opts = append(opts,
+		trace.WithAttributes(spanattr.DeliveryMessaging(spanattr.OpProcess, sub, ev.GetId())...),
+		trace.WithAttributes(spanattr.EventAttributes(ev.GetSource(), ev.GetId(), ev.GetType())...),
+		trace.WithAttributes(
+			spanattr.KeySubscription.String(sub),
+			spanattr.KeyAttempt.Int(int(req.GetAttempt())),
+			spanattr.KeyReplay.Bool(req.GetReplay()),
+		))
+	name := spanattr.OpProcess
+	if sub != "" {
+		name = spanattr.DeliverySpanName(spanattr.OpProcess, sub)
+	}
 	return tracer.Start(ctx, name, opts...)
 }
 

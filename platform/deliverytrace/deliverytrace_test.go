@@ -45,7 +45,7 @@ func start(t *testing.T, ctx context.Context) sdktrace.ReadOnlySpan {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	_, span := deliverytrace.Start(ctx, tp.Tracer("test"), "svc.deliver", request())
+	_, span := deliverytrace.Start(ctx, tp.Tracer("test"), request())
 	span.End()
 	spans := exp.GetSpans().Snapshots()
 	if len(spans) != 1 {
@@ -62,9 +62,14 @@ func TestCallWithTraceIsContinued(t *testing.T) {
 	if len(s.Links()) != 0 {
 		t.Fatalf("links %v, want none", s.Links())
 	}
+	if s.Name() != "process email" || s.SpanKind() != trace.SpanKindConsumer {
+		t.Errorf("span %q kind %v, want \"process email\", consumer", s.Name(), s.SpanKind())
+	}
 	want := map[string]string{
 		"hookmesh.event.source": "hasura", "hookmesh.event.id": "e1", "hookmesh.event.type": "hasura.public.users.insert",
 		"hookmesh.subscription": "email", "hookmesh.attempt": "2", "hookmesh.replay": "true",
+		"messaging.system": "nats", "messaging.operation.type": "process", "messaging.operation.name": "process",
+		"messaging.destination.name": "email", "messaging.message.id": "e1", "messaging.consumer.group.name": "email",
 	}
 	got := map[string]string{}
 	for _, kv := range s.Attributes() {
@@ -92,7 +97,7 @@ func TestEventWithoutStoredTrace(t *testing.T) {
 	req.Event.Traceparent = ""
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	_, span := deliverytrace.Start(callContext(t, false), tp.Tracer("test"), "svc.deliver", req)
+	_, span := deliverytrace.Start(callContext(t, false), tp.Tracer("test"), req)
 	span.End()
 	s := exp.GetSpans().Snapshots()[0]
 	if got := s.SpanContext().TraceID().String(); got != callTrace || len(s.Links()) != 0 {

@@ -26,6 +26,11 @@ import (
 	"time"
 )
 
+// DefaultDataDir is where every hookmesh component keeps embedded state
+// (HOOKMESH_DATA_DIR) unless told otherwise. A struct tag cannot name a
+// constant: configs that spell it in a default tag say this value.
+const DefaultDataDir = "./hookmesh-data"
+
 var durationType = reflect.TypeFor[time.Duration]()
 
 // Load fills the tagged fields of the struct cfg points to. A field keeps its
@@ -71,7 +76,9 @@ func Names(cfg any) []string {
 
 // Secret reads a secret from NAME or, when NAME is unset, from the file named
 // by NAME_FILE (a trailing newline is dropped). found is false when neither is
-// set. Setting both is an error.
+// set. Setting both is an error, and so is a NAME_FILE that cannot be read or
+// holds nothing: falling back to a default (SMTP_URL_FILE to the outbox) would
+// hide a broken secret mount. The one reader of _FILE variables.
 func Secret(name string) (value string, found bool, err error) {
 	direct := os.Getenv(name)
 	file := os.Getenv(name + "_FILE")
@@ -85,7 +92,12 @@ func Secret(name string) (value string, found bool, err error) {
 		if err != nil {
 			return "", false, fmt.Errorf("env %s_FILE: read secret file: %w", name, err)
 		}
-		return strings.TrimRight(string(b), "\r\n"), true, nil
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			// The path is config, not a secret; the content never appears in errors.
+			return "", false, fmt.Errorf("env %s_FILE: secret file %s is empty", name, file)
+		}
+		return v, true, nil
 	}
 	return "", false, nil
 }

@@ -119,6 +119,10 @@ func TestLoadErrors(t *testing.T) {
 				"env T_RETRIES: not a non-negative integer", "env T_RATIO: not a number"}},
 		{"both secret forms", map[string]string{"T_TOKEN": "a", "T_TOKEN_FILE": "/x"}, &config{}, []string{"T_TOKEN and T_TOKEN_FILE are both set"}},
 		{"missing secret file", map[string]string{"T_TOKEN_FILE": "/nonexistent/secret"}, &config{}, []string{"env T_TOKEN_FILE: read secret file"}},
+		// Issue 17: an empty file was a silent fallback (SMTP_URL_FILE to the outbox).
+		{"empty secret file", map[string]string{"T_TOKEN_FILE": writeFile(t, "")}, &config{}, []string{"env T_TOKEN_FILE: secret file", "is empty"}},
+		{"secret file of newlines", map[string]string{"T_TOKEN_FILE": writeFile(t, "\n\r\n")}, &config{}, []string{"is empty"}},
+		{"unreadable secret file", map[string]string{"T_TOKEN_FILE": t.TempDir()}, &config{}, []string{"env T_TOKEN_FILE: read secret file"}},
 		{"required", nil, &requiredCfg{}, []string{"env T_MUST is required"}},
 		{"bad default", nil, &badDefault{}, []string{"default of T_WORKERS: not an integer"}},
 		{"unsupported type", map[string]string{"T_ADDR": "x"}, &unsupported{}, []string{"unsupported field type"}},

@@ -98,3 +98,44 @@ func TestServeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSetDefaults(t *testing.T) {
+	srv := &http.Server{WriteTimeout: time.Second}
+	httpserver.SetDefaults(srv)
+	if srv.ReadHeaderTimeout != httpserver.DefaultReadHeaderTimeout || srv.ReadTimeout != httpserver.DefaultReadTimeout ||
+		srv.IdleTimeout != httpserver.DefaultIdleTimeout {
+		t.Errorf("timeouts %v %v %v, want the defaults", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout)
+	}
+	if srv.WriteTimeout != time.Second {
+		t.Errorf("WriteTimeout = %v, want the one set (1s)", srv.WriteTimeout)
+	}
+}
+
+// A client that opens a connection and sends half a request is cut off by the
+// default timeouts rather than holding the connection.
+func TestSlowClientIsClosed(t *testing.T) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}), ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = httpserver.Serve(ctx, srv, lis) }()
+	for _, partial := range []string{"POST / HTTP/1.1\r\nHost: x\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"} {
+		c, err := net.Dial("tcp", lis.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, partial)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		_, _ = io.ReadAll(c) // ends when the server closes
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%q: connection held %v", partial, d)
+		}
+		c.Close()
+	}
+}

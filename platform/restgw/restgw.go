@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -85,23 +86,13 @@ func New(cfg Config) (http.Handler, error) {
 	return h, nil
 }
 
-// codeNames are the canonical gRPC code names in lower case.
-var codeNames = map[codes.Code]string{
-	codes.OK: "ok", codes.Canceled: "cancelled", codes.Unknown: "unknown",
-	codes.InvalidArgument: "invalid_argument", codes.DeadlineExceeded: "deadline_exceeded",
-	codes.NotFound: "not_found", codes.AlreadyExists: "already_exists",
-	codes.PermissionDenied: "permission_denied", codes.ResourceExhausted: "resource_exhausted",
-	codes.FailedPrecondition: "failed_precondition", codes.Aborted: "aborted",
-	codes.OutOfRange: "out_of_range", codes.Unimplemented: "unimplemented", codes.Internal: "internal",
-	codes.Unavailable: "unavailable", codes.DataLoss: "data_loss", codes.Unauthenticated: "unauthenticated",
-}
-
-// CodeName is the lower-case canonical name of a gRPC code ("not_found").
+// CodeName is the lower-case canonical name of a gRPC code ("not_found"), as
+// google.rpc.Code names it; "unknown" for a code outside it.
 func CodeName(c codes.Code) string {
-	if n, ok := codeNames[c]; ok {
-		return n
+	if c > codes.Unauthenticated {
+		return "unknown"
 	}
-	return "unknown"
+	return strings.ToLower(code.Code(c).String())
 }
 
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {

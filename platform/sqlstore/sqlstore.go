@@ -135,9 +135,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 
 func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	if dir := filepath.Dir(cfg.SQLitePath); dir != "." {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create sqlite directory: %w", err)
 		}
+	}
+	if err := privateFile(cfg.SQLitePath); err != nil {
+		return nil, err
 	}
 	busy := strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10)
 	writer, err := sql.Open("sqlite", cfg.SQLitePath+"?_txlock=immediate&_pragma=busy_timeout("+busy+
@@ -170,6 +173,27 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	return &DB{dialect: SQLite, writer: writer, reader: reader}, nil
+}
+
+// privateFile creates the database file 0600 (or narrows an older one to it)
+// before SQLite opens it: SQLite gives its -wal and -shm files the database
+// file's mode, and they hold whole messages.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create sqlite file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("create sqlite file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("narrow sqlite file mode: %w", err)
+		}
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, cfg Config) (*DB, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -574,4 +575,48 @@ func TestConcurrentOpen(t *testing.T) {
 		t.Cleanup(func() { sqlstoretest.DropSchema(t, u, schema) })
 		run(t, sqlstore.Config{URL: u, Schema: schema, Migrations: counting})
 	})
+}
+
+// Issue 17: a new data dir is 0700 and the SQLite files 0600 (they hold whole
+// messages); an older world-readable file is narrowed on open.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	ctx := ctxT(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "private.db")
+	db, err := sqlstore.Open(ctx, sqlstore.Config{SQLitePath: path, Migrations: testMigrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE counter SET n = 1"); err != nil {
+		t.Fatal(err)
+	}
+	mode := func(p string) os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if m := mode(dir); m != 0o700 {
+		t.Errorf("data dir mode %o, want 700", m)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if m := mode(p); m != 0o600 {
+			t.Errorf("%s mode %o, want 600", filepath.Base(p), m)
+		}
+	}
+	_ = db.Close()
+
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = sqlstore.Open(ctx, sqlstore.Config{SQLitePath: path, Migrations: testMigrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if m := mode(path); m != 0o600 {
+		t.Errorf("reopened file mode %o, want 600", m)
+	}
 }

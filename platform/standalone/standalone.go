@@ -63,6 +63,9 @@ type Route struct {
 	Public bool
 	// AdminToken is accepted on this route besides Config.Token.
 	AdminToken string
+	// Wrap, when set, wraps the route's REST handler (e.g. a page in front of
+	// an API call).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Validate reports a configuration that cannot work.
@@ -243,12 +246,12 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
 		}
 		defer func() { _ = conn.Close() }()
-		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, tel.Handler())
+		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, cfg.metricsAuth(hlis.Addr())(tel.Handler()))
 		if err != nil {
 			return closeAll(err)
 		}
-		srv = &http.Server{Handler: otelhttp.NewHandler(mux, cfg.Component, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop)),
-			ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout}
+		// Timeouts: httpserver's defaults (Serve fills them).
+		srv = &http.Server{Handler: otelhttp.NewHandler(mux, cfg.Component, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop))}
 		logger.InfoContext(ctx, "http listening", "addr", hlis.Addr().String())
 	}
 
@@ -290,6 +293,19 @@ func (c Config) routesGuarded() bool {
 	return true
 }
 
+// metricsAuth guards /metrics off loopback with SERVICE_TOKEN or a route's
+// admin token (none set: always 401); on loopback it stays open.
+func (c Config) metricsAuth(addr net.Addr) func(http.Handler) http.Handler {
+	if loopback(addr) {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	tokens := []string{c.Token}
+	for _, r := range c.Routes {
+		tokens = append(tokens, r.AdminToken)
+	}
+	return restgw.BearerAuth(tokens...)
+}
+
 func loopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
@@ -303,6 +319,9 @@ func newMux(routes []Route, token string, svc *Service, conn *grpc.ClientConn, m
 		h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{svc.RegisterGateway}})
 		if err != nil {
 			return nil, err
+		}
+		if r.Wrap != nil {
+			h = r.Wrap(h)
 		}
 		switch {
 		case r.Public:

@@ -202,3 +202,36 @@ func TestServeWithoutTokenChecksHost(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17: /metrics off loopback needs SERVICE_TOKEN (or a route's token);
+// on loopback it stays open.
+func TestMetricsNeedTokenOffLoopback(t *testing.T) {
+	cfg := config(&service{})
+	cfg.Token = serviceToken
+	lis := listen(t)
+	hlis, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.GRPCAddr = lis.Addr().String()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- standalone.Serve(ctx, cfg, newTelemetry(t), quiet, lis, hlis) }()
+	waitHealthy(t, cfg)
+	_, port, _ := net.SplitHostPort(hlis.Addr().String())
+	base := "http://127.0.0.1:" + port
+	for bearer, want := range map[string]int{"": 401, "nope": 401, serviceToken: 200} {
+		if code, body := get(t, base+"/metrics", bearer); code != want {
+			t.Errorf("GET /metrics with %q: %d %s, want %d", bearer, code, body, want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	_, loop := serve(t, config(&service{}))
+	if code, body := get(t, loop+"/metrics", ""); code != 200 {
+		t.Errorf("GET /metrics on loopback: %d %s, want 200", code, body)
+	}
+}

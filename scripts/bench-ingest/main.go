@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
 )
 
 func main() {
@@ -74,6 +75,7 @@ func run(ctx context.Context, mode, dataDir string) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"status":"accepted"}`)
 		})}
+		httpserver.SetDefaults(srv)         // the gateway's timeouts, for a fair baseline
 		fmt.Fprintln(os.Stdout, lis.Addr()) // the address, for the caller to read
 		go func() { <-ctx.Done(); _ = srv.Close() }()
 		if err := srv.Serve(lis); err != http.ErrServerClosed {

@@ -62,51 +62,76 @@ function changedColumns(oldRow?: Record<string, unknown>, newRow?: Record<string
   return [...cols].filter((c) => JSON.stringify(oldRow[c]) !== JSON.stringify(newRow[c])).sort();
 }
 
+/** One delivery, as Deliver or one entry of DeliverBatch carries it. */
+interface Delivery {
+  event?: Event;
+  subscription: string;
+  attempt: number;
+  replay: boolean;
+}
+
 export function consumer(opts: ConsumerOptions): ServiceImpl<typeof EventConsumerService> {
+  // apply handles one event once; it throws a ConnectError whose code is the answer.
+  const apply = (req: Delivery, ctx: HandlerContext): void => {
+    const ev = req.event;
+    // Without (source, id) nothing can be de-duplicated: refuse for good.
+    if (!ev) throw new ConnectError("the request carries no event", Code.InvalidArgument);
+    if (ev.source === "" || ev.id === "") {
+      throw new ConnectError("the event has no source or no id", Code.InvalidArgument);
+    }
+    if (ev.payload.case === undefined) {
+      throw new ConnectError("the event has no typed payload", Code.InvalidArgument);
+    }
+    if (opts.store.has(ev.source, ev.id)) {
+      opts.log.info("event already processed", { source: ev.source, event_id: ev.id, attempt: req.attempt, replay: req.replay });
+      throw new ConnectError("already processed", Code.AlreadyExists);
+    }
+    if (req.attempt <= opts.failFirstN) {
+      opts.log.info("failing on purpose", { source: ev.source, event_id: ev.id, attempt: req.attempt, fail_first_n: opts.failFirstN });
+      throw new ConnectError(`failing attempt ${req.attempt} of ${opts.failFirstN} on purpose (FAIL_FIRST_N)`, Code.Unavailable);
+    }
+    // A caller that has given up gets no effect; the dispatcher retries.
+    const left = ctx.timeoutMs();
+    if (ctx.signal.aborted || (left !== undefined && left <= 0)) {
+      throw new ConnectError("deadline passed before the event was applied", Code.DeadlineExceeded);
+    }
+    opts.store.add({
+      source: ev.source,
+      id: ev.id,
+      type: ev.type,
+      subscription: req.subscription,
+      attempt: req.attempt,
+      handledAt: new Date().toISOString(),
+    });
+    opts.log.info("event handled", {
+      source: ev.source,
+      event_id: ev.id,
+      type: ev.type,
+      subject: ev.subject,
+      subscription: req.subscription,
+      attempt: req.attempt,
+      replay: req.replay,
+      traceparent: ev.traceparent,
+      ...describe(ev),
+    });
+  };
   return {
     deliver(req, ctx: HandlerContext) {
-      const ev = req.event;
-      // Without (source, id) nothing can be de-duplicated: refuse for good.
-      if (!ev) throw new ConnectError("the request carries no event", Code.InvalidArgument);
-      if (ev.source === "" || ev.id === "") {
-        throw new ConnectError("the event has no source or no id", Code.InvalidArgument);
-      }
-      if (ev.payload.case === undefined) {
-        throw new ConnectError("the event has no typed payload", Code.InvalidArgument);
-      }
-      if (opts.store.has(ev.source, ev.id)) {
-        opts.log.info("event already processed", { source: ev.source, event_id: ev.id, attempt: req.attempt, replay: req.replay });
-        throw new ConnectError("already processed", Code.AlreadyExists);
-      }
-      if (req.attempt <= opts.failFirstN) {
-        opts.log.info("failing on purpose", { source: ev.source, event_id: ev.id, attempt: req.attempt, fail_first_n: opts.failFirstN });
-        throw new ConnectError(`failing attempt ${req.attempt} of ${opts.failFirstN} on purpose (FAIL_FIRST_N)`, Code.Unavailable);
-      }
-      // A caller that has given up gets no effect; the dispatcher retries.
-      const left = ctx.timeoutMs();
-      if (ctx.signal.aborted || (left !== undefined && left <= 0)) {
-        throw new ConnectError("deadline passed before the event was applied", Code.DeadlineExceeded);
-      }
-      opts.store.add({
-        source: ev.source,
-        id: ev.id,
-        type: ev.type,
-        subscription: req.subscription,
-        attempt: req.attempt,
-        handledAt: new Date().toISOString(),
-      });
-      opts.log.info("event handled", {
-        source: ev.source,
-        event_id: ev.id,
-        type: ev.type,
-        subject: ev.subject,
-        subscription: req.subscription,
-        attempt: req.attempt,
-        replay: req.replay,
-        traceparent: ev.traceparent,
-        ...describe(ev),
-      });
+      apply(req, ctx);
       return {};
+    },
+    // Several events in one call, a status each, classified like Deliver's codes.
+    deliverBatch(req, ctx: HandlerContext) {
+      const statuses = req.deliveries.map((d) => {
+        try {
+          apply({ event: d.event, subscription: req.subscription, attempt: d.attempt, replay: d.replay }, ctx);
+          return { code: 0, message: "" }; // google.rpc.Code OK
+        } catch (err) {
+          const ce = ConnectError.from(err);
+          return { code: ce.code, message: ce.rawMessage };
+        }
+      });
+      return { statuses };
     },
   };
 }

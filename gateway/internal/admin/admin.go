@@ -1,7 +1,10 @@
 // Package admin implements hookmesh.admin.v1.AdminService: events from the event log,
 // and deliveries, dead letters, replays, subscriptions and scheduled events from the
 // components that own them (the dispatcher and the scheduler), through small seams.
-// A seam left unwired answers UNIMPLEMENTED saying what is missing.
+// A seam left unwired answers UNIMPLEMENTED saying what is missing. The
+// dispatcher's operations take plain arguments and return errors of its kinds;
+// this package alone turns requests into them and their errors into gRPC codes
+// (dispatch.go).
 package admin
 
 import (
@@ -13,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
@@ -25,33 +29,43 @@ type Events interface {
 	List(ctx context.Context, f eventlog.Filter) ([]*eventv1.Event, string, error)
 }
 
-// Deliveries is the per-event delivery state and single-event replay (the dispatcher).
-// Deliveries lists one entry per subscription the event was routed to or filtered
-// out of; errors are gRPC statuses.
+// Deliveries is the per-event delivery state and single-event replay (the
+// dispatcher). Deliveries lists one entry per subscription the event was routed
+// to or filtered out of. Like the other dispatcher seams, errors are of
+// dispatch's kinds (dispatch.ErrNotFound, …), mapped here to gRPC codes.
 type Deliveries interface {
 	Deliveries(ctx context.Context, ev *eventv1.Event) ([]*adminv1.Delivery, error)
-	ReplayEvent(ctx context.Context, req *adminv1.ReplayEventRequest) (*adminv1.ReplayEventResponse, error)
+	ReplayEvent(ctx context.Context, source, id string, subscriptions []string) ([]string, error)
 }
 
 // DeadLetters lists, resolves and purges dead letters (the dispatcher).
 type DeadLetters interface {
-	ListDeadLetters(ctx context.Context, req *adminv1.ListDeadLettersRequest) (*adminv1.ListDeadLettersResponse, error)
-	ResolveDeadLetter(ctx context.Context, req *adminv1.ResolveDeadLetterRequest) (*adminv1.ResolveDeadLetterResponse, error)
-	PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error)
+	ListDeadLetters(ctx context.Context, q dispatch.DeadLetterQuery) ([]*adminv1.DeadLetter, string, error)
+	ResolveDeadLetter(ctx context.Context, id string) (*adminv1.DeadLetter, error)
+	PurgeDeadLetters(ctx context.Context, q dispatch.PurgeQuery) (int64, error)
 }
 
-// Replays runs bulk replay jobs (the dispatcher).
+// Replays runs bulk replay jobs (the dispatcher); the request is the job's
+// stored specification.
 type Replays interface {
-	CreateReplay(ctx context.Context, req *adminv1.CreateReplayRequest) (*adminv1.CreateReplayResponse, error)
-	GetReplay(ctx context.Context, req *adminv1.GetReplayRequest) (*adminv1.GetReplayResponse, error)
+	CreateReplay(ctx context.Context, req *adminv1.CreateReplayRequest) (*adminv1.Replay, error)
+	GetReplay(ctx context.Context, id string) (*adminv1.Replay, error)
 }
 
 // Subscriptions reports and pauses subscriptions (the dispatcher).
 type Subscriptions interface {
-	ListSubscriptions(ctx context.Context, req *adminv1.ListSubscriptionsRequest) (*adminv1.ListSubscriptionsResponse, error)
-	PauseSubscription(ctx context.Context, req *adminv1.PauseSubscriptionRequest) (*adminv1.PauseSubscriptionResponse, error)
-	ResumeSubscription(ctx context.Context, req *adminv1.ResumeSubscriptionRequest) (*adminv1.ResumeSubscriptionResponse, error)
+	ListSubscriptions(ctx context.Context) ([]*adminv1.Subscription, error)
+	PauseSubscription(ctx context.Context, name string) (*adminv1.Subscription, error)
+	ResumeSubscription(ctx context.Context, name string) (*adminv1.Subscription, error)
 }
+
+// The dispatcher is every dispatcher seam.
+var (
+	_ Deliveries    = (*dispatch.Dispatcher)(nil)
+	_ DeadLetters   = (*dispatch.Dispatcher)(nil)
+	_ Replays       = (*dispatch.Dispatcher)(nil)
+	_ Subscriptions = (*dispatch.Dispatcher)(nil)
+)
 
 // Schedules manages one-off scheduled events (the scheduler).
 type Schedules interface {
@@ -138,83 +152,11 @@ func (s *Service) GetEvent(ctx context.Context, req *adminv1.GetEventRequest) (*
 	if s.cfg.Deliveries != nil {
 		d, err := s.cfg.Deliveries.Deliveries(ctx, ev)
 		if err != nil {
-			return nil, s.logError(ctx, "event deliveries", err)
+			return nil, dispatchStatus(err)
 		}
 		resp.Deliveries = d
 	}
 	return resp, nil
-}
-
-// ReplayEvent queues one event again with the replay flag.
-func (s *Service) ReplayEvent(ctx context.Context, req *adminv1.ReplayEventRequest) (*adminv1.ReplayEventResponse, error) {
-	if s.cfg.Deliveries == nil {
-		return nil, missing("replay", "dispatcher")
-	}
-	return s.cfg.Deliveries.ReplayEvent(ctx, req)
-}
-
-// ListDeadLetters lists dead letters.
-func (s *Service) ListDeadLetters(ctx context.Context, req *adminv1.ListDeadLettersRequest) (*adminv1.ListDeadLettersResponse, error) {
-	if s.cfg.DeadLetters == nil {
-		return nil, missing("dead letters", "dispatcher")
-	}
-	return s.cfg.DeadLetters.ListDeadLetters(ctx, req)
-}
-
-// ResolveDeadLetter marks a dead letter handled.
-func (s *Service) ResolveDeadLetter(ctx context.Context, req *adminv1.ResolveDeadLetterRequest) (*adminv1.ResolveDeadLetterResponse, error) {
-	if s.cfg.DeadLetters == nil {
-		return nil, missing("dead letters", "dispatcher")
-	}
-	return s.cfg.DeadLetters.ResolveDeadLetter(ctx, req)
-}
-
-// PurgeDeadLetters deletes dead letters.
-func (s *Service) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error) {
-	if s.cfg.DeadLetters == nil {
-		return nil, missing("dead letters", "dispatcher")
-	}
-	return s.cfg.DeadLetters.PurgeDeadLetters(ctx, req)
-}
-
-// CreateReplay starts a bulk replay job.
-func (s *Service) CreateReplay(ctx context.Context, req *adminv1.CreateReplayRequest) (*adminv1.CreateReplayResponse, error) {
-	if s.cfg.Replays == nil {
-		return nil, missing("replays", "dispatcher")
-	}
-	return s.cfg.Replays.CreateReplay(ctx, req)
-}
-
-// GetReplay reports a bulk replay job.
-func (s *Service) GetReplay(ctx context.Context, req *adminv1.GetReplayRequest) (*adminv1.GetReplayResponse, error) {
-	if s.cfg.Replays == nil {
-		return nil, missing("replays", "dispatcher")
-	}
-	return s.cfg.Replays.GetReplay(ctx, req)
-}
-
-// ListSubscriptions lists subscriptions and their health.
-func (s *Service) ListSubscriptions(ctx context.Context, req *adminv1.ListSubscriptionsRequest) (*adminv1.ListSubscriptionsResponse, error) {
-	if s.cfg.Subscriptions == nil {
-		return nil, missing("subscriptions", "dispatcher")
-	}
-	return s.cfg.Subscriptions.ListSubscriptions(ctx, req)
-}
-
-// PauseSubscription pauses a subscription cluster-wide.
-func (s *Service) PauseSubscription(ctx context.Context, req *adminv1.PauseSubscriptionRequest) (*adminv1.PauseSubscriptionResponse, error) {
-	if s.cfg.Subscriptions == nil {
-		return nil, missing("subscriptions", "dispatcher")
-	}
-	return s.cfg.Subscriptions.PauseSubscription(ctx, req)
-}
-
-// ResumeSubscription resumes a paused subscription.
-func (s *Service) ResumeSubscription(ctx context.Context, req *adminv1.ResumeSubscriptionRequest) (*adminv1.ResumeSubscriptionResponse, error) {
-	if s.cfg.Subscriptions == nil {
-		return nil, missing("subscriptions", "dispatcher")
-	}
-	return s.cfg.Subscriptions.ResumeSubscription(ctx, req)
 }
 
 // CreateScheduledEvent schedules a one-off event.
@@ -266,12 +208,8 @@ func (s *Service) logError(ctx context.Context, op string, err error) error {
 
 // invalidReason keeps the log's explanation of a bad filter, cursor or id.
 func invalidReason(err error) string {
-	msg := err.Error()
-	const prefix = "eventlog: invalid: "
-	for i := 0; i+len(prefix) <= len(msg); i++ {
-		if msg[i:i+len(prefix)] == prefix {
-			return msg[i+len(prefix):]
-		}
+	if ie, ok := errors.AsType[*eventlog.InvalidError](err); ok {
+		return ie.Reason
 	}
-	return msg
+	return err.Error()
 }

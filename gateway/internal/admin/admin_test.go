@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
@@ -223,21 +225,21 @@ func (s *seams) Deliveries(_ context.Context, ev *eventv1.Event) ([]*adminv1.Del
 	return []*adminv1.Delivery{{Subscription: "email", State: adminv1.DeliveryState_DELIVERY_STATE_DELIVERED}}, nil
 }
 
-func (s *seams) ReplayEvent(_ context.Context, req *adminv1.ReplayEventRequest) (*adminv1.ReplayEventResponse, error) {
-	s.got = append(s.got, "replay:"+req.GetId())
-	return &adminv1.ReplayEventResponse{Subscriptions: []string{"email"}}, nil
+func (s *seams) ReplayEvent(_ context.Context, _, id string, _ []string) ([]string, error) {
+	s.got = append(s.got, "replay:"+id)
+	return []string{"email"}, nil
 }
 
-func (s *seams) ListDeadLetters(context.Context, *adminv1.ListDeadLettersRequest) (*adminv1.ListDeadLettersResponse, error) {
-	return nil, status.Error(codes.FailedPrecondition, "from the seam")
+func (s *seams) ListDeadLetters(context.Context, dispatch.DeadLetterQuery) ([]*adminv1.DeadLetter, string, error) {
+	return nil, "", &dispatch.Error{Kind: dispatch.ErrConflict, Msg: "from the seam"}
 }
 
-func (s *seams) ResolveDeadLetter(context.Context, *adminv1.ResolveDeadLetterRequest) (*adminv1.ResolveDeadLetterResponse, error) {
-	return &adminv1.ResolveDeadLetterResponse{}, nil
+func (s *seams) ResolveDeadLetter(context.Context, string) (*adminv1.DeadLetter, error) {
+	return &adminv1.DeadLetter{}, nil
 }
 
-func (s *seams) PurgeDeadLetters(context.Context, *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error) {
-	return &adminv1.PurgeDeadLettersResponse{Purged: 3}, nil
+func (s *seams) PurgeDeadLetters(context.Context, dispatch.PurgeQuery) (int64, error) {
+	return 3, nil
 }
 
 func (s *seams) CreateScheduledEvent(_ context.Context, req *adminv1.CreateScheduledEventRequest) (*adminv1.CreateScheduledEventResponse, error) {
@@ -265,8 +267,8 @@ func TestSeamsAreDelegated(t *testing.T) {
 	if r, err := c.ReplayEvent(ctx, &adminv1.ReplayEventRequest{Id: "h-1"}); err != nil || len(r.GetSubscriptions()) != 1 {
 		t.Fatalf("ReplayEvent: %v %v", r, err)
 	}
-	if _, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{}); status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("seam status not passed through: %v", err)
+	if _, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{}); status.Code(err) != codes.FailedPrecondition || status.Convert(err).Message() != "from the seam" {
+		t.Fatalf("seam error not mapped: %v", err)
 	}
 	if r, err := c.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{}); err != nil || r.GetPurged() != 3 {
 		t.Fatalf("PurgeDeadLetters: %v %v", r, err)
@@ -283,5 +285,83 @@ func TestSeamsAreDelegated(t *testing.T) {
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New without Events accepted")
+	}
+}
+
+// TestDispatchErrorCodes: each of the dispatcher's error kinds is one gRPC code,
+// its message kept, wrapped or not; an error of no kind is INTERNAL.
+func TestDispatchErrorCodes(t *testing.T) {
+	tests := []struct {
+		kind error
+		want codes.Code
+	}{
+		{dispatch.ErrInvalid, codes.InvalidArgument},
+		{dispatch.ErrNotFound, codes.NotFound},
+		{dispatch.ErrConflict, codes.FailedPrecondition},
+		{dispatch.ErrUnavailable, codes.Unavailable},
+		{dispatch.ErrCorrupt, codes.DataLoss},
+		{nil, codes.Internal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want.String(), func(t *testing.T) {
+			var err error = &dispatch.Error{Kind: tt.kind, Msg: "what happened"}
+			for _, e := range []error{err, fmt.Errorf("ctx: %w", err)} {
+				st := status.Convert(dispatchStatus(e))
+				if st.Code() != tt.want || !strings.HasSuffix(st.Message(), "what happened") {
+					t.Errorf("%v: got %v %q", e, st.Code(), st.Message())
+				}
+			}
+		})
+	}
+}
+
+// queries records the dead-letter queries the service builds from requests.
+type queries struct {
+	list  dispatch.DeadLetterQuery
+	purge dispatch.PurgeQuery
+}
+
+func (q *queries) ListDeadLetters(_ context.Context, dq dispatch.DeadLetterQuery) ([]*adminv1.DeadLetter, string, error) {
+	q.list = dq
+	return []*adminv1.DeadLetter{{Id: "d1"}}, "next", nil
+}
+
+func (q *queries) ResolveDeadLetter(_ context.Context, id string) (*adminv1.DeadLetter, error) {
+	return &adminv1.DeadLetter{Id: id}, nil
+}
+
+func (q *queries) PurgeDeadLetters(_ context.Context, pq dispatch.PurgeQuery) (int64, error) {
+	q.purge = pq
+	return 2, nil
+}
+
+// TestDeadLetterRequestsBecomeQueries: every request field reaches the
+// dispatcher's query, and its answer the response.
+func TestDeadLetterRequestsBecomeQueries(t *testing.T) {
+	q := &queries{}
+	c := client(t, Config{Events: openLog(t), DeadLetters: q})
+	ctx := context.Background()
+	since, until := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
+	r, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{
+		Subscription: "email", Source: "hasura", Type: "users.*", IncludeResolved: true,
+		Since: timestamppb.New(since), Until: timestamppb.New(until), PageSize: 7, PageToken: "tok",
+	})
+	if err != nil || len(r.GetDeadLetters()) != 1 || r.GetNextPageToken() != "next" {
+		t.Fatalf("list: %v %v", r, err)
+	}
+	want := dispatch.DeadLetterQuery{Subscription: "email", Source: "hasura", Type: "users.*", IncludeResolved: true,
+		Since: since, Until: until, PageSize: 7, PageToken: "tok"}
+	if q.list != want {
+		t.Errorf("query %+v, want %+v", q.list, want)
+	}
+	if r, err := c.ResolveDeadLetter(ctx, &adminv1.ResolveDeadLetterRequest{Id: "d9"}); err != nil || r.GetDeadLetter().GetId() != "d9" {
+		t.Fatalf("resolve: %v %v", r, err)
+	}
+	p, err := c.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{Subscription: "email", IncludeOpen: true, Before: timestamppb.New(until)})
+	if err != nil || p.GetPurged() != 2 {
+		t.Fatalf("purge: %v %v", p, err)
+	}
+	if want := (dispatch.PurgeQuery{Subscription: "email", IncludeOpen: true, Before: until}); q.purge != want {
+		t.Errorf("purge query %+v, want %+v", q.purge, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -20,21 +21,26 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/scheduler/cron"
+	"github.com/hookmesh/hookmesh/gateway/internal/typedrows"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	"github.com/hookmesh/hookmesh/platform/yamlconfig"
+
+	// The demo config's tables name these messages; linking them here keeps the
+	// embedded default working without the repository's .proto files.
+	_ "github.com/hookmesh/hookmesh/gen/go/hookmesh/demo/v1"
 )
 
 //go:embed demo.yaml
 var demoYAML []byte
 
-// DemoYAML is the built-in demo config, as text.
-func DemoYAML() []byte { return append([]byte(nil), demoYAML...) }
-
 // Defaults.
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	// MaxMaxBodyBytes keeps one event well inside the log's largest max_payload.
-	MaxMaxBodyBytes       = 16 << 20
+	MaxMaxBodyBytes = 16 << 20
+	// DefaultBodyTimeout is how long a source's body may take to arrive (408 after).
+	DefaultBodyTimeout    = 20 * time.Second
+	MaxBodyTimeout        = 5 * time.Minute
 	DefaultTimeout        = 30 * time.Second
 	DefaultMaxInFlight    = 64
 	DefaultScheduleTZ     = "UTC"
@@ -74,6 +80,7 @@ type Source struct {
 	Tolerance      Duration   `yaml:"tolerance"` // timestamped schemes
 	Trace          string     `yaml:"trace"`     // continue | link
 	MaxBodyBytes   ByteSize   `yaml:"max_body_bytes"`
+	BodyTimeout    Duration   `yaml:"body_timeout"` // from the end of the headers to the last body byte
 	RateLimit      *RateLimit `yaml:"rate_limit"`
 
 	// Generic hmac sources (webhook.HMACConfig).
@@ -85,7 +92,25 @@ type Source struct {
 	IDFrom          string `yaml:"id_from"`
 	TypeFrom        string `yaml:"type_from"`
 	SubjectFrom     string `yaml:"subject_from"`
+
+	// Hasura sources: tables mapped to protobuf messages, and where those are defined.
+	Tables  map[string]string `yaml:"tables"`
+	Schemas *Schemas          `yaml:"schemas"`
+
+	rows *typedrows.Converter // resolved Tables; nil without tables
 }
+
+// Schemas names the .proto files (compiled at start) or the buf image that define a
+// hasura source's table messages; without it, tables name messages linked into
+// hookmesh (hookmesh.demo.v1). Relative paths are from the config file's directory.
+type Schemas struct {
+	ProtoPaths []string `yaml:"proto_paths"`
+	Files      []string `yaml:"files"`
+	Image      string   `yaml:"image"`
+}
+
+// Rows is the converter of the source's mapped tables; nil when it maps none.
+func (s *Source) Rows() *typedrows.Converter { return s.rows }
 
 // RateLimit is a source's token bucket, counted after verification.
 type RateLimit struct {
@@ -164,7 +189,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := parse(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -174,8 +199,11 @@ func Load(path string) (*File, error) {
 // Demo returns the built-in demo config.
 func Demo() (*File, error) { return Load("") }
 
-// Parse decodes and validates a config document and fills defaults.
-func Parse(data []byte) (*File, error) {
+// Parse decodes and validates a config document and fills defaults; relative paths
+// in it are from the working directory.
+func Parse(data []byte) (*File, error) { return parse(data, "") }
+
+func parse(data []byte, dir string) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
@@ -190,17 +218,18 @@ func Parse(data []byte) (*File, error) {
 	if err := yamlconfig.Decode(data, f); err != nil {
 		return nil, err
 	}
-	v := validator{doc: &doc}
+	v := validator{doc: &doc, dir: dir}
 	f.validate(&v)
 	if err := errors.Join(v.errs...); err != nil {
 		return nil, err
 	}
-	f.fillDefaults()
+	f.setDefaults()
 	return f, nil
 }
 
 type validator struct {
 	doc  *yaml.Node
+	dir  string // the config file's directory: relative schema paths start there
 	errs []error
 }
 
@@ -327,6 +356,9 @@ func (s *Source) validate(v *validator, i int) {
 	if s.MaxBodyBytes < 0 || s.MaxBodyBytes > MaxMaxBodyBytes {
 		v.add(fmt.Sprintf("max_body_bytes must be between 1 and %d", MaxMaxBodyBytes), at("max_body_bytes")...)
 	}
+	if s.BodyTimeout < 0 || s.BodyTimeout.Std() > MaxBodyTimeout {
+		v.add(fmt.Sprintf("body_timeout must be between 1ms and %s", MaxBodyTimeout), at("body_timeout")...)
+	}
 	if s.RateLimit != nil {
 		if err := s.RateLimit.Limiter().Validate(); err != nil || s.RateLimit.RequestsPerSecond == 0 {
 			msg := "requests_per_second must be a positive number"
@@ -350,19 +382,47 @@ func (s *Source) validate(v *validator, i int) {
 			v.add(key+" applies only to hmac sources", at(key)...)
 		}
 	}
+	s.validateTables(v, i, known)
 	if s.Kind == webhook.KindHMAC {
 		if s.Header == "" {
 			v.add("an hmac source needs header (the signature header)", "sources", i)
 		}
 		// Everything else the hmac scheme checks (algorithm, template, extractors).
-		if err := s.hmacConfig(nil).Validate(); err != nil && !isSecretErr(err) {
+		if err := s.hmacConfig(nil).Validate(); err != nil && !errors.Is(err, webhook.ErrNoSecrets) {
 			v.add(err.Error(), "sources", i)
 		}
 	}
 }
 
-// isSecretErr is the "no secret" error of a validation run before secrets are resolved.
-func isSecretErr(err error) bool { return strings.Contains(err.Error(), "secret") }
+// validateTables resolves tables: against schemas: now, so that a missing file or
+// message fails the start with its key and line.
+func (s *Source) validateTables(v *validator, i int, known bool) {
+	if len(s.Tables) == 0 && s.Schemas == nil {
+		return
+	}
+	if s.Kind != webhook.KindHasura && known {
+		v.add("tables and schemas apply only to hasura sources", "sources", i)
+		return
+	}
+	if len(s.Tables) == 0 {
+		v.add("schemas needs tables, the tables mapped to its messages", "sources", i, "schemas")
+		return
+	}
+	cfg := typedrows.Config{Tables: s.Tables, BaseDir: v.dir}
+	if s.Schemas != nil {
+		cfg.ProtoPaths, cfg.Files, cfg.Image = s.Schemas.ProtoPaths, s.Schemas.Files, s.Schemas.Image
+	}
+	rows, err := typedrows.New(cfg)
+	var te *typedrows.Error
+	switch {
+	case errors.As(err, &te):
+		v.add(te.Msg, append([]any{"sources", i}, te.Path...)...)
+	case err != nil:
+		v.add(err.Error(), "sources", i, "tables")
+	default:
+		s.rows = rows
+	}
+}
 
 // HMACConfig is the webhook.HMACConfig of an hmac source with its secrets.
 func (s *Source) HMACConfig(secrets []string) webhook.HMACConfig { return s.hmacConfig(secrets) }
@@ -511,7 +571,7 @@ func (s *Schedule) validate(v *validator, i int) {
 	}
 }
 
-func (f *File) fillDefaults() {
+func (f *File) setDefaults() {
 	for i := range f.Sources {
 		s := &f.Sources[i]
 		if s.Trace == "" {
@@ -522,6 +582,9 @@ func (f *File) fillDefaults() {
 		}
 		if s.MaxBodyBytes == 0 {
 			s.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+		if s.BodyTimeout == 0 {
+			s.BodyTimeout = Duration(DefaultBodyTimeout)
 		}
 		if s.Kind == webhook.KindHasura && s.Header == "" {
 			s.Header = "X-Hasura-Webhook-Secret"

@@ -32,7 +32,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	h, _ := f.Source("hasura")
-	if h.Trace != TraceContinue || h.Header != "X-Hasura-Webhook-Secret" || h.MaxBodyBytes != 1<<20 {
+	if h.Trace != TraceContinue || h.Header != "X-Hasura-Webhook-Secret" || h.MaxBodyBytes != 1<<20 || h.BodyTimeout.Std() != DefaultBodyTimeout {
 		t.Errorf("hasura source %+v", h)
 	}
 	if s, _ := f.Source("stripe"); s.Trace != TraceLink || s.Tolerance.Std() != 5*time.Minute {
@@ -147,6 +147,7 @@ sources:
     id_from: header:X-Delivery-Id
     secrets_from_env: [A_SECRET, A_SECRET_PREVIOUS]
     max_body_bytes: 262144
+    body_timeout: 45s
     rate_limit: {requests_per_second: 50, burst: 100}
     trace: continue
 subscriptions:
@@ -167,7 +168,7 @@ schedules:
 	}
 	s := f.Sources[0]
 	if s.MaxBodyBytes != 262144 || s.RateLimit.Burst != 100 || s.RateLimit.RequestsPerSecond != 50 || s.Trace != TraceContinue ||
-		s.Tolerance.Std() != 5*time.Minute || s.IDFrom != "header:X-Delivery-Id" {
+		s.Tolerance.Std() != 5*time.Minute || s.IDFrom != "header:X-Delivery-Id" || s.BodyTimeout.Std() != 45*time.Second {
 		t.Errorf("source %+v", s)
 	}
 	if f.Log.Replicas != 3 || f.Log.MaxBytes != 2<<30 || f.Log.Sync != "always" || f.Log.DedupeHorizon.Std() != 96*time.Hour {
@@ -240,6 +241,8 @@ func TestParseErrors(t *testing.T) {
 		{"tolerance on hasura", minimal + "    tolerance: 5m\n", 5, "tolerance applies only"},
 		{"bad max_body_bytes", minimal + "    max_body_bytes: lots\n", 5, `invalid size "lots"`},
 		{"max_body_bytes too large", minimal + "    max_body_bytes: 1GiB\n", 5, "max_body_bytes must be between"},
+		{"body_timeout too long", minimal + "    body_timeout: 1h\n", 5, "body_timeout must be between"},
+		{"negative body_timeout", minimal + "    body_timeout: -1s\n", 5, "body_timeout must be between"},
 		{"negative rate", minimal + "    rate_limit: {requests_per_second: -1}\n", 5, "rate_limit"},
 		{"burst without rate", minimal + "    rate_limit: {burst: 3}\n", 5, "rate_limit"},
 		{"rate not a number", minimal + "    rate_limit: {requests_per_second: fast}\n", 5, `"sources[0].rate_limit.requests_per_second": cannot unmarshal !!str`},
@@ -346,8 +349,8 @@ func TestSecrets(t *testing.T) {
 		{"only previous", map[string]string{"HM_T_B": "b"}, []string{"b"}, ""},
 		{"file", map[string]string{"HM_T_A_FILE": file}, []string{"from-file"}, ""},
 		{"none", map[string]string{}, nil, "no secret set"},
-		{"both forms", map[string]string{"HM_T_A": "a", "HM_T_A_FILE": file}, nil, "both HM_T_A and HM_T_A_FILE"},
-		{"missing file", map[string]string{"HM_T_A_FILE": filepath.Join(dir, "nope")}, nil, "read HM_T_A_FILE"},
+		{"both forms", map[string]string{"HM_T_A": "a", "HM_T_A_FILE": file}, nil, "HM_T_A and HM_T_A_FILE are both set"},
+		{"missing file", map[string]string{"HM_T_A_FILE": filepath.Join(dir, "nope")}, nil, "env HM_T_A_FILE: read secret file"},
 		{"empty file", map[string]string{"HM_T_A_FILE": empty}, nil, "is empty"},
 	}
 	for _, tc := range tests {

@@ -3,37 +3,17 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
 // SecretLookup returns the value of one secret variable and whether it is set.
 type SecretLookup func(name string) (value string, ok bool, err error)
 
-// EnvSecret reads NAME, or the file named by NAME_FILE (trailing newlines trimmed).
-// Setting both is an error: one of them would silently win.
-func EnvSecret(name string) (string, bool, error) {
-	v, ok := os.LookupEnv(name)
-	file, fileOK := os.LookupEnv(name + "_FILE")
-	switch {
-	case ok && v != "" && fileOK && file != "":
-		return "", false, fmt.Errorf("both %s and %s_FILE are set", name, name)
-	case ok && v != "":
-		return v, true, nil
-	case fileOK && file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			// The path is config, not a secret; the content never appears in errors.
-			return "", false, fmt.Errorf("read %s_FILE: %w", name, err)
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			return "", false, fmt.Errorf("%s_FILE %s is empty", name, file)
-		}
-		return s, true, nil
-	}
-	return "", false, nil
-}
+// EnvSecret reads NAME, or the file named by NAME_FILE (envconfig.Secret: both
+// set, an unreadable or an empty file are errors).
+func EnvSecret(name string) (string, bool, error) { return envconfig.Secret(name) }
 
 // ErrNoSecret is returned when none of a source's variables is set.
 var ErrNoSecret = errors.New("no secret set")

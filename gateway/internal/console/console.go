@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// Now is the clock for sessions (default time.Now).
 	Now func() time.Time
+	// PublicURL (HOOKMESH_PUBLIC_URL) is where users reach the gateway; when
+	// https (a TLS-terminating proxy in front), the session cookie is Secure
+	// even though the request reached the gateway in plain HTTP.
+	PublicURL string
 }
 
 // Validate reports a config that cannot work.
@@ -64,6 +69,11 @@ func (c Config) Validate() error {
 		return errors.New("console: Backlog must be between 0 and 1000")
 	case c.Heartbeat < 0:
 		return errors.New("console: Heartbeat must not be negative")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("console: HOOKMESH_PUBLIC_URL must be an http(s) URL")
+		}
 	}
 	return nil
 }
@@ -236,7 +246,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		Expires:  expires,
 		MaxAge:   int(SessionTTL / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   c.secureCookie(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 	writeJSON(w, http.StatusOK, sessionInfo{AuthRequired: true, Authenticated: true})
@@ -249,9 +259,15 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: c.secureCookie(r), SameSite: http.SameSiteStrictMode,
 	})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// secureCookie: the request came over TLS, or the public URL is https (TLS
+// ends at a proxy).
+func (c *Console) secureCookie(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(strings.ToLower(c.cfg.PublicURL), "https://")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

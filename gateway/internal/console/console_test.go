@@ -462,3 +462,58 @@ func TestStreamEmptyLog(t *testing.T) {
 		t.Fatalf("got %+v, %v", m, err)
 	}
 }
+
+// Issue 17: behind a TLS-terminating proxy the session cookie lacked Secure;
+// an https HOOKMESH_PUBLIC_URL sets it (as does a request over TLS).
+func TestSecureCookie(t *testing.T) {
+	l := openLog(t)
+	for _, tc := range []struct {
+		publicURL string
+		secure    bool
+	}{
+		{"", false},
+		{"http://127.0.0.1:8090", false},
+		{"https://hooks.example.com", true},
+		{"HTTPS://hooks.example.com/base", true},
+	} {
+		t.Run(tc.publicURL, func(t *testing.T) {
+			_, srv := serve(t, console.Config{Token: token, Log: l, PublicURL: tc.publicURL})
+			if c := login(t, srv); c.Secure != tc.secure {
+				t.Errorf("login cookie Secure = %v, want %v", c.Secure, tc.secure)
+			}
+			resp := do(t, "POST", srv.URL+"/console/logout", "", map[string]string{"Origin": srv.URL})
+			readAll(t, resp)
+			for _, c := range resp.Cookies() {
+				if c.Name == console.CookieName && c.Secure != tc.secure {
+					t.Errorf("logout cookie Secure = %v, want %v", c.Secure, tc.secure)
+				}
+			}
+		})
+	}
+	if _, err := console.New(console.Config{Log: l, PublicURL: "ftp://x"}); err == nil {
+		t.Error("an ftp public URL was accepted")
+	}
+	// Over TLS the cookie is Secure without a public URL.
+	c, err := console.New(console.Config{Token: token, Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	req, _ := http.NewRequest("POST", srv.URL+"/console/login", strings.NewReader(`{"token":"`+token+`"}`))
+	req.Header.Set("Origin", srv.URL)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	secure := false
+	for _, ck := range resp.Cookies() {
+		secure = secure || (ck.Name == console.CookieName && ck.Secure)
+	}
+	if !secure {
+		t.Error("login over TLS: cookie not Secure")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
@@ -103,6 +104,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	send := func(s string) bool {
+		// The server's write timeout would end a live stream: each send gets its own.
+		_ = rc.SetWriteDeadline(time.Now().Add(httpserver.DefaultWriteTimeout))
 		if _, err := fmt.Fprint(w, s); err != nil {
 			return false
 		}

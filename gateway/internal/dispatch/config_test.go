@@ -150,7 +150,7 @@ func TestDeliveryTrace(t *testing.T) {
 	}
 	var span sdktrace.ReadOnlySpan
 	for _, s := range exp.GetSpans().Snapshots() {
-		if strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver") {
+		if s.Name() == "send svc" {
 			span = s
 		}
 	}
@@ -158,14 +158,14 @@ func TestDeliveryTrace(t *testing.T) {
 		t.Fatalf("delivery span not a child of the stored context: %v", span)
 	}
 
-	if _, err := d.ReplayEvent(ctxT(t), &adminv1.ReplayEventRequest{Id: "tr-1", Source: "test"}); err != nil {
+	if _, err := d.ReplayEvent(ctxT(t), "test", "tr-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the replay", func() bool { return len(c.callsFor("tr-1")) == 2 })
 	var replaySpan sdktrace.ReadOnlySpan
 	eventually(t, 10*time.Second, "the replay span", func() bool {
 		for _, s := range exp.GetSpans().Snapshots() {
-			if strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver") && s.SpanContext().TraceID() != want {
+			if s.Name() == "send svc" && s.SpanContext().TraceID() != want {
 				replaySpan = s
 			}
 		}

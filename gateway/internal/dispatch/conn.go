@@ -17,8 +17,8 @@ import (
 
 const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
-// resolveTarget returns the connection for s.Target; own is true when the
-// dispatcher dialed it and must close it.
+// resolveTarget returns the connection for s.Target; own is that connection when
+// the dispatcher dialed it and must close it (nil for Config.Conns).
 func (d *Dispatcher) resolveTarget(s *Subscription) (conn grpc.ClientConnInterface, own *grpc.ClientConn, err error) {
 	if name, ok := strings.CutPrefix(s.Target, "builtin:"); ok {
 		if c, ok := d.cfg.Conns[name]; ok && c != nil {

@@ -173,7 +173,7 @@ func TestWaitingMessagesKeptAlive(t *testing.T) {
 		return nil
 	}
 	for i := range n {
-		if _, err := d.ReplayEvent(ctxT(t), &adminv1.ReplayEventRequest{Id: fmt.Sprintf("k-%d", i), Source: "test"}); err != nil {
+		if _, err := d.ReplayEvent(ctxT(t), "test", fmt.Sprintf("k-%d", i), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,8 +15,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -103,60 +101,87 @@ func (d *Dispatcher) findDeadLetter(ctx context.Context, id string) (raw *jetstr
 	return nil, false, nil
 }
 
-// ListDeadLetters lists dead letters, newest first, filtered as the request says.
-func (d *Dispatcher) ListDeadLetters(ctx context.Context, req *adminv1.ListDeadLettersRequest) (*adminv1.ListDeadLettersResponse, error) {
-	size, err := pageSize(req.GetPageSize())
+// DeadLetterQuery selects dead letters; zero fields select everything.
+type DeadLetterQuery struct {
+	Subscription, Source string
+	// Type is a glob over the event type (MatchType).
+	Type string
+	// Since and Until bound the creation time, [Since, Until).
+	Since, Until time.Time
+	// IncludeResolved lists closed dead letters too.
+	IncludeResolved bool
+	// PageSize is at most 1000 (0: 50); PageToken continues a previous page.
+	PageSize  int
+	PageToken string
+}
+
+// ListDeadLetters lists dead letters, newest first, filtered as q says; next is
+// the token of the following page ("" after the last).
+func (d *Dispatcher) ListDeadLetters(ctx context.Context, q DeadLetterQuery) (page []*adminv1.DeadLetter, next string, err error) {
+	size, err := pageSize(q.PageSize)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if req.GetSubscription() != "" && !nameRE.MatchString(req.GetSubscription()) {
-		return nil, status.Error(codes.InvalidArgument, "subscription: invalid name")
+	if q.Subscription != "" && !nameRE.MatchString(q.Subscription) {
+		return nil, "", invalid("subscription: invalid name")
 	}
 	var after *dlCursor
-	if req.GetPageToken() != "" {
-		if after, err = parseDLCursor(req.GetPageToken()); err != nil {
-			return nil, err
+	if q.PageToken != "" {
+		if after, err = parseDLCursor(q.PageToken); err != nil {
+			return nil, "", err
 		}
 	}
-	sub, state := "*", "open"
-	if req.GetSubscription() != "" {
-		sub = req.GetSubscription()
+	byID, err := d.collectDeadLetters(ctx, q)
+	if err != nil {
+		return nil, "", unavailable(err, "list dead letters")
 	}
-	if req.GetIncludeResolved() {
+	return pageDeadLetters(byID, after, size)
+}
+
+// collectDeadLetters reads the dead letters q selects, one per id (a closed copy
+// wins over a leftover open one).
+func (d *Dispatcher) collectDeadLetters(ctx context.Context, q DeadLetterQuery) (map[string]*adminv1.DeadLetter, error) {
+	sub, state := "*", "open"
+	if q.Subscription != "" {
+		sub = q.Subscription
+	}
+	if q.IncludeResolved {
 		state = "*"
 	}
-	var since, until time.Time
-	if req.GetSince() != nil {
-		since = req.GetSince().AsTime()
-	}
-	if req.GetUntil() != nil {
-		until = req.GetUntil().AsTime()
-	}
 	byID := map[string]*adminv1.DeadLetter{}
-	err = scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
+	err := scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
 		dl := &adminv1.DeadLetter{}
 		if err := proto.Unmarshal(msg.Data(), dl); err != nil {
 			d.log.WarnContext(ctx, "undecodable dead letter skipped", "subject", msg.Subject(), "error", err)
 			return nil
 		}
-		ev, ct := dl.GetEvent(), dl.GetCreateTime().AsTime()
-		switch {
-		case req.GetSource() != "" && ev.GetSource() != req.GetSource(),
-			req.GetType() != "" && !MatchType(req.GetType(), ev.GetType()),
-			!since.IsZero() && ct.Before(since),
-			!until.IsZero() && !ct.Before(until):
+		if !q.selects(dl) {
 			return nil
 		}
-		// A closed copy wins over a leftover open one.
 		if prev, ok := byID[dl.GetId()]; ok && prev.GetResolution() != "" {
 			return nil
 		}
 		byID[dl.GetId()] = dl
 		return nil
 	})
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "list dead letters: %v", err)
+	return byID, err
+}
+
+// selects applies q's source, type and time filters to dl.
+func (q DeadLetterQuery) selects(dl *adminv1.DeadLetter) bool {
+	ev, ct := dl.GetEvent(), dl.GetCreateTime().AsTime()
+	switch {
+	case q.Source != "" && ev.GetSource() != q.Source,
+		q.Type != "" && !MatchType(q.Type, ev.GetType()),
+		!q.Since.IsZero() && ct.Before(q.Since),
+		!q.Until.IsZero() && !ct.Before(q.Until):
+		return false
 	}
+	return true
+}
+
+// pageDeadLetters sorts newest first and cuts the page after the cursor.
+func pageDeadLetters(byID map[string]*adminv1.DeadLetter, after *dlCursor, size int) ([]*adminv1.DeadLetter, string, error) {
 	all := make([]*adminv1.DeadLetter, 0, len(byID))
 	for _, dl := range byID {
 		if after != nil && !after.before(dl) {
@@ -170,14 +195,13 @@ func (d *Dispatcher) ListDeadLetters(ctx context.Context, req *adminv1.ListDeadL
 		}
 		return strings.Compare(b.GetId(), a.GetId())
 	})
-	resp := &adminv1.ListDeadLettersResponse{}
+	next := ""
 	if len(all) > size {
 		last := all[size-1]
-		resp.NextPageToken = dlCursor{t: last.GetCreateTime().AsTime(), id: last.GetId()}.String()
+		next = dlCursor{t: last.GetCreateTime().AsTime(), id: last.GetId()}.String()
 		all = all[:size]
 	}
-	resp.DeadLetters = all
-	return resp, nil
+	return all, next, nil
 }
 
 // dlCursor is the position after the last dead letter of a page (newest first).
@@ -193,12 +217,12 @@ func (c dlCursor) String() string {
 func parseDLCursor(s string) (*dlCursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "page_token: malformed")
+		return nil, invalid("page_token: malformed")
 	}
 	ns, id, ok := strings.Cut(string(raw), "/")
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if !ok || err != nil || !deadIDRE.MatchString(id) {
-		return nil, status.Error(codes.InvalidArgument, "page_token: malformed")
+		return nil, invalid("page_token: malformed")
 	}
 	return &dlCursor{t: time.Unix(0, n), id: id}, nil
 }
@@ -212,65 +236,90 @@ func (c dlCursor) before(dl *adminv1.DeadLetter) bool {
 	return dl.GetId() < c.id
 }
 
-func pageSize(n int32) (int, error) {
+func pageSize(n int) (int, error) {
 	switch {
 	case n < 0:
-		return 0, status.Error(codes.InvalidArgument, "page_size must not be negative")
+		return 0, invalid("page_size must not be negative")
 	case n == 0:
 		return 50, nil
 	case n > 1000:
 		return 1000, nil
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // ResolveDeadLetter closes an open dead letter as handled, without replaying it.
 // Resolving a closed one returns it unchanged.
-func (d *Dispatcher) ResolveDeadLetter(ctx context.Context, req *adminv1.ResolveDeadLetterRequest) (*adminv1.ResolveDeadLetterResponse, error) {
-	if !deadIDRE.MatchString(req.GetId()) {
-		return nil, status.Error(codes.InvalidArgument, "id: not a dead letter id")
+func (d *Dispatcher) ResolveDeadLetter(ctx context.Context, id string) (*adminv1.DeadLetter, error) {
+	if !deadIDRE.MatchString(id) {
+		return nil, invalid("id: not a dead letter id")
 	}
-	raw, open, err := d.findDeadLetter(ctx, req.GetId())
+	raw, open, err := d.findDeadLetter(ctx, id)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "resolve dead letter: %v", err)
+		return nil, unavailable(err, "resolve dead letter")
 	}
 	if raw == nil {
-		return nil, status.Errorf(codes.NotFound, "dead letter %s not found", req.GetId())
+		return nil, notFound("dead letter %s not found", id)
 	}
 	if !open {
 		dl := &adminv1.DeadLetter{}
 		if err := proto.Unmarshal(raw.Data, dl); err != nil {
-			return nil, status.Errorf(codes.DataLoss, "decode dead letter: %v", err)
+			return nil, corrupt(err, "decode dead letter")
 		}
-		return &adminv1.ResolveDeadLetterResponse{DeadLetter: dl}, nil
+		return dl, nil
 	}
 	dl, err := d.closeDeadLetter(ctx, raw, resolutionResolved)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "resolve dead letter: %v", err)
+		return nil, unavailable(err, "resolve dead letter")
 	}
-	return &adminv1.ResolveDeadLetterResponse{DeadLetter: dl}, nil
+	return dl, nil
 }
 
-// PurgeDeadLetters deletes closed dead letters (and open ones with include_open)
-// of one or every subscription, created before a time if given.
-func (d *Dispatcher) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error) {
+// PurgeQuery selects the dead letters PurgeDeadLetters deletes.
+type PurgeQuery struct {
+	// Subscription, or "" for every one.
+	Subscription string
+	// IncludeOpen purges open dead letters too (closed ones only by default).
+	IncludeOpen bool
+	// Before, if set, keeps dead letters created at or after it.
+	Before time.Time
+}
+
+// PurgeDeadLetters deletes the dead letters q selects and returns how many.
+func (d *Dispatcher) PurgeDeadLetters(ctx context.Context, q PurgeQuery) (int64, error) {
 	sub := "*"
-	if req.GetSubscription() != "" {
-		if !nameRE.MatchString(req.GetSubscription()) {
-			return nil, status.Error(codes.InvalidArgument, "subscription: invalid name")
+	if q.Subscription != "" {
+		if !nameRE.MatchString(q.Subscription) {
+			return 0, invalid("subscription: invalid name")
 		}
-		sub = req.GetSubscription()
+		sub = q.Subscription
 	}
 	state := "closed"
-	if req.GetIncludeOpen() {
+	if q.IncludeOpen {
 		state = "*"
 	}
-	var before time.Time
-	if req.GetBefore() != nil {
-		before = req.GetBefore().AsTime()
+	seqs, err := d.purgeable(ctx, d.l.dlqSubject(sub, state, "*"), q.Before)
+	if err != nil {
+		return 0, unavailable(err, "purge dead letters")
 	}
+	var n int64
+	for _, seq := range seqs {
+		if err := d.l.dlq.DeleteMsg(ctx, seq); err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			return 0, unavailable(err, "purge dead letters after "+strconv.FormatInt(n, 10))
+		}
+		n++
+	}
+	return n, nil
+}
+
+// purgeable lists the sequences of the dead letters on subject created before
+// before (all when zero).
+func (d *Dispatcher) purgeable(ctx context.Context, subject string, before time.Time) ([]uint64, error) {
 	var seqs []uint64
-	err := scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.l.dlqSubject(sub, state, "*")}}, func(msg jetstream.Msg) error {
+	err := scan(ctx, d.l.dlq, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}, func(msg jetstream.Msg) error {
 		if !before.IsZero() {
 			dl := &adminv1.DeadLetter{}
 			if err := proto.Unmarshal(msg.Data(), dl); err == nil && !dl.GetCreateTime().AsTime().Before(before) {
@@ -284,18 +333,5 @@ func (d *Dispatcher) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDea
 		seqs = append(seqs, md.Sequence.Stream)
 		return nil
 	})
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "purge dead letters: %v", err)
-	}
-	var n int64
-	for _, seq := range seqs {
-		if err := d.l.dlq.DeleteMsg(ctx, seq); err != nil {
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue
-			}
-			return nil, status.Errorf(codes.Unavailable, "purge dead letters after %d: %v", n, err)
-		}
-		n++
-	}
-	return &adminv1.PurgeDeadLettersResponse{Purged: n}, nil
+	return seqs, err
 }

@@ -113,11 +113,11 @@ func TestClassificationEndToEnd(t *testing.T) {
 			if w.reason == "" {
 				return
 			}
-			resp, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{Subscription: "codes", Type: "test.*"})
+			dls, _, err := d.ListDeadLetters(ctxT(t), DeadLetterQuery{Subscription: "codes", Type: "test.*"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, x := range resp.GetDeadLetters() {
+			for _, x := range dls {
 				if x.GetEvent().GetId() == ev.GetId() {
 					if x.GetReason() != w.reason || len(x.GetAttempts()) != w.attempts {
 						t.Fatalf("dead letter reason %q attempts %d, want %q %d", x.GetReason(), len(x.GetAttempts()), w.reason, w.attempts)

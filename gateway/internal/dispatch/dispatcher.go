@@ -1,15 +1,3 @@
-// Package dispatch fans events out of the event log to every subscribed
-// EventConsumerService over gRPC: one durable JetStream pull consumer per
-// subscription on HOOKMESH_EVENTS (shared by every gateway process), the consumer
-// contract's status codes classified into done / retry later / dead letter,
-// retries parked in the log so they hold no delivery slot, dead letters with every
-// attempt, per-event delivery state, replays (one event or a throttled bulk job)
-// and a cluster-wide pause.
-//
-// Lifecycle: New (validates, creates streams, buckets and consumers), Start
-// (begins delivering), Stop (drains in-flight attempts until its ctx ends, then
-// cancels them: a shutdown's own CANCELLED is a retry, the message is returned to
-// the log and redelivered at once to another gateway or after restart).
 package dispatch
 
 import (
@@ -43,7 +31,8 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 // EventGetter reads one stored event and its sequence; (*eventlog.Log).Get fits.
-// ReplayEvent uses it for events that have no delivery state yet.
+// ReplayEvent uses it for events that have no delivery state yet; an unknown
+// event is an error wrapping eventlog.ErrNotFound.
 type EventGetter interface {
 	Get(ctx context.Context, source, id string) (*eventv1.Event, uint64, error)
 }
@@ -54,9 +43,9 @@ type Config struct {
 	JS jetstream.JetStream
 	// Subscriptions in config order (names unique).
 	Subscriptions []Subscription
-	// Conns resolves builtin:<name> targets to in-process connections. They should
-	// carry an otelgrpc client stats handler; the dispatcher also puts the trace
-	// context into the call's metadata itself.
+	// Conns resolves builtin:<name> targets to in-process connections. They must
+	// carry an otelgrpc client stats handler: it is what puts the trace context
+	// into the call's metadata (connections the dispatcher dials carry one).
 	Conns map[string]*grpc.ClientConn
 	// Addrs resolves builtin:<name> targets to addresses the dispatcher dials.
 	Addrs map[string]string
@@ -99,7 +88,7 @@ type Config struct {
 	JobLease time.Duration
 }
 
-func (c *Config) fillDefaults() {
+func (c *Config) setDefaults() {
 	if c.TracerProvider == nil {
 		c.TracerProvider = noop.NewTracerProvider()
 	}
@@ -134,7 +123,7 @@ func (c *Config) fillDefaults() {
 		c.JobLease = 30 * time.Second
 	}
 	for i := range c.Subscriptions {
-		c.Subscriptions[i].fillDefaults()
+		c.Subscriptions[i].setDefaults()
 	}
 }
 
@@ -167,8 +156,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Dispatcher delivers events to subscriptions. Its methods named after AdminService
-// RPCs take and return the adminv1 messages, so the admin server delegates 1:1.
+// Dispatcher delivers events to subscriptions. Its operations for the admin API
+// (dead letters, replays, subscriptions, deliveries) return the adminv1 records
+// it stores and errors of the kinds in errors.go; gateway/internal/admin turns
+// them into RPCs.
 type Dispatcher struct {
 	cfg     Config
 	log     *slog.Logger
@@ -204,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	subs := make([]Subscription, len(cfg.Subscriptions))
 	copy(subs, cfg.Subscriptions)
 	cfg.Subscriptions = subs
-	cfg.fillDefaults()
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

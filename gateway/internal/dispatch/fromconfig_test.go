@@ -4,16 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
-)
-
-// The admin server delegates to the dispatcher 1:1.
-var (
-	_ admin.Deliveries    = (*Dispatcher)(nil)
-	_ admin.DeadLetters   = (*Dispatcher)(nil)
-	_ admin.Replays       = (*Dispatcher)(nil)
-	_ admin.Subscriptions = (*Dispatcher)(nil)
 )
 
 func TestSubscriptionsFromConfig(t *testing.T) {

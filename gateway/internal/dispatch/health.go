@@ -23,7 +23,8 @@ type healthState struct {
 	lastCode    codes.Code
 }
 
-func (h *healthState) observe(o Outcome, c codes.Code, _ time.Time) {
+// observe keeps the last delivery outcome and its code.
+func (h *healthState) observe(o Outcome, c codes.Code) {
 	h.mu.Lock()
 	h.lastOutcome, h.lastCode = o, c
 	h.mu.Unlock()

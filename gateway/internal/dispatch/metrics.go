@@ -19,15 +19,23 @@ const (
 	outcomeShutdown    = "shutdown"
 )
 
+// Reasons counted in hookmesh_dispatch_replay_skipped_total.
+const skipUndecodable = "undecodable"
+
 type metrics struct {
-	deliveries  *prometheus.CounterVec
-	attempt     *prometheus.HistogramVec
-	lag         *prometheus.HistogramVec
-	retries     *prometheus.CounterVec
-	deadLetters *prometheus.CounterVec
-	inFlight    *prometheus.GaugeVec
-	backlog     *prometheus.GaugeVec
-	oldest      *prometheus.GaugeVec
+	deliveries *prometheus.CounterVec
+	attempt    *prometheus.HistogramVec
+	lag        *prometheus.HistogramVec
+	retries    *prometheus.CounterVec
+	// redeliveries counts event messages JetStream handed out again (delivery
+	// count > 1): an earlier delivery went unacknowledged.
+	redeliveries *prometheus.CounterVec
+	// replaySkipped counts messages a bulk replay leaves out, by reason.
+	replaySkipped *prometheus.CounterVec
+	deadLetters   *prometheus.CounterVec
+	inFlight      *prometheus.GaugeVec
+	backlog       *prometheus.GaugeVec
+	oldest        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,6 +58,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hookmesh_dispatch_retries_total",
 			Help: "Retries parked, by subscription.",
 		}, []string{"subscription"}),
+		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookmesh_dispatch_redeliveries_total",
+			Help: "Events JetStream delivered to the subscription again because an earlier delivery went unacknowledged (ack wait passed after a crash or failover, or a stopping gateway returned it); parked retries are not counted.",
+		}, []string{"subscription"}),
+		replaySkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookmesh_dispatch_replay_skipped_total",
+			Help: "Messages a bulk replay left out, by reason (undecodable), counted once per job.",
+		}, []string{"reason"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookmesh_dispatch_dead_letters_total",
 			Help: "Dead letters written, by subscription and reason (exhausted, terminal).",
@@ -70,7 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.attempt, m.lag, m.retries, m.deadLetters, m.inFlight, m.backlog, m.oldest} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempt, m.lag, m.retries, m.redeliveries, m.replaySkipped, m.deadLetters, m.inFlight, m.backlog, m.oldest} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

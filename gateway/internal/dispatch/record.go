@@ -20,7 +20,7 @@ import (
 type record struct {
 	State    adminv1.DeliveryState `json:"state"`
 	Cycle    string                `json:"cycle"`              // current delivery cycle
-	Seq      uint64                `json:"seq,omitempty"`      // event's sequence in HOOKMESH_EVENTS
+	Seq      uint64                `json:"seq,omitempty"`      // event's sequence in the event stream
 	Attempts []attempt             `json:"attempts,omitempty"` // every attempt, all cycles
 	Next     time.Time             `json:"next,omitzero"`      // next attempt, while retrying
 	Parked   bool                  `json:"parked,omitempty"`   // the next attempt is parked in RetryStream

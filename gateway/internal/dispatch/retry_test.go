@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -139,6 +140,10 @@ func TestRetryScheduleHonoured(t *testing.T) {
 				if g < tt.minGaps[i] {
 					t.Errorf("attempt %d came %s after the previous one ended, before its delay %s", i+2, g, tt.minGaps[i])
 				}
+			}
+			// Parked retries, NAKed by us until due, are not redeliveries.
+			if n := testutil.ToFloat64(d.m.redeliveries.WithLabelValues(tt.sub)); n != 0 {
+				t.Errorf("redeliveries = %v, want 0", n)
 			}
 		})
 	}

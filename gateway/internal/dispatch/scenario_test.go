@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -44,22 +45,22 @@ func TestDownDeadLetterReplay(t *testing.T) {
 			t.Fatalf("attempt code %s, want UNAVAILABLE", a.GetCode())
 		}
 	}
-	list, err := d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{Subscription: "email"})
-	if err != nil || len(list.GetDeadLetters()) != 1 {
+	list, _, err := d.ListDeadLetters(ctxT(t), DeadLetterQuery{Subscription: "email"})
+	if err != nil || len(list) != 1 {
 		t.Fatalf("dead letters = %v, %v", list, err)
 	}
-	dead := list.GetDeadLetters()[0]
+	dead := list[0]
 	if dead.GetReason() != "exhausted" || len(dead.GetAttempts()) != 3 || dead.GetEvent().GetId() != "u-1" {
 		t.Fatalf("dead letter = %v", dead)
 	}
 
 	_, _ = serve(t, c, addr) // back up on the same address
-	resp, err := d.ReplayEvent(ctxT(t), &adminv1.ReplayEventRequest{Id: "u-1"})
+	resp, err := d.ReplayEvent(ctxT(t), "", "u-1", nil)
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	if len(resp.GetSubscriptions()) != 1 || resp.GetSubscriptions()[0] != "email" {
-		t.Fatalf("replayed to %v", resp.GetSubscriptions())
+	if len(resp) != 1 || resp[0] != "email" {
+		t.Fatalf("replayed to %v", resp)
 	}
 	dl = waitState(t, d, ev, "email", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
 	// The replay is a new cycle: its attempts count from 1 again (the client may
@@ -77,16 +78,16 @@ func TestDownDeadLetterReplay(t *testing.T) {
 		t.Fatalf("effect applied %d times", n)
 	}
 	// The dead letter is closed as replayed; the open list is empty.
-	list, _ = d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{Subscription: "email"})
-	if len(list.GetDeadLetters()) != 0 {
-		t.Fatalf("open dead letters after replay = %d", len(list.GetDeadLetters()))
+	list, _, _ = d.ListDeadLetters(ctxT(t), DeadLetterQuery{Subscription: "email"})
+	if len(list) != 0 {
+		t.Fatalf("open dead letters after replay = %d", len(list))
 	}
-	list, _ = d.ListDeadLetters(ctxT(t), &adminv1.ListDeadLettersRequest{Subscription: "email", IncludeResolved: true})
-	if len(list.GetDeadLetters()) != 1 || list.GetDeadLetters()[0].GetResolution() != "replayed" || list.GetDeadLetters()[0].GetResolveTime() == nil {
-		t.Fatalf("closed dead letters = %v", list.GetDeadLetters())
+	list, _, _ = d.ListDeadLetters(ctxT(t), DeadLetterQuery{Subscription: "email", IncludeResolved: true})
+	if len(list) != 1 || list[0].GetResolution() != "replayed" || list[0].GetResolveTime() == nil {
+		t.Fatalf("closed dead letters = %v", list)
 	}
 	// A second replay is delivered again but answered ALREADY_EXISTS: still one effect.
-	if _, err := d.ReplayEvent(ctxT(t), &adminv1.ReplayEventRequest{Id: "u-1", Source: "test", Subscriptions: []string{"email"}}); err != nil {
+	if _, err := d.ReplayEvent(ctxT(t), "test", "u-1", []string{"email"}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "second replay", func() bool { return len(c.callsFor("u-1")) == 2 })
@@ -134,12 +135,12 @@ func TestHangingTargetIsolated(t *testing.T) {
 	if got := hung.Load(); got > 2 {
 		t.Fatalf("hanging target got %d concurrent attempts, max_in_flight is 2", got)
 	}
-	resp, err := d.ListSubscriptions(ctxT(t), &adminv1.ListSubscriptionsRequest{})
+	resp, err := d.ListSubscriptions(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	byName := map[string]*adminv1.Subscription{}
-	for _, s := range resp.GetSubscriptions() {
+	for _, s := range resp {
 		byName[s.GetName()] = s
 	}
 	if b := byName["slow"].GetBacklog(); b < n-2 {
@@ -188,11 +189,11 @@ func TestRetryBacklogDoesNotBlockNewEvents(t *testing.T) {
 	eventually(t, 20*time.Second, "new events delivered past the retry backlog", func() bool {
 		return c.fx.total() == good
 	})
-	resp, err := d.ListSubscriptions(ctxT(t), &adminv1.ListSubscriptionsRequest{})
+	resp, err := d.ListSubscriptions(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := resp.GetSubscriptions()[0].GetBacklog(); b < bad {
+	if b := resp[0].GetBacklog(); b < bad {
 		t.Fatalf("backlog = %d, want the %d parked retries", b, bad)
 	}
 }
@@ -248,6 +249,13 @@ func TestKilledMidDeliveryRedelivered(t *testing.T) {
 	}
 	if n := c.fx.count("test", "k-1"); n != 1 {
 		t.Fatalf("effect applied %d times", n)
+	}
+	// The redelivery is counted where it happened, and nowhere else.
+	if n := testutil.ToFloat64(b.m.redeliveries.WithLabelValues("svc")); n != 1 {
+		t.Fatalf("redeliveries after restart = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(a.m.redeliveries.WithLabelValues("svc")); n != 0 {
+		t.Fatalf("redeliveries before the crash = %v, want 0", n)
 	}
 }
 
@@ -379,8 +387,8 @@ func TestPauseKeepsBacklogResumeDrains(t *testing.T) {
 	a := e.start(e.config(s))
 	b := e.start(e.config(s))
 
-	resp, err := a.PauseSubscription(ctxT(t), &adminv1.PauseSubscriptionRequest{Name: "svc"})
-	if err != nil || !resp.GetSubscription().GetPaused() {
+	resp, err := a.PauseSubscription(ctxT(t), "svc")
+	if err != nil || !resp.GetPaused() {
 		t.Fatalf("pause = %v, %v", resp, err)
 	}
 	eventually(t, 10*time.Second, "both gateways to apply the pause", func() bool {
@@ -391,26 +399,26 @@ func TestPauseKeepsBacklogResumeDrains(t *testing.T) {
 		e.append(event(fmt.Sprintf("p-%d", i), "test.x"))
 	}
 	eventually(t, 10*time.Second, "the backlog to show", func() bool {
-		l, err := b.ListSubscriptions(ctxT(t), &adminv1.ListSubscriptionsRequest{})
-		return err == nil && l.GetSubscriptions()[0].GetBacklog() == n && l.GetSubscriptions()[0].GetPaused()
+		l, err := b.ListSubscriptions(ctxT(t))
+		return err == nil && l[0].GetBacklog() == n && l[0].GetPaused()
 	})
 	time.Sleep(300 * time.Millisecond)
 	if got := c.numCalls(); got != 0 {
 		t.Fatalf("%d deliveries while paused", got)
 	}
-	if _, err := b.ResumeSubscription(ctxT(t), &adminv1.ResumeSubscriptionRequest{Name: "svc"}); err != nil {
+	if _, err := b.ResumeSubscription(ctxT(t), "svc"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "the backlog to drain", func() bool { return c.fx.total() == n })
 
 	for _, name := range []string{"", "nope"} {
-		_, err := a.PauseSubscription(ctxT(t), &adminv1.PauseSubscriptionRequest{Name: name})
-		want := codes.NotFound
+		_, err := a.PauseSubscription(ctxT(t), name)
+		want := ErrNotFound
 		if name == "" {
-			want = codes.InvalidArgument
+			want = ErrInvalid
 		}
-		if status.Code(err) != want {
-			t.Errorf("pause %q: %v, want %s", name, err, want)
+		if !errors.Is(err, want) {
+			t.Errorf("pause %q: %v, want %v", name, err, want)
 		}
 	}
 }

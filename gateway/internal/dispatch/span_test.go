@@ -19,8 +19,9 @@ import (
 	"github.com/hookmesh/hookmesh/platform/logging"
 )
 
-// Each attempt is its own consumer span, a child of the stored context, carrying
-// its number and how it was settled; a dead letter is marked on the span; the
+// Each attempt is its own client span ("send <subscription>", with the messaging
+// conventions' attributes), a child of the stored context, carrying its number
+// and how it was settled; a dead letter is marked on the span; the
 // settling logs carry the attempt span's ids; subscription health is exported.
 func TestAttemptSpans(t *testing.T) {
 	e := newEnv(t)
@@ -69,7 +70,7 @@ func TestAttemptSpans(t *testing.T) {
 	eventually(t, 10*time.Second, "attempt spans", func() bool {
 		flakySpans, badSpan = nil, nil
 		for _, s := range exp.GetSpans().Snapshots() {
-			if !strings.HasPrefix(s.Name(), "hookmesh.dispatch deliver svc") {
+			if s.Name() != "send svc" {
 				continue
 			}
 			attrs := map[string]string{}
@@ -95,8 +96,21 @@ func TestAttemptSpans(t *testing.T) {
 				t.Errorf("flaky-1 span %d: %s = %q, want %q", i, k, s.attrs[k], v)
 			}
 		}
-		if s.span.SpanKind() != trace.SpanKindConsumer {
-			t.Errorf("span kind %v, want consumer", s.span.SpanKind())
+		if s.span.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span kind %v, want client", s.span.SpanKind())
+		}
+		messaging := map[string]string{
+			"messaging.system":              "nats",
+			"messaging.operation.type":      "send",
+			"messaging.operation.name":      "send",
+			"messaging.destination.name":    "svc",
+			"messaging.message.id":          "flaky-1",
+			"messaging.consumer.group.name": "svc",
+		}
+		for k, v := range messaging {
+			if s.attrs[k] != v {
+				t.Errorf("flaky-1 span %d: %s = %q, want %q", i, k, s.attrs[k], v)
+			}
 		}
 		if s.span.Parent().SpanID() != parent.SpanContext().SpanID() {
 			t.Errorf("attempt %s: parent %s, want the stored context %s", s.attrs["hookmesh.attempt"], s.span.Parent().SpanID(), parent.SpanContext().SpanID())

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 )
 
-// JetStream layout owned by the dispatcher. It needs nats-server 2.10 or later
-// (consumers with several filter subjects, consumer metadata).
+// JetStream layout owned by the dispatcher (the event stream, its subjects and
+// the type header are eventlog's). Every name here gets Config.StreamPrefix
+// prepended, like the event log's. It needs nats-server 2.10 or later (consumers
+// with several filter subjects, consumer metadata).
 const (
-	// EventStream is the event log's stream (owned by eventlog). Every name here
-	// gets Config.StreamPrefix prepended, like the event log's StreamPrefix.
-	EventStream = "HOOKMESH_EVENTS"
 	// RetryStream holds parked retries (hookmesh.retry.<subscription>) and replay
 	// requests (hookmesh.replay.<subscription>), as a work queue.
 	RetryStream = "HOOKMESH_RETRY"
@@ -28,7 +29,6 @@ const (
 	// paused.<subscription>, replay.<job id>.
 	ControlBucket = "HOOKMESH_DISPATCH"
 
-	eventSubjectRoot  = "hookmesh.events"
 	retrySubjectRoot  = "hookmesh.retry"
 	replaySubjectRoot = "hookmesh.replay"
 	dlqSubjectRoot    = "hookmesh.dlq"
@@ -40,14 +40,15 @@ const (
 	metaSubscription     = "hookmesh.subscription"
 )
 
-// Message headers of parked retries and replay requests.
+// Message headers of parked retries and replay requests (and the event type,
+// eventlog.HeaderType, on every message).
 const (
-	hdrType      = "Hookmesh-Type"
+	hdrType      = eventlog.HeaderType
 	hdrAttempt   = "Hookmesh-Attempt"    // number of the attempt this message is for
 	hdrCycle     = "Hookmesh-Cycle"      // delivery cycle: e<event seq> or p<replay seq>
 	hdrReplay    = "Hookmesh-Replay"     // "1" for operator replays
 	hdrNotBefore = "Hookmesh-Not-Before" // RFC 3339 nano time the attempt is due
-	hdrSeq       = "Hookmesh-Seq"        // the event's sequence in HOOKMESH_EVENTS
+	hdrSeq       = "Hookmesh-Seq"        // the event's sequence in the event stream
 	hdrReceived  = "Hookmesh-Received"   // when the log received the event (RFC 3339 nano)
 	hdrForce     = "Hookmesh-Force"      // "1": replay even if the filter does not select it
 )
@@ -64,21 +65,22 @@ func retryConsumerName(sub string) string  { return retryConsumerPrefix + sub }
 // names are the layout's names with Config.StreamPrefix applied (as the event
 // log applies its StreamPrefix: prepended to stream, bucket and subject names).
 type names struct {
-	events, retry, dlq, states, control       string
-	eventRoot, retryRoot, replayRoot, dlqRoot string
+	log                            eventlog.Layout
+	retry, dlq, states, control    string
+	retryRoot, replayRoot, dlqRoot string
 }
 
 func newNames(prefix string) names {
 	return names{
-		events: prefix + EventStream, retry: prefix + RetryStream, dlq: prefix + DLQStream,
+		log:   eventlog.LayoutFor(prefix),
+		retry: prefix + RetryStream, dlq: prefix + DLQStream,
 		states: prefix + DeliveriesBucket, control: prefix + ControlBucket,
-		eventRoot: prefix + eventSubjectRoot, retryRoot: prefix + retrySubjectRoot,
-		replayRoot: prefix + replaySubjectRoot, dlqRoot: prefix + dlqSubjectRoot,
+		retryRoot: prefix + retrySubjectRoot, replayRoot: prefix + replaySubjectRoot, dlqRoot: prefix + dlqSubjectRoot,
 	}
 }
 
-func (n names) eventsAll() string               { return n.eventRoot + ".>" }
-func (n names) eventsOf(source string) string   { return n.eventRoot + "." + source + ".>" } // one subject per event
+func (n names) eventsAll() string               { return n.log.SubjectFilter() }
+func (n names) eventsOf(source string) string   { return n.log.SourceFilter(source) }
 func (n names) retrySubject(sub string) string  { return n.retryRoot + "." + sub }
 func (n names) replaySubject(sub string) string { return n.replayRoot + "." + sub }
 func (n names) dlqSubject(sub, state, id string) string {
@@ -98,9 +100,9 @@ type layout struct {
 func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*layout, error) {
 	l := &layout{names: newNames(cfg.StreamPrefix), replicas: cfg.Replicas}
 	var err error
-	if l.events, err = js.Stream(ctx, l.names.events); err != nil {
+	if l.events, err = js.Stream(ctx, l.log.Stream()); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("event stream %s does not exist (open the event log first): %w", l.names.events, err)
+			return nil, fmt.Errorf("event stream %s does not exist (open the event log first): %w", l.log.Stream(), err)
 		}
 		return nil, fmt.Errorf("event stream: %w", err)
 	}

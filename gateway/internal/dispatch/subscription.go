@@ -94,7 +94,7 @@ type RetryPolicy struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-func (s *Subscription) fillDefaults() {
+func (s *Subscription) setDefaults() {
 	if s.Timeout == 0 {
 		s.Timeout = 30 * time.Second
 	}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -21,58 +20,50 @@ import (
 // messages (all types: other types are skipped quickly) plus parked retries and
 // replays; delivered counts this process's deliveries since start; health is this
 // process's last check and delivery outcome.
-func (d *Dispatcher) ListSubscriptions(ctx context.Context, _ *adminv1.ListSubscriptionsRequest) (*adminv1.ListSubscriptionsResponse, error) {
-	resp := &adminv1.ListSubscriptionsResponse{}
+func (d *Dispatcher) ListSubscriptions(ctx context.Context) ([]*adminv1.Subscription, error) {
+	var out []*adminv1.Subscription
 	for _, w := range d.workers {
 		s, err := d.view(ctx, w)
 		if err != nil {
 			return nil, err
 		}
-		resp.Subscriptions = append(resp.Subscriptions, s)
+		out = append(out, s)
 	}
-	return resp, nil
+	return out, nil
 }
 
 // PauseSubscription stops deliveries of a subscription on every gateway; its
 // backlog is kept. In-flight attempts finish.
-func (d *Dispatcher) PauseSubscription(ctx context.Context, req *adminv1.PauseSubscriptionRequest) (*adminv1.PauseSubscriptionResponse, error) {
-	w, err := d.worker(req.GetName())
+func (d *Dispatcher) PauseSubscription(ctx context.Context, name string) (*adminv1.Subscription, error) {
+	w, err := d.worker(name)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := d.l.control.Put(ctx, pausePrefix+w.sub.Name, []byte(d.now().UTC().Format(time.RFC3339Nano))); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "pause: %v", err)
+		return nil, unavailable(err, "pause")
 	}
-	s, err := d.view(ctx, w)
-	if err != nil {
-		return nil, err
-	}
-	return &adminv1.PauseSubscriptionResponse{Subscription: s}, nil
+	return d.view(ctx, w)
 }
 
 // ResumeSubscription restarts deliveries of a paused subscription on every gateway.
-func (d *Dispatcher) ResumeSubscription(ctx context.Context, req *adminv1.ResumeSubscriptionRequest) (*adminv1.ResumeSubscriptionResponse, error) {
-	w, err := d.worker(req.GetName())
+func (d *Dispatcher) ResumeSubscription(ctx context.Context, name string) (*adminv1.Subscription, error) {
+	w, err := d.worker(name)
 	if err != nil {
 		return nil, err
 	}
 	if err := d.l.control.Delete(ctx, pausePrefix+w.sub.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, status.Errorf(codes.Unavailable, "resume: %v", err)
+		return nil, unavailable(err, "resume")
 	}
-	s, err := d.view(ctx, w)
-	if err != nil {
-		return nil, err
-	}
-	return &adminv1.ResumeSubscriptionResponse{Subscription: s}, nil
+	return d.view(ctx, w)
 }
 
 func (d *Dispatcher) worker(name string) (*worker, error) {
 	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "name is required")
+		return nil, invalid("name is required")
 	}
 	w := d.byName[name]
 	if w == nil {
-		return nil, status.Errorf(codes.NotFound, "subscription %q not found", name)
+		return nil, notFound("subscription %q not found", name)
 	}
 	return w, nil
 }
@@ -91,15 +82,15 @@ func (d *Dispatcher) paused(ctx context.Context, name string) (bool, error) {
 func (d *Dispatcher) view(ctx context.Context, w *worker) (*adminv1.Subscription, error) {
 	paused, err := d.paused(ctx, w.sub.Name)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+		return nil, unavailable(err, "subscription "+strconv.Quote(w.sub.Name))
 	}
 	backlog, oldest, err := d.backlog(ctx, w)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+		return nil, unavailable(err, "subscription "+strconv.Quote(w.sub.Name))
 	}
 	open, err := d.openDeadLetters(ctx, w.sub.Name)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "subscription %q: %v", w.sub.Name, err)
+		return nil, unavailable(err, "subscription "+strconv.Quote(w.sub.Name))
 	}
 	s := &adminv1.Subscription{
 		Name:        w.sub.Name,
@@ -219,7 +210,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, ev *eventv1.Event) ([]*admi
 	for _, w := range d.workers {
 		rec, err := d.st.get(ctx, stateKey(ev.GetSource(), ev.GetId(), w.sub.Name))
 		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "deliveries: %v", err)
+			return nil, unavailable(err, "deliveries")
 		}
 		if rec != nil {
 			out = append(out, rec.delivery(w.sub.Name))
@@ -232,7 +223,7 @@ func (d *Dispatcher) Deliveries(ctx context.Context, ev *eventv1.Event) ([]*admi
 		if w.filter != nil {
 			if evMap == nil {
 				if evMap, err = eventMap(ev); err != nil {
-					return nil, status.Errorf(codes.Internal, "deliveries: %v", err)
+					return nil, internal(err, "deliveries")
 				}
 			}
 			if ok, _ := w.filter.match(evMap); !ok {

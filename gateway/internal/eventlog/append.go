@@ -63,7 +63,7 @@ func (l *Log) Append(ctx context.Context, ev *eventv1.Event) (AppendResult, erro
 	defer l.bufs.Put(bp)
 	data, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], ev)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("encode event: %w: %w", ErrInvalid, err)
+		return AppendResult{}, fmt.Errorf("encode event: %w", &InvalidError{Reason: err.Error(), Err: err})
 	}
 	*bp = data
 	if int64(len(data))+1024 > l.nc.MaxPayload() {
@@ -453,7 +453,7 @@ func (l *Log) leaderGet(ctx context.Context, nc *nats.Conn, stream string, req m
 
 func validateEvent(ev *eventv1.Event) error {
 	if ev == nil {
-		return fmt.Errorf("%w: nil event", ErrInvalid)
+		return invalid("nil event")
 	}
 	if err := validateSource(ev.Source); err != nil {
 		return err
@@ -470,11 +470,11 @@ func validateEvent(ev *eventv1.Event) error {
 // validateSource accepts what can be one subject token and one key token.
 func validateSource(source string) error {
 	if source == "" || len(source) > maxSourceLen {
-		return fmt.Errorf("%w: source must be 1 to %d characters", ErrInvalid, maxSourceLen)
+		return invalid("source must be 1 to %d characters", maxSourceLen)
 	}
 	for i := 0; i < len(source); i++ {
 		if !plainByte(source[i]) {
-			return fmt.Errorf("%w: source %q may only hold letters, digits, '_' and '-'", ErrInvalid, source)
+			return invalid("source %q may only hold letters, digits, '_' and '-'", source)
 		}
 	}
 	return nil
@@ -486,17 +486,17 @@ func validateID(id string) error { return validateText("id", id, maxIDLen) }
 // control characters or surrounding spaces (header parsing trims them).
 func validateText(field, s string, limit int) error {
 	if s == "" || len(s) > limit {
-		return fmt.Errorf("%w: %s must be 1 to %d bytes", ErrInvalid, field, limit)
+		return invalid("%s must be 1 to %d bytes", field, limit)
 	}
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, field)
+		return invalid("%s is not valid UTF-8", field)
 	}
 	if s[0] == ' ' || s[len(s)-1] == ' ' {
-		return fmt.Errorf("%w: %s has leading or trailing spaces", ErrInvalid, field)
+		return invalid("%s has leading or trailing spaces", field)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: %s holds control characters", ErrInvalid, field)
+			return invalid("%s holds control characters", field)
 		}
 	}
 	return nil

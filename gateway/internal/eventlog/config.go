@@ -3,14 +3,15 @@ package eventlog
 import (
 	"errors"
 	"fmt"
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"regexp"
 	"runtime"
 	"time"
 )
 
-// Defaults applied by Config.withDefaults.
+// Defaults applied by Config.setDefaults.
 const (
-	DefaultDataDir        = "hookmesh-data"
+	DefaultDataDir        = envconfig.DefaultDataDir
 	DefaultMaxAge         = 7 * 24 * time.Hour
 	DefaultMaxBytes       = int64(8 << 30)
 	DefaultMaxPayload     = int32(8 << 20)
@@ -113,7 +114,7 @@ func RequiredPayload(maxBody int) int64 {
 	return 2*int64(maxBody) + envelopeHeadroom
 }
 
-func (c Config) withDefaults() Config {
+func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
@@ -153,7 +154,6 @@ func (c Config) withDefaults() Config {
 	if c.Connections == 0 {
 		c.Connections = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
 	}
-	return c
 }
 
 // Validate reports the first invalid field (after defaults).

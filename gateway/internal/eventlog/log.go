@@ -25,6 +25,25 @@ const (
 	HeaderType  = "Hookmesh-Type"   // event type, for filtering without decoding
 )
 
+// Layout is the log's stream and subjects under a StreamPrefix, for the
+// components that read the stream with a JetStream context of their own (the
+// dispatcher): eventlog is the one owner of these names.
+type Layout struct{ prefix string }
+
+// LayoutFor is the layout under prefix (Config.StreamPrefix).
+func LayoutFor(prefix string) Layout { return Layout{prefix: prefix} }
+
+// Stream is the event stream's name.
+func (x Layout) Stream() string { return x.prefix + StreamName }
+
+// SubjectFilter matches every event subject.
+func (x Layout) SubjectFilter() string { return x.subjectRoot() + ".>" }
+
+// SourceFilter matches every event of source (one subject per event).
+func (x Layout) SourceFilter(source string) string { return x.subjectRoot() + "." + source + ".>" }
+
+func (x Layout) subjectRoot() string { return x.prefix + SubjectRoot }
+
 // MinServerVersion is the oldest NATS server the log runs on: batched direct gets and
 // direct gets by start time arrived in 2.11 (Debian's 2.9 is too old).
 const MinServerVersion = "2.11.0"
@@ -44,6 +63,24 @@ var (
 	// ErrNotFound: no such event in the log.
 	ErrNotFound = errors.New("eventlog: not found")
 )
+
+// InvalidError is an ErrInvalid (errors.Is) with its reason, for callers that
+// show the reason to whoever sent the event or the query (errors.As).
+type InvalidError struct {
+	Reason string
+	Err    error // the cause, if any
+}
+
+func (e *InvalidError) Error() string { return "eventlog: invalid: " + e.Reason }
+
+// Is makes the error an ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+func invalid(format string, args ...any) error {
+	return &InvalidError{Reason: fmt.Sprintf(format, args...)}
+}
 
 // Log is the durable, de-duplicated event log on NATS JetStream. It is safe for
 // concurrent use.
@@ -90,7 +127,7 @@ type appendConn struct {
 // Open starts (embedded) or connects to (URL) the server and creates or updates the
 // stream. The log takes writes as soon as it returns.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
-	cfg = cfg.withDefaults()
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -105,8 +142,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Log, error) {
 	l := &Log{
 		cfg:         cfg,
 		logger:      logger,
-		streamName:  cfg.StreamPrefix + StreamName,
-		subjectRoot: cfg.StreamPrefix + SubjectRoot,
+		streamName:  LayoutFor(cfg.StreamPrefix).Stream(),
+		subjectRoot: LayoutFor(cfg.StreamPrefix).subjectRoot(),
 		unlock:      func() {},
 	}
 	l.fullState.Store(&readyState{})
@@ -366,10 +403,12 @@ func (l *Log) EventSubject(source, id string) string {
 }
 
 // SourceFilter matches every event of source.
-func (l *Log) SourceFilter(source string) string { return l.subjectRoot + "." + source + ".>" }
+func (l *Log) SourceFilter(source string) string {
+	return LayoutFor(l.cfg.StreamPrefix).SourceFilter(source)
+}
 
 // SubjectFilter matches every event subject.
-func (l *Log) SubjectFilter() string { return l.subjectRoot + ".>" }
+func (l *Log) SubjectFilter() string { return LayoutFor(l.cfg.StreamPrefix).SubjectFilter() }
 
 // Close stops the monitor, drains the connections and stops the embedded server.
 // Later calls return the first result.

@@ -235,7 +235,7 @@ func decodeCursor(c string) (uint64, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	return 0, invalid("malformed cursor")
 }
 
 // globMatch matches s against a pattern where '*' stands for any run of characters

@@ -9,16 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -30,6 +29,8 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/httpserver"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // Appender stores an event once per (source, id) and returns only after it is
@@ -62,8 +63,11 @@ type Route struct {
 	Name         string         // path segment and the events' source
 	Source       webhook.Source // verifies and normalises
 	MaxBodyBytes int            // default 1 MiB
+	BodyTimeout  time.Duration  // the body's deadline after the headers (408); default DefaultBodyTimeout
 	Trace        string         // continue (default) or link
 	RateLimit    ratelimit.Config
+	// Warnings are logged once by New (e.g. a secret not in its provider's format).
+	Warnings []string
 }
 
 // Config configures the handler.
@@ -82,12 +86,18 @@ type Config struct {
 	// log is unavailable (default 1s) or full (default 30s).
 	UnavailableRetryAfter time.Duration
 	FullRetryAfter        time.Duration
+	// MaxBodiesInFlight caps requests reading or holding a body at once (503
+	// over_capacity, Retry-After 1); default DefaultMaxBodiesInFlight.
+	MaxBodiesInFlight int
 }
 
 // Validate reports a config the handler cannot run with.
 func (c *Config) Validate() error {
 	if c.Log == nil {
 		return errors.New("ingest: Log is required")
+	}
+	if c.MaxBodiesInFlight < 0 {
+		return errors.New("ingest: negative MaxBodiesInFlight")
 	}
 	seen := map[string]bool{}
 	for _, r := range c.Routes {
@@ -100,6 +110,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("ingest: source %q has no verifier", r.Name)
 		case r.MaxBodyBytes < 0:
 			return fmt.Errorf("ingest: source %q: negative max body bytes", r.Name)
+		case r.BodyTimeout < 0:
+			return fmt.Errorf("ingest: source %q: negative body timeout", r.Name)
 		case r.Trace != "" && r.Trace != TraceContinue && r.Trace != TraceLink:
 			return fmt.Errorf("ingest: source %q: trace mode %q", r.Name, r.Trace)
 		}
@@ -121,6 +133,9 @@ type Handler struct {
 	unavail string // Retry-After seconds
 	full    string
 	metrics *metrics
+
+	inFlight    atomic.Int64 // requests past the route checks, reading or holding a body
+	maxInFlight int64
 }
 
 type route struct {
@@ -153,9 +168,8 @@ func New(cfg Config) (*Handler, error) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	m, err := newMetrics(cfg.Metrics)
-	if err != nil {
-		return nil, err
+	if cfg.MaxBodiesInFlight == 0 {
+		cfg.MaxBodiesInFlight = DefaultMaxBodiesInFlight
 	}
 	h := &Handler{
 		routes:  make(map[string]*route, len(cfg.Routes)),
@@ -164,12 +178,24 @@ func New(cfg Config) (*Handler, error) {
 		now:     cfg.Now,
 		unavail: strconv.Itoa(ratelimit.RetryAfterSeconds(cfg.UnavailableRetryAfter)),
 		full:    strconv.Itoa(ratelimit.RetryAfterSeconds(cfg.FullRetryAfter)),
-		metrics: m,
+
+		maxInFlight: int64(cfg.MaxBodiesInFlight),
 	}
+	m, err := newMetrics(cfg.Metrics, func() float64 { return float64(h.inFlight.Load()) })
+	if err != nil {
+		return nil, err
+	}
+	h.metrics = m
 	for _, r := range cfg.Routes {
+		for _, w := range r.Warnings {
+			cfg.Logger.Warn("source config", "source", r.Name, "warning", w)
+		}
 		rt := &route{Route: r, limiter: ratelimit.New(r.RateLimit), counts: m.route(r.Name)}
 		if rt.MaxBodyBytes == 0 {
 			rt.MaxBodyBytes = 1 << 20
+		}
+		if rt.BodyTimeout == 0 {
+			rt.BodyTimeout = DefaultBodyTimeout
 		}
 		if rt.Trace == "" {
 			rt.Trace = TraceContinue
@@ -230,16 +256,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"source "+name+" does not take content type "+strconv.Quote(truncate(mediaType, 64)), "")
 		return
 	}
+	if h.inFlight.Add(1) > h.maxInFlight {
+		h.inFlight.Add(-1)
+		rt.counts.inc(webhook.CodeOverCapacity)
+		writeError(w, http.StatusServiceUnavailable, webhook.CodeOverCapacity, "too many webhooks in flight; retry", "1")
+		return
+	}
+	defer h.inFlight.Add(-1)
+	setBodyDeadline(w, rt.BodyTimeout, httpserver.DefaultWriteTimeout)
 	body, err := readBody(r, rt.MaxBodyBytes)
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			rt.counts.inc(webhook.CodeBodyTooLarge)
-			writeError(w, http.StatusRequestEntityTooLarge, webhook.CodeBodyTooLarge,
-				"body is larger than "+strconv.Itoa(rt.MaxBodyBytes)+" bytes", "")
-			return
-		}
-		rt.counts.inc("body_unreadable")
-		writeError(w, http.StatusBadRequest, webhook.CodeInvalidPayload, "reading the body failed", "")
+		h.bodyFailed(w, r, rt, err)
 		return
 	}
 	// Hasura without trace headers still carries its trace in the body: hand it to the
@@ -273,7 +300,7 @@ func (h *Handler) verify(ctx context.Context, span trace.Span, rt *route, req *w
 		return rt.Source.Verify(req, now)
 	}
 	_, vspan := span.TracerProvider().Tracer("github.com/hookmesh/hookmesh/gateway/internal/ingest").Start(ctx, "webhook.verify",
-		trace.WithAttributes(attribute.String("hookmesh.source", rt.Name)))
+		trace.WithAttributes(spanattr.KeyEventSource.String(rt.Name)))
 	defer vspan.End()
 	err := rt.Source.Verify(req, now)
 	if err != nil {
@@ -338,11 +365,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 		ev.Tracestate = sc.TraceState().String()
 	}
 	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("hookmesh.source", rt.Name),
-			attribute.String("hookmesh.event.id", ev.Id),
-			attribute.String("hookmesh.event.type", ev.Type),
-		)
+		span.SetAttributes(spanattr.EventAttributes(rt.Name, ev.Id, ev.Type)...)
 	}
 
 	ar, err := h.log.Append(ctx, ev)
@@ -356,7 +379,7 @@ func (h *Handler) handle(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	rt.counts.inc(status)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("hookmesh.ingest.status", status))
+		span.SetAttributes(spanattr.KeyIngestStatus.String(status))
 	}
 	h.logger.DebugContext(ctx, "webhook stored", "source", rt.Name, "event_id", ev.Id, "type", ev.Type, "status", status)
 	if res.AckEmpty {
@@ -414,38 +437,30 @@ func (h *Handler) appendFailed(ctx context.Context, w http.ResponseWriter, rt *r
 	}
 }
 
-// invalidReason keeps the log's explanation minus its package prefix.
+// invalidReason is the log's explanation of an invalid event.
 func invalidReason(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "eventlog: invalid: "); i >= 0 {
-		return s[i+len("eventlog: invalid: "):]
+	if ie, ok := errors.AsType[*eventlog.InvalidError](err); ok {
+		return ie.Reason
 	}
 	return "invalid event"
 }
 
-var errTooLarge = errors.New("body too large")
-
-// readBody reads at most limit bytes: a declared length over the limit is refused
-// unread, a chunked body is read to limit+1 bytes at most.
-func readBody(r *http.Request, limit int) ([]byte, error) {
-	if r.ContentLength > int64(limit) {
-		return nil, errTooLarge
+// bodyFailed answers a body that could not be read: too large (413, the rest
+// drained), too slow (408; the connection closes after it) or cut off (400).
+func (h *Handler) bodyFailed(w http.ResponseWriter, r *http.Request, rt *route, err error) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		rt.counts.inc(webhook.CodeBodyTooLarge)
+		writeTooLarge(w, r, "body is larger than "+strconv.Itoa(rt.MaxBodyBytes)+" bytes")
+	case errors.Is(err, errBodyTimeout):
+		rt.counts.inc(webhook.CodeRequestTimeout)
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, webhook.CodeRequestTimeout,
+			"the body did not arrive within "+rt.BodyTimeout.String(), "")
+	default:
+		rt.counts.inc("body_unreadable")
+		writeError(w, http.StatusBadRequest, webhook.CodeInvalidPayload, "reading the body failed", "")
 	}
-	if r.ContentLength >= 0 {
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return nil, fmt.Errorf("read body: %w", err)
-		}
-		return buf, nil
-	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	if len(buf) > limit {
-		return nil, errTooLarge
-	}
-	return buf, nil
 }
 
 // mediaTypeOf lower-cases the media type and drops parameters; the common exact

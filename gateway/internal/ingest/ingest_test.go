@@ -285,6 +285,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no source", Config{Log: fakeLog{}, Routes: []Route{{Name: "a"}}}},
 		{"bad trace", Config{Log: fakeLog{}, Routes: []Route{{Name: "a", Source: src, Trace: "follow"}}}},
 		{"bad rate", Config{Log: fakeLog{}, Routes: []Route{{Name: "a", Source: src, RateLimit: ratelimit.Config{RequestsPerSecond: -1}}}}},
+		{"negative body timeout", Config{Log: fakeLog{}, Routes: []Route{{Name: "a", Source: src, BodyTimeout: -time.Second}}}},
+		{"negative bodies in flight", Config{Log: fakeLog{}, MaxBodiesInFlight: -1, Routes: []Route{{Name: "a", Source: src}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

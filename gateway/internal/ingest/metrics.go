@@ -21,9 +21,11 @@ var outcomes = []string{"accepted", "duplicate", "reply", "method_not_allowed", 
 	webhook.CodeMalformedJSON, webhook.CodeInvalidPayload, webhook.CodeMissingHeader, webhook.CodeMalformedHeader,
 	webhook.CodeUnsupportedScheme, webhook.CodeTimestampExpired, webhook.CodeTimestampInFuture,
 	webhook.CodeSignatureMismatch, webhook.CodeBodyTooLarge, webhook.CodeUnsupportedMediaType,
-	webhook.CodeRateLimited, webhook.CodeLogUnavailable}
+	webhook.CodeRateLimited, webhook.CodeLogUnavailable, webhook.CodeRequestTimeout, webhook.CodeOverCapacity}
 
-func newMetrics(reg Registerer) (*metrics, error) {
+// newMetrics registers the request counter and hookmesh_ingest_bodies_in_flight,
+// read from inFlight when scraped.
+func newMetrics(reg Registerer, inFlight func() float64) (*metrics, error) {
 	m := &metrics{}
 	if reg == nil {
 		return m, nil
@@ -33,6 +35,13 @@ func newMetrics(reg Registerer) (*metrics, error) {
 		Help: "Webhook requests by source and outcome (accepted, duplicate, or the error code).",
 	}, []string{"source", "outcome"})
 	if err := reg.Register(m.requests); err != nil {
+		return nil, fmt.Errorf("register ingest metrics: %w", err)
+	}
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookmesh_ingest_bodies_in_flight",
+		Help: "Webhook requests reading or holding a body now (capped by the listener's max bodies in flight).",
+	}, inFlight)
+	if err := reg.Register(gauge); err != nil {
 		return nil, fmt.Errorf("register ingest metrics: %w", err)
 	}
 	return m, nil

@@ -14,7 +14,11 @@ func Routes(f *config.File, lookup config.SecretLookup) ([]Route, error) {
 	routes := make([]Route, 0, len(f.Sources))
 	for i := range f.Sources {
 		s := &f.Sources[i]
-		src, err := NewSource(s, lookup)
+		secrets, err := s.Secrets(lookup)
+		if err != nil {
+			return nil, err
+		}
+		src, err := newSource(s, secrets)
 		if err != nil {
 			return nil, err
 		}
@@ -22,8 +26,10 @@ func Routes(f *config.File, lookup config.SecretLookup) ([]Route, error) {
 			Name:         s.Name,
 			Source:       src,
 			MaxBodyBytes: int(s.MaxBodyBytes),
+			BodyTimeout:  s.BodyTimeout.Std(),
 			Trace:        s.Trace,
 			RateLimit:    s.RateLimit.Limiter(),
+			Warnings:     webhook.SecretWarnings(s.Kind, secrets),
 		})
 	}
 	return routes, nil
@@ -35,10 +41,21 @@ func NewSource(s *config.Source, lookup config.SecretLookup) (webhook.Source, er
 	if err != nil {
 		return nil, err
 	}
-	var src webhook.Source
+	return newSource(s, secrets)
+}
+
+func newSource(s *config.Source, secrets []string) (webhook.Source, error) {
+	var (
+		src webhook.Source
+		err error
+	)
 	switch s.Kind {
 	case webhook.KindHasura:
-		src, err = hasura.New(hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets})
+		hc := hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets}
+		if rows := s.Rows(); rows != nil {
+			hc.Rows = rows
+		}
+		src, err = hasura.New(hc)
 	case webhook.KindStripe:
 		src, err = webhook.NewStripe(webhook.StripeConfig{Secrets: secrets, Tolerance: s.Tolerance.Std()})
 	case webhook.KindGitHub:

@@ -128,7 +128,7 @@ func TestTraceContinuation(t *testing.T) {
 			for _, a := range span.Attributes() {
 				attrs[string(a.Key)] = a.Value.String()
 			}
-			if attrs["hookmesh.source"] != tc.source || attrs["hookmesh.event.id"] != id || attrs["hookmesh.ingest.status"] != "accepted" {
+			if attrs["hookmesh.event.source"] != tc.source || attrs["hookmesh.event.id"] != id || attrs["hookmesh.ingest.status"] != "accepted" {
 				t.Errorf("span attributes %v", attrs)
 			}
 			for k, v := range attrs {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // maxFireSteps bounds the compare-and-set attempts for one one-off event in a pass.
@@ -136,10 +137,10 @@ func (s *Scheduler) emitOneOff(ctx context.Context, r *oneOffRecord, now time.Ti
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
-			attribute.String("hookmesh.event.source", SourceScheduled),
-			attribute.String("hookmesh.event.id", r.ID),
-			attribute.String("hookmesh.event.type", typ),
-			attribute.String("hookmesh.scheduled_time", r.ScheduledTime.UTC().Format(time.RFC3339Nano)),
+			spanattr.KeyEventSource.String(SourceScheduled),
+			spanattr.KeyEventID.String(r.ID),
+			spanattr.KeyEventType.String(typ),
+			spanattr.KeyScheduledTime.String(r.ScheduledTime.UTC().Format(time.RFC3339Nano)),
 			attribute.Float64("hookmesh.late_seconds", now.Sub(r.ScheduledTime).Seconds()),
 		),
 	}
@@ -187,7 +188,7 @@ func (s *Scheduler) emitOneOff(ctx context.Context, r *oneOffRecord, now time.Ti
 		span.SetStatus(codes.Error, "append failed")
 		return fmt.Errorf("append %s/%s: %w", SourceScheduled, r.ID, err)
 	}
-	span.SetAttributes(attribute.Bool("hookmesh.duplicate", res.Duplicate))
+	span.SetAttributes(spanattr.KeyDuplicate.Bool(res.Duplicate))
 	s.cfg.Logger.InfoContext(ctx, "scheduled event fired", "event_id", r.ID, "name", r.Name,
 		"scheduled_time", r.ScheduledTime, "late", now.Sub(r.ScheduledTime).String(), "duplicate", res.Duplicate)
 	return nil

@@ -133,7 +133,7 @@ var (
 	prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{0,32}$`)
 )
 
-func (c Config) withDefaults() Config {
+func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
 	}
@@ -158,7 +158,6 @@ func (c Config) withDefaults() Config {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
-	return c
 }
 
 // Validate reports the first invalid field.
@@ -247,7 +246,7 @@ type schedule struct {
 
 // New validates cfg, creates or updates the state bucket and registers the metrics.
 func New(ctx context.Context, cfg Config) (*Scheduler, error) {
-	cfg = cfg.withDefaults()
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

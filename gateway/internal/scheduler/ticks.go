@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/spanattr"
 )
 
 // maxSteps bounds the claims one schedule gets per pass, so a long catch-up does not
@@ -134,11 +135,11 @@ func (s *Scheduler) emitTick(ctx context.Context, sc *schedule, tick, now time.T
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
-			attribute.String("hookmesh.schedule", sc.Name),
-			attribute.String("hookmesh.event.source", SourceCron),
-			attribute.String("hookmesh.event.id", id),
-			attribute.String("hookmesh.event.type", typ),
-			attribute.String("hookmesh.scheduled_time", tick.UTC().Format(time.RFC3339)),
+			spanattr.KeySchedule.String(sc.Name),
+			spanattr.KeyEventSource.String(SourceCron),
+			spanattr.KeyEventID.String(id),
+			spanattr.KeyEventType.String(typ),
+			spanattr.KeyScheduledTime.String(tick.UTC().Format(time.RFC3339)),
 			attribute.Float64("hookmesh.late_seconds", now.Sub(tick).Seconds()),
 		))
 	defer span.End()
@@ -168,7 +169,7 @@ func (s *Scheduler) emitTick(ctx context.Context, sc *schedule, tick, now time.T
 		span.SetStatus(codes.Error, "append failed")
 		return fmt.Errorf("append %s/%s: %w", SourceCron, id, err)
 	}
-	span.SetAttributes(attribute.Bool("hookmesh.duplicate", res.Duplicate))
+	span.SetAttributes(spanattr.KeyDuplicate.Bool(res.Duplicate))
 	if !res.Duplicate {
 		s.m.ticks.WithLabelValues(sc.Name).Inc()
 		s.m.late.WithLabelValues(sc.Name).Observe(max(now.Sub(tick).Seconds(), 0))

@@ -61,6 +61,8 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeRateLimited          = "rate_limited"
 	CodeLogUnavailable       = "log_unavailable"
+	CodeRequestTimeout       = "request_timeout" // 408: the body did not arrive within the source's body_timeout
+	CodeOverCapacity         = "over_capacity"   // 503: too many bodies in flight on the listener
 )
 
 // Error is a client-visible failure with its HTTP status and error code.

@@ -55,7 +55,7 @@ func standardKeys(secrets []string) (hmacKeys [][]byte, publicKeys []ed25519.Pub
 		}
 	}
 	if len(hmacKeys) == 0 && len(publicKeys) == 0 {
-		return nil, nil, errNoSecrets
+		return nil, nil, ErrNoSecrets
 	}
 	return hmacKeys, publicKeys, nil
 }

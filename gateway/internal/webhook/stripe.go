@@ -54,6 +54,23 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 	return &Stripe{keys: keys, tol: tol, now: clock(cfg.Now)}, nil
 }
 
+// SecretWarnings names secrets that are not in the format their provider
+// fixes (Stripe's endpoint secrets start with whsec_; an API key sk_… or
+// rk_… there verifies nothing the sender signs). They are warnings, not
+// errors: tests and relays use other keys. Never includes a secret's value.
+func SecretWarnings(kind string, secrets []string) []string {
+	if kind != KindStripe {
+		return nil
+	}
+	var out []string
+	for i, s := range secrets {
+		if s != "" && !strings.HasPrefix(s, "whsec_") {
+			out = append(out, fmt.Sprintf("secret %d of %d does not start with whsec_, as Stripe's endpoint signing secrets do (an API key is not one)", i+1, len(secrets)))
+		}
+	}
+	return out
+}
+
 // stripeSignature is a parsed Stripe-Signature header.
 type stripeSignature struct {
 	timestamp int64

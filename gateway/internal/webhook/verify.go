@@ -85,12 +85,13 @@ func rawKeys(secrets []string) ([][]byte, error) {
 		}
 	}
 	if len(keys) == 0 {
-		return nil, errNoSecrets
+		return nil, ErrNoSecrets
 	}
 	return keys, nil
 }
 
-var errNoSecrets = errors.New("no secret configured (every configured secret is empty)")
+// ErrNoSecrets: a source has no non-empty secret to verify with.
+var ErrNoSecrets = errors.New("no secret configured (every configured secret is empty)")
 
 // tolerance fills the default window and rejects a negative one.
 func tolerance(d time.Duration) (time.Duration, error) {

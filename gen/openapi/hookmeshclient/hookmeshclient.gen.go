@@ -506,6 +506,115 @@ type HookmeshEventV1ScheduledEvent struct {
 	Scheduler *string `json:"scheduler,omitempty"`
 }
 
+// HookmeshOrdersV1Order Order is an order as last seen in hasura.public.orders.* events.
+type HookmeshOrdersV1Order struct {
+	// CreateTime When the order row was created (orders.created_at).
+	CreateTime *time.Time `json:"create_time,omitempty"`
+
+	// CustomerId The customer (orders.customer_id).
+	CustomerId *string `json:"customer_id,omitempty"`
+
+	// DeleteTime Set when the row was deleted.
+	DeleteTime *time.Time `json:"delete_time,omitempty"`
+
+	// Id The order id (orders.id).
+	Id *string `json:"id,omitempty"`
+
+	// Items The items (orders.items).
+	Items *[]HookmeshOrdersV1OrderItem `json:"items,omitempty"`
+
+	// Payment The payment state; PENDING when no payment event was seen.
+	Payment *V1Payment `json:"payment,omitempty"`
+
+	// Shipment The shipment; unset until the order is completed and fulfilled.
+	Shipment *V1Shipment `json:"shipment,omitempty"`
+
+	// Status The order status as in the table, e.g. "pending" or "completed".
+	Status *string `json:"status,omitempty"`
+
+	// TotalCents The total in cents (orders.total).
+	TotalCents *string `json:"total_cents,omitempty"`
+
+	// UpdateTime When the applied change happened (the event's time).
+	UpdateTime *time.Time `json:"update_time,omitempty"`
+}
+
+// HookmeshOrdersV1OrderItem OrderItem is one line of an order, as in the orders.items jsonb column.
+type HookmeshOrdersV1OrderItem struct {
+	// PriceCents Unit price in cents.
+	PriceCents *string `json:"price_cents,omitempty"`
+
+	// Quantity How many units were ordered.
+	Quantity *string `json:"quantity,omitempty"`
+
+	// Sku The stock keeping unit.
+	Sku *string `json:"sku,omitempty"`
+}
+
+// ProtobufAny `Any` contains an arbitrary serialized protocol buffer message along with a
+// URL that describes the type of the serialized message.
+//
+// In its binary encoding, an `Any` is an ordinary message; but in other wire
+// forms like JSON, it has a special encoding. The format of the type URL is
+// described on the `type_url` field.
+//
+// Protobuf APIs provide utilities to interact with `Any` values:
+//
+//   - A 'pack' operation accepts a message and constructs a generic `Any` wrapper
+//     around it.
+//   - An 'unpack' operation reads the content of an `Any` message, either into an
+//     existing message or a new one. Unpack operations must check the type of the
+//     value they unpack against the declared `type_url`.
+//   - An 'is' operation decides whether an `Any` contains a message of the given
+//     type, i.e. whether it can 'unpack' that type.
+//
+// The JSON format representation of an `Any` follows one of these cases:
+//
+//   - For types without special-cased JSON encodings, the JSON format
+//     representation of the `Any` is the same as that of the message, with an
+//     additional `@type` field which contains the type URL.
+//   - For types with special-cased JSON encodings (typically called 'well-known'
+//     types, listed in https://protobuf.dev/programming-guides/json/#any), the
+//     JSON format representation has a key `@type` which contains the type URL
+//     and a key `value` which contains the JSON-serialized value.
+//
+// The text format representation of an `Any` is like a message with one field
+// whose name is the type URL in brackets. For example, an `Any` containing a
+// `foo.Bar` message may be written `[type.googleapis.com/foo.Bar] { a: 2 }`.
+type ProtobufAny struct {
+	// Type Identifies the type of the serialized Protobuf message with a URI reference
+	// consisting of a prefix ending in a slash and the fully-qualified type name.
+	//
+	// Example: type.googleapis.com/google.protobuf.StringValue
+	//
+	// This string must contain at least one `/` character, and the content after
+	// the last `/` must be the fully-qualified name of the type in canonical
+	// form, without a leading dot. Do not write a scheme on these URI references
+	// so that clients do not attempt to contact them.
+	//
+	// The prefix is arbitrary and Protobuf implementations are expected to
+	// simply strip off everything up to and including the last `/` to identify
+	// the type. `type.googleapis.com/` is a common default prefix that some
+	// legacy implementations require. This prefix does not indicate the origin of
+	// the type, and URIs containing it are not expected to respond to any
+	// requests.
+	//
+	// All type URL strings must be legal URI references with the additional
+	// restriction (for the text format) that the content of the reference
+	// must consist only of alphanumeric characters, percent-encoded escapes, and
+	// characters in the following set (not including the outer backticks):
+	// `/-.~_!$&()*+,;=`. Despite our allowing percent encodings, implementations
+	// should not unescape them to prevent confusion with existing parsers. For
+	// example, `type.googleapis.com%2FFoo` should be rejected.
+	//
+	// In the original design of `Any`, the possibility of launching a type
+	// resolution service at these type URLs was considered but Protobuf never
+	// implemented one and considers contacting these URLs to be problematic and
+	// a potential security issue. Do not attempt to contact type URLs.
+	Type                 *string                `json:"@type,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
 // V1Attempt Attempt is one call to a consumer.
 type V1Attempt struct {
 	// Code The gRPC status code name, e.g. "OK" or "UNAVAILABLE".
@@ -842,7 +951,7 @@ type V1GetMessageResponse struct {
 // V1GetOrderResponse GetOrderResponse carries the order.
 type V1GetOrderResponse struct {
 	// Order The order.
-	Order *V1Order `json:"order,omitempty"`
+	Order *HookmeshOrdersV1Order `json:"order,omitempty"`
 }
 
 // V1GetReplayResponse GetReplayResponse is the job and its progress.
@@ -916,6 +1025,14 @@ type V1HasuraTableEvent struct {
 
 	// TriggerName Name of the Hasura event trigger.
 	TriggerName *string `json:"trigger_name,omitempty"`
+
+	// TypedNew The new row as the protobuf message its table is mapped to; unset when the table
+	// is unmapped or the row is absent. new stays set.
+	TypedNew *ProtobufAny `json:"typed_new,omitempty"`
+
+	// TypedOld The old row as the protobuf message its table is mapped to (a source's tables:
+	// key); unset when the table is unmapped or the row is absent. old stays set.
+	TypedOld *ProtobufAny `json:"typed_old,omitempty"`
 }
 
 // V1HasuraTraceContext HasuraTraceContext is the event.trace_context object of a Hasura body.
@@ -1134,51 +1251,6 @@ type V1MessageStatus string
 //   - NOTIFICATION_STATUS_DELIVERED: The receiver answered 2xx.
 //   - NOTIFICATION_STATUS_FAILED: Every attempt failed; no further attempt is made.
 type V1NotificationStatus string
-
-// V1Order Order is an order as last seen in hasura.public.orders.* events.
-type V1Order struct {
-	// CreateTime When the order row was created (orders.created_at).
-	CreateTime *time.Time `json:"create_time,omitempty"`
-
-	// CustomerId The customer (orders.customer_id).
-	CustomerId *string `json:"customer_id,omitempty"`
-
-	// DeleteTime Set when the row was deleted.
-	DeleteTime *time.Time `json:"delete_time,omitempty"`
-
-	// Id The order id (orders.id).
-	Id *string `json:"id,omitempty"`
-
-	// Items The items (orders.items).
-	Items *[]V1OrderItem `json:"items,omitempty"`
-
-	// Payment The payment state; PENDING when no payment event was seen.
-	Payment *V1Payment `json:"payment,omitempty"`
-
-	// Shipment The shipment; unset until the order is completed and fulfilled.
-	Shipment *V1Shipment `json:"shipment,omitempty"`
-
-	// Status The order status as in the table, e.g. "pending" or "completed".
-	Status *string `json:"status,omitempty"`
-
-	// TotalCents The total in cents (orders.total).
-	TotalCents *string `json:"total_cents,omitempty"`
-
-	// UpdateTime When the applied change happened (the event's time).
-	UpdateTime *time.Time `json:"update_time,omitempty"`
-}
-
-// V1OrderItem OrderItem is one line of an order, as in the orders.items jsonb column.
-type V1OrderItem struct {
-	// PriceCents Unit price in cents.
-	PriceCents *string `json:"price_cents,omitempty"`
-
-	// Quantity How many units were ordered.
-	Quantity *string `json:"quantity,omitempty"`
-
-	// Sku The stock keeping unit.
-	Sku *string `json:"sku,omitempty"`
-}
 
 // V1PauseSubscriptionResponse PauseSubscriptionResponse is the subscription after pausing.
 type V1PauseSubscriptionResponse struct {
@@ -1415,7 +1487,7 @@ type V1Shipment struct {
 	InvoiceId *string `json:"invoice_id,omitempty"`
 
 	// Items The items shipped (the order's items at completion).
-	Items *[]V1OrderItem `json:"items,omitempty"`
+	Items *[]HookmeshOrdersV1OrderItem `json:"items,omitempty"`
 
 	// OrderId The order it ships.
 	OrderId *string `json:"order_id,omitempty"`
@@ -1493,6 +1565,12 @@ type V1TypeCount struct {
 
 	// Type The event type, e.g. "hasura.public.users.insert".
 	Type *string `json:"type,omitempty"`
+}
+
+// V1VerifyEmailRequest VerifyEmailRequest carries the token from a verification link.
+type V1VerifyEmailRequest struct {
+	// Token The token exactly as it appears in the link's token query parameter.
+	Token *string `json:"token,omitempty"`
 }
 
 // V1VerifyEmailResponse VerifyEmailResponse says which address was verified.
@@ -1624,12 +1702,6 @@ type EmailServiceListMessagesParams struct {
 // EmailServiceListMessagesParamsStatus defines parameters for EmailServiceListMessages.
 type EmailServiceListMessagesParamsStatus string
 
-// EmailServiceVerifyEmailParams defines parameters for EmailServiceVerifyEmail.
-type EmailServiceVerifyEmailParams struct {
-	// Token The token exactly as it appears in the link's token query parameter.
-	Token *string `form:"token,omitempty" json:"token,omitempty"`
-}
-
 // AdminServiceListEventsParams defines parameters for AdminServiceListEvents.
 type AdminServiceListEventsParams struct {
 	// Source Only events of this source.
@@ -1743,6 +1815,9 @@ type AdminServiceResolveDeadLetterJSONRequestBody = AdminServiceResolveDeadLette
 // AdminServicePurgeDeadLettersJSONRequestBody defines body for AdminServicePurgeDeadLetters for application/json ContentType.
 type AdminServicePurgeDeadLettersJSONRequestBody = V1PurgeDeadLettersRequest
 
+// EmailServiceVerifyEmailJSONRequestBody defines body for EmailServiceVerifyEmail for application/json ContentType.
+type EmailServiceVerifyEmailJSONRequestBody = V1VerifyEmailRequest
+
 // AdminServiceReplayEventJSONRequestBody defines body for AdminServiceReplayEvent for application/json ContentType.
 type AdminServiceReplayEventJSONRequestBody = AdminServiceReplayEventBody
 
@@ -1757,6 +1832,74 @@ type AdminServicePauseSubscriptionJSONRequestBody = AdminServicePauseSubscriptio
 
 // AdminServiceResumeSubscriptionJSONRequestBody defines body for AdminServiceResumeSubscription for application/json ContentType.
 type AdminServiceResumeSubscriptionJSONRequestBody = AdminServiceResumeSubscriptionBody
+
+// Getter for additional properties for ProtobufAny. Returns the specified
+// element and whether it was found
+func (a ProtobufAny) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ProtobufAny
+func (a *ProtobufAny) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ProtobufAny to handle AdditionalProperties
+func (a *ProtobufAny) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["@type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading '@type': %w", err)
+		}
+		delete(object, "@type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ProtobufAny to handle AdditionalProperties
+func (a ProtobufAny) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Type != nil {
+		object["@type"], err = json.Marshal(a.Type)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '@type': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1901,13 +2044,27 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/email/messages/{id} (the `EmailServiceGetMessage` operationId).
 	EmailServiceGetMessage(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// EmailServiceVerifyEmailWithBody VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	//
-	// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-	EmailServiceVerifyEmail(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
+	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+	// FAILED_PRECONDITION for an expired token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmail(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminServiceListEvents ListEvents lists stored events, newest first. GET /v1/events
 	//
@@ -2217,14 +2374,38 @@ func (c *Client) EmailServiceGetMessage(ctx context.Context, id string, reqEdito
 	return c.Client.Do(req)
 }
 
-// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
-// as verified for its user. GET /v1/email/verify?token=…
+// EmailServiceVerifyEmailWithBody VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
 // Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 // FAILED_PRECONDITION for an expired token.
 //
-// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-func (c *Client) EmailServiceVerifyEmail(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewEmailServiceVerifyEmailRequest(c.Server, params)
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *Client) EmailServiceVerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEmailServiceVerifyEmailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EmailServiceVerifyEmail VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
+// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+// FAILED_PRECONDITION for an expired token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *Client) EmailServiceVerifyEmail(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEmailServiceVerifyEmailRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3245,8 +3426,19 @@ func NewEmailServiceGetMessageRequest(server string, id string) (*http.Request, 
 	return req, nil
 }
 
-// NewEmailServiceVerifyEmailRequest constructs an http.Request for the EmailServiceVerifyEmail method
-func NewEmailServiceVerifyEmailRequest(server string, params *EmailServiceVerifyEmailParams) (*http.Request, error) {
+// NewEmailServiceVerifyEmailRequest calls the generic EmailServiceVerifyEmail builder with application/json body
+func NewEmailServiceVerifyEmailRequest(server string, body EmailServiceVerifyEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEmailServiceVerifyEmailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewEmailServiceVerifyEmailRequestWithBody constructs an http.Request for the EmailServiceVerifyEmail method, with any body, and a specified content type
+func NewEmailServiceVerifyEmailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3264,37 +3456,12 @@ func NewEmailServiceVerifyEmailRequest(server string, params *EmailServiceVerify
 		return nil, err
 	}
 
-	if params != nil {
-		// queryValues collects non-styled parameters (passthrough, JSON)
-		// that are safe to round-trip through url.Values.Encode().
-		queryValues := queryURL.Query()
-		// rawQueryFragments collects pre-encoded query fragments from
-		// styled parameters, preserving literal commas as delimiters
-		// per the OpenAPI spec (e.g. "color=blue,black,brown").
-		var rawQueryFragments []string
-
-		if params.Token != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if encoded := queryValues.Encode(); encoded != "" {
-			rawQueryFragments = append(rawQueryFragments, encoded)
-		}
-		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
-	}
-
-	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -4351,15 +4518,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/email/messages/{id} (the `EmailServiceGetMessage` operationId).
 	EmailServiceGetMessageWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*EmailServiceGetMessageResponse, error)
 
-	// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// EmailServiceVerifyEmailWithBodyWithResponse VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	//
-	// Returns a wrapper object for the known response body format(s).
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-	EmailServiceVerifyEmailWithResponse(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
+
+	// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
+	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+	// FAILED_PRECONDITION for an expired token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+	EmailServiceVerifyEmailWithResponse(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error)
 
 	// AdminServiceListEventsWithResponse ListEvents lists stored events, newest first. GET /v1/events
 	//
@@ -6563,16 +6742,34 @@ func (c *ClientWithResponses) EmailServiceGetMessageWithResponse(ctx context.Con
 	return ParseEmailServiceGetMessageResponse(rsp)
 }
 
-// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
-// as verified for its user. GET /v1/email/verify?token=…
+// EmailServiceVerifyEmailWithBodyWithResponse VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
 // Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 // FAILED_PRECONDITION for an expired token.
 //
-// Returns a wrapper object for the known response body format(s).
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
-func (c *ClientWithResponses) EmailServiceVerifyEmailWithResponse(ctx context.Context, params *EmailServiceVerifyEmailParams, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
-	rsp, err := c.EmailServiceVerifyEmail(ctx, params, reqEditors...)
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *ClientWithResponses) EmailServiceVerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
+	rsp, err := c.EmailServiceVerifyEmailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEmailServiceVerifyEmailResponse(rsp)
+}
+
+// EmailServiceVerifyEmailWithResponse VerifyEmail checks a signed token from a verification email and records its address
+// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+// GET /v1/email/verify?token=… shows a page whose button posts it)
+// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
+// FAILED_PRECONDITION for an expired token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/email/verify (the `EmailServiceVerifyEmail` operationId).
+func (c *ClientWithResponses) EmailServiceVerifyEmailWithResponse(ctx context.Context, body EmailServiceVerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EmailServiceVerifyEmailResponse, error) {
+	rsp, err := c.EmailServiceVerifyEmail(ctx, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

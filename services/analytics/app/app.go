@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.api, err = grpcapi.NewAPI(svc); err != nil {
+	if s.api, err = grpcapi.NewAPI(svc, deps.Logger); err != nil {
 		return nil, err
 	}
 	deps.Logger.InfoContext(ctx, "analytics service ready", "database", s.db.Dialect().Name(),

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 )
@@ -50,7 +51,7 @@ func (c *Config) setDefaults() {
 		c.DatabaseSchema = "analytics"
 	}
 	if c.DataDir == "" {
-		c.DataDir = "./hookmesh-data"
+		c.DataDir = envconfig.DefaultDataDir
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 256

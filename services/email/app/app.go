@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	s.consumer = grpcapi.NewConsumer(s.svc, deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/email"), deps.Logger)
-	s.api = grpcapi.NewAPI(s.svc)
+	s.api = grpcapi.NewAPI(s.svc, deps.Logger)
 	deps.Logger.InfoContext(ctx, "email service ready", "transport", s.transport, "database", s.db.Dialect().Name(),
 		"reports", reports != nil, "report_recipients", len(recipients))
 	return s, nil
@@ -222,7 +222,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("generate token secret: %w", err)
 	}
 	secret := []byte(hex.EncodeToString(raw[:]))
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	// O_EXCL: when two processes start at once, the loser reads the winner's.

@@ -320,10 +320,10 @@ func TestTraceContinues(t *testing.T) {
 	}
 	found := false
 	for _, s := range m.spans.Ended() {
-		if s.Name() == "email.deliver" {
+		if s.Name() == "process" { // the delivery's span (no subscription named)
 			found = true
 			if got := s.SpanContext().TraceID().String(); got != traceID {
-				t.Errorf("email.deliver trace %s, want %s", got, traceID)
+				t.Errorf("process span trace %s, want %s", got, traceID)
 			}
 			for _, kv := range s.Attributes() {
 				if strings.Contains(kv.Value.String(), "@") {
@@ -333,7 +333,7 @@ func TestTraceContinues(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatal("no email.deliver span")
+		t.Fatal("no process span")
 	}
 	list, err := m.api.ListMessages(t.Context(), &emailv1.ListMessagesRequest{EventId: "t-1"})
 	if err != nil || len(list.GetMessages()) != 1 || list.GetMessages()[0].GetTraceId() != traceID {
@@ -439,13 +439,62 @@ func TestREST(t *testing.T) {
 	if err != nil || token == "" {
 		t.Fatalf("no token in the verification email (%v)", err)
 	}
+	// Issue 17: the link opens a page with a button; its POST confirms.
+	page := httptest.NewServer(app.VerifyPage(mux))
+	defer page.Close()
+	resp, err := http.Get(page.URL + "/v1/email/verify?token=" + url.QueryEscape(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `method="post"`) || !strings.Contains(string(body), `name="token"`) {
+		t.Fatalf("GET the link: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.PostForm(page.URL+"/v1/email/verify", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Address confirmed") {
+		t.Fatalf("POST the button: %d %s", resp.StatusCode, body)
+	}
+	// The REST API itself: POST with the token in the body (the OpenAPI contract).
+	post := func(body string, want int, out any) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/v1/email/verify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("POST verify %s = %d %s, want %d", body, resp.StatusCode, b, want)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				t.Fatalf("POST verify: %v: %s", err, b)
+			}
+		}
+	}
+	tokenJSON := func(tok string) string { b, _ := json.Marshal(map[string]string{"token": tok}); return string(b) }
 	var verified struct{ UserID, Email, VerifyTime string }
-	get("/v1/email/verify?token="+url.QueryEscape(token), 200, &verified)
+	post(tokenJSON(token), 200, &verified)
 	if verified.UserID != "9" || verified.Email != "new@example.com" || verified.VerifyTime == "" {
 		t.Fatalf("verify = %+v", verified)
 	}
-	get("/v1/email/verify?token="+url.QueryEscape(token+"x"), 400, nil)
-	get("/v1/email/verify", 400, nil)
+	post(tokenJSON(token+"x"), 400, nil)
+	post(`{}`, 400, nil)
+	// GET on the API is not a verification (the page's GET changes nothing either).
+	resp, err = http.Get(srv.URL + "/v1/email/verify?token=" + url.QueryEscape(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatalf("GET on the REST API verified: %d", resp.StatusCode)
+	}
 }
 
 func TestAPIErrors(t *testing.T) {

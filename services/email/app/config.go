@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/services/email/internal/smtp"
 )
@@ -90,7 +91,7 @@ func (c *Config) setDefaults() {
 		c.DatabaseSchema = "email"
 	}
 	if c.DataDir == "" {
-		c.DataDir = "./hookmesh-data"
+		c.DataDir = envconfig.DefaultDataDir
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://127.0.0.1:8090"

@@ -4,10 +4,20 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/hookmesh/hookmesh/platform/standalone"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
+	"github.com/hookmesh/hookmesh/services/email/internal/verifyhttp"
 )
+
+// VerifyPath is where verification links point; VerifyPage serves it in
+// front of a REST handler that has the email API (the all-in-one gateway).
+const VerifyPath = verifyhttp.Path
+
+// VerifyPage serves the page a verification link opens: GET shows a button,
+// POST confirms through api.
+func VerifyPage(api http.Handler) http.Handler { return verifyhttp.Page(api) }
 
 // Run runs the email service as its own process until ctx ends: gRPC on
 // EMAIL_GRPC_ADDR, and the REST read API, /healthz and /metrics on
@@ -43,7 +53,8 @@ func (c Config) process() standalone.Config {
 		// The verification link is opened by users, so it is never behind the
 		// operator token; the message list (addresses) is when one is set.
 		Routes: []standalone.Route{
-			{Pattern: "GET /v1/email/verify", Public: true},
+			// GET shows a button, POST confirms (link scanners follow GETs).
+			{Pattern: verifyhttp.Path, Public: true, Wrap: verifyhttp.Page},
 			{Pattern: "/v1/email/", AdminToken: c.AdminToken},
 		},
 		Token: c.ServiceToken,

@@ -58,7 +58,8 @@ func TestServe(t *testing.T) {
 		{"list with a wrong token", "/v1/email/messages", "guess", 401, `"code":"unauthenticated"`},
 		{"get unknown", "/v1/email/messages/nope", "operator-token", 404, `"code":"not_found"`},
 		// Users open the link without any token.
-		{"verify is public", "/v1/email/verify?token=v1.x.y", "", 400, `"code":"invalid_argument"`},
+		// The link shows a page with a button; GET changes nothing.
+		{"verify is public and a page", "/v1/email/verify?token=v1.x.y", "", 200, `<form method="post" action="verify">`},
 		{"unknown route", "/v1/email/nothing", "operator-token", 404, `"code":"not_found"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

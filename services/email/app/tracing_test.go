@@ -22,11 +22,11 @@ func TestSendSpans(t *testing.T) {
 	for _, w := range want {
 		_, _ = m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: userInsert(w.id, w.id+"@example.com")})
 	}
-	deliver := map[trace.SpanID]string{} // email.deliver span → event id
+	deliver := map[trace.SpanID]string{} // process span → event id
 	var sends []sdktrace.ReadOnlySpan
 	for _, s := range m.spans.Ended() {
 		switch s.Name() {
-		case "email.deliver":
+		case "process": // the delivery's span; these requests name no subscription
 			for _, kv := range s.Attributes() {
 				if kv.Key == "hookmesh.event.id" {
 					deliver[s.SpanContext().SpanID()] = kv.Value.AsString()
@@ -46,7 +46,7 @@ func TestSendSpans(t *testing.T) {
 		}
 		id, ok := deliver[s.Parent().SpanID()]
 		if !ok {
-			t.Errorf("send span's parent %s is not an email.deliver span", s.Parent().SpanID())
+			t.Errorf("send span's parent %s is not a delivery's process span", s.Parent().SpanID())
 		}
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {

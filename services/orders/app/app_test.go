@@ -485,7 +485,7 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 			names[s.Name()] = true
 		}
 	}
-	for _, want := range []string{"hookmesh.consumer.v1.EventConsumerService/Deliver", "orders.deliver", "orders.publish orders.shipment.created", "fulfillment.notify"} {
+	for _, want := range []string{"hookmesh.consumer.v1.EventConsumerService/Deliver", "process orders", "orders.publish orders.shipment.created", "fulfillment.notify"} {
 		if !names[want] {
 			t.Errorf("no %q span in the trace (spans: %v)", want, names)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 )
 
@@ -72,7 +73,7 @@ func (c *Config) setDefaults() {
 		c.DatabaseSchema = "orders"
 	}
 	if c.DataDir == "" {
-		c.DataDir = "./hookmesh-data"
+		c.DataDir = envconfig.DefaultDataDir
 	}
 	if c.FulfillmentMaxAttempts == 0 {
 		c.FulfillmentMaxAttempts = 10

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hookmesh/hookmesh/services/analytics/internal/batch"
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
@@ -14,15 +20,39 @@ import (
 // API implements hookmesh.analytics.v1.AnalyticsService over analytics.Service.
 type API struct {
 	analyticsv1.UnimplementedAnalyticsServiceServer
-	svc *analytics.Service
+	svc    *analytics.Service
+	logger *slog.Logger
 }
 
-// NewAPI returns the read API server.
-func NewAPI(svc *analytics.Service) (*API, error) {
+// NewAPI returns the read API server; logger (nil: discard) gets the causes
+// of INTERNAL and UNAVAILABLE answers.
+func NewAPI(svc *analytics.Service, logger *slog.Logger) (*API, error) {
 	if svc == nil {
 		return nil, errors.New("grpcapi: API needs an analytics service")
 	}
-	return &API{svc: svc}, nil
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{svc: svc, logger: logger}, nil
+}
+
+// fail is Status for the read API's callers (REST users, through
+// grpc-gateway): a failure that is not theirs is logged with the call's
+// trace id and answered with a generic message, as orders does: UNAVAILABLE
+// while the store cannot answer now, INTERNAL for anything else (the
+// database's own error text stays in the log).
+func (a *API) fail(ctx context.Context, err error) error {
+	st := status.Convert(Status(err))
+	switch st.Code() {
+	case codes.Unavailable, codes.Internal, codes.Unknown:
+	default:
+		return st.Err()
+	}
+	a.logger.ErrorContext(ctx, "read API call failed", "error", err.Error())
+	if errors.Is(err, analytics.ErrUnavailable) || errors.Is(err, batch.ErrClosed) {
+		return status.Error(codes.Unavailable, "analytics cannot answer now; retry")
+	}
+	return status.Error(codes.Internal, "internal error")
 }
 
 // timeOf reads an optional timestamp: unset is the zero time (the default).
@@ -40,11 +70,11 @@ func timeOf(field string, ts *timestamppb.Timestamp) (time.Time, error) {
 func (a *API) GetCounts(ctx context.Context, req *analyticsv1.GetCountsRequest) (*analyticsv1.GetCountsResponse, error) {
 	since, err := timeOf("since", req.GetSince())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	until, err := timeOf("until", req.GetUntil())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	var g analytics.Granularity
 	switch req.GetGranularity() {
@@ -53,13 +83,13 @@ func (a *API) GetCounts(ctx context.Context, req *analyticsv1.GetCountsRequest) 
 	case analyticsv1.Granularity_GRANULARITY_DAY:
 		g = analytics.Daily
 	default:
-		return nil, Status(fmt.Errorf("%w: granularity %d", analytics.ErrInvalid, req.GetGranularity()))
+		return nil, a.fail(ctx, fmt.Errorf("%w: granularity %d", analytics.ErrInvalid, req.GetGranularity()))
 	}
 	res, err := a.svc.Counts(ctx, analytics.CountsQuery{
 		Type: req.GetType(), Since: since, Until: until, Granularity: g, TimeZone: req.GetTimeZone(),
 	})
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	out := &analyticsv1.GetCountsResponse{
 		Since: timestamppb.New(res.Since), Until: timestamppb.New(res.Until), Granularity: analyticsv1.Granularity_GRANULARITY_HOUR,
@@ -79,15 +109,15 @@ func (a *API) GetCounts(ctx context.Context, req *analyticsv1.GetCountsRequest) 
 func (a *API) GetDistinctUsers(ctx context.Context, req *analyticsv1.GetDistinctUsersRequest) (*analyticsv1.GetDistinctUsersResponse, error) {
 	since, err := timeOf("since", req.GetSince())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	until, err := timeOf("until", req.GetUntil())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	res, err := a.svc.DistinctUsers(ctx, analytics.UsersQuery{Since: since, Until: until, TimeZone: req.GetTimeZone()})
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	out := &analyticsv1.GetDistinctUsersResponse{
 		DistinctUsers: res.Distinct, Since: timestamppb.New(res.Since), Until: timestamppb.New(res.Until),
@@ -102,21 +132,21 @@ func (a *API) GetDistinctUsers(ctx context.Context, req *analyticsv1.GetDistinct
 func (a *API) GetReport(ctx context.Context, req *analyticsv1.GetReportRequest) (*analyticsv1.GetReportResponse, error) {
 	kind, err := analytics.ParseReportKind(req.GetKind())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	start, err := timeOf("period_start", req.GetPeriodStart())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	end, err := timeOf("period_end", req.GetPeriodEnd())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	rep, err := a.svc.Report(ctx, analytics.ReportQuery{
 		Kind: kind, Date: req.GetDate(), TimeZone: req.GetTimeZone(), PeriodStart: start, PeriodEnd: end,
 	})
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	out := &analyticsv1.Report{
 		Kind:                   analyticsv1.ReportKind_REPORT_KIND_DAILY,

@@ -44,7 +44,7 @@ func NewConsumer(tracker *analytics.Tracker, recorder Recorder, tracer trace.Tra
 // that can never be stored, and retry codes when the store cannot take it now.
 func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
 	ev := req.GetEvent()
-	ctx, span := deliverytrace.Start(ctx, c.tracer, "analytics.deliver", req)
+	ctx, span := deliverytrace.Start(ctx, c.tracer, req)
 	defer span.End()
 
 	rec, err := c.tracker.Track(ev)

@@ -3,7 +3,11 @@ package grpcapi
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
@@ -20,17 +24,36 @@ type Reader interface {
 // API implements hookmesh.email.v1.EmailService.
 type API struct {
 	emailv1.UnimplementedEmailServiceServer
-	svc Reader
+	svc    Reader
+	logger *slog.Logger
 }
 
-// NewAPI returns the read API server.
-func NewAPI(svc Reader) *API { return &API{svc: svc} }
+// NewAPI returns the read API server; logger (nil: discard) gets the causes
+// of INTERNAL answers.
+func NewAPI(svc Reader, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{svc: svc, logger: logger}
+}
+
+// fail is Status for the read API's callers (REST users, through
+// grpc-gateway): a failure that is not theirs (the database) is logged with
+// the call's trace id and answered "internal error", as orders does.
+func (a *API) fail(ctx context.Context, err error) error {
+	st := status.Convert(Status(err))
+	if st.Code() != codes.Internal && st.Code() != codes.Unknown {
+		return st.Err()
+	}
+	a.logger.ErrorContext(ctx, "read API call failed", "error", err.Error())
+	return status.Error(codes.Internal, "internal error")
+}
 
 // ListMessages implements EmailService.
 func (a *API) ListMessages(ctx context.Context, req *emailv1.ListMessagesRequest) (*emailv1.ListMessagesResponse, error) {
 	f := email.Filter{To: req.GetTo(), EventID: req.GetEventId(), Limit: int(req.GetPageSize()), Cursor: req.GetPageToken()}
 	if req.GetPageSize() < 0 {
-		return nil, Status(fmt.Errorf("page_size: %w: must not be negative", email.ErrInvalid))
+		return nil, a.fail(ctx, fmt.Errorf("page_size: %w: must not be negative", email.ErrInvalid))
 	}
 	switch req.GetStatus() {
 	case emailv1.MessageStatus_MESSAGE_STATUS_UNSPECIFIED:
@@ -41,7 +64,7 @@ func (a *API) ListMessages(ctx context.Context, req *emailv1.ListMessagesRequest
 	case emailv1.MessageStatus_MESSAGE_STATUS_FAILED:
 		f.Status = email.StatusFailed
 	default:
-		return nil, Status(fmt.Errorf("status %d: %w", req.GetStatus(), email.ErrInvalid))
+		return nil, a.fail(ctx, fmt.Errorf("status %d: %w", req.GetStatus(), email.ErrInvalid))
 	}
 	if req.GetSince() != nil {
 		f.Since = req.GetSince().AsTime()
@@ -50,11 +73,11 @@ func (a *API) ListMessages(ctx context.Context, req *emailv1.ListMessagesRequest
 		f.Until = req.GetUntil().AsTime()
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return nil, Status(fmt.Errorf("until before since: %w", email.ErrInvalid))
+		return nil, a.fail(ctx, fmt.Errorf("until before since: %w", email.ErrInvalid))
 	}
 	msgs, next, err := a.svc.List(ctx, f)
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	resp := &emailv1.ListMessagesResponse{NextPageToken: next, Messages: make([]*emailv1.Message, len(msgs))}
 	for i, m := range msgs {
@@ -66,11 +89,11 @@ func (a *API) ListMessages(ctx context.Context, req *emailv1.ListMessagesRequest
 // GetMessage implements EmailService.
 func (a *API) GetMessage(ctx context.Context, req *emailv1.GetMessageRequest) (*emailv1.GetMessageResponse, error) {
 	if req.GetId() == "" {
-		return nil, Status(fmt.Errorf("id: %w: required", email.ErrInvalid))
+		return nil, a.fail(ctx, fmt.Errorf("id: %w: required", email.ErrInvalid))
 	}
 	m, err := a.svc.Get(ctx, req.GetId())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	return &emailv1.GetMessageResponse{Message: toProto(m)}, nil
 }
@@ -78,11 +101,11 @@ func (a *API) GetMessage(ctx context.Context, req *emailv1.GetMessageRequest) (*
 // VerifyEmail implements EmailService.
 func (a *API) VerifyEmail(ctx context.Context, req *emailv1.VerifyEmailRequest) (*emailv1.VerifyEmailResponse, error) {
 	if req.GetToken() == "" {
-		return nil, Status(fmt.Errorf("token: %w: required", email.ErrInvalid))
+		return nil, a.fail(ctx, fmt.Errorf("token: %w: required", email.ErrInvalid))
 	}
 	claims, at, err := a.svc.Verify(ctx, req.GetToken())
 	if err != nil {
-		return nil, Status(err)
+		return nil, a.fail(ctx, err)
 	}
 	return &emailv1.VerifyEmailResponse{UserId: claims.UserID, Email: claims.Email, VerifyTime: timestamppb.New(at)}, nil
 }

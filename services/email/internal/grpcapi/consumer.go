@@ -41,7 +41,7 @@ func NewConsumer(svc Deliverer, tracer trace.Tracer, log *slog.Logger) *Consumer
 // UNAVAILABLE with RetryInfo).
 func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
 	ev := req.GetEvent()
-	ctx, span := deliverytrace.Start(ctx, c.tracer, "email.deliver", req)
+	ctx, span := deliverytrace.Start(ctx, c.tracer, req)
 	defer span.End()
 
 	out, err := c.svc.Deliver(ctx, ev)

@@ -33,7 +33,7 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("outbox: directory is required")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("outbox: create directory: %w", err)
 	}
 	return &Outbox{dir: cfg.Dir}, nil

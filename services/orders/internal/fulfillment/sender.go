@@ -125,6 +125,11 @@ func New(cfg Config, store Outbox) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fulfillment: %w", err)
 	}
+	// A redirect would re-send the signed body to wherever the receiver points:
+	// a 3xx is the answer, a failed attempt, whichever client was given.
+	client := *cfg.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &client
 	s := &Sender{cfg: cfg, signer: signer, store: store, tracer: cfg.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/orders/internal/fulfillment")}
 	s.relay, err = outbox.NewRelay("fulfillment", s.step, store.NextNotificationDue, cfg.Poll, cfg.Logger)
 	if err != nil {
@@ -140,8 +145,13 @@ func (s *Sender) Wake() { s.relay.Wake() }
 func (s *Sender) Run(ctx context.Context) error { return s.relay.Run(ctx) }
 
 func (s *Sender) step(ctx context.Context) (bool, error) {
+	// A claim cut by shutdown mid-commit may have committed anyway, leaving rows
+	// leased with nobody to record them; a claim always finishes, and a shutdown
+	// then ends in "interrupted" records that make them due at once.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	now := s.cfg.Now()
-	due, err := s.store.ClaimNotifications(ctx, now, now.Add(s.cfg.Timeout+30*time.Second), s.cfg.Batch)
+	due, err := s.store.ClaimNotifications(claimCtx, now, now.Add(s.cfg.Timeout+30*time.Second), s.cfg.Batch)
 	if err != nil {
 		return false, err
 	}

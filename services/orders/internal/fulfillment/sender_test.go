@@ -185,6 +185,25 @@ func TestSender(t *testing.T) {
 		}
 	})
 
+	// Issue 17: a 307 made the sender re-POST the signed body elsewhere and log
+	// "delivered". A redirect is a failed attempt and is never followed.
+	t.Run("a redirect is a failed attempt, not followed", func(t *testing.T) {
+		elsewhere := fulfillmenttest.NewReceiver(t, secret)
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(redirect.Close)
+		ob := newOutbox(notification("msg_7"))
+		run(t, fulfillment.Config{URL: redirect.URL, MaxAttempts: 2}, ob)
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_7").Status == orders.NotificationFailed })
+		if n := ob.get("msg_7"); n.Attempts != 2 || n.LastStatusCode != http.StatusTemporaryRedirect {
+			t.Fatalf("row = %+v, want 2 failed attempts answered 307", n)
+		}
+		if elsewhere.Attempts() != 0 {
+			t.Fatalf("the redirect target got %d requests", elsewhere.Attempts())
+		}
+	})
+
 	t.Run("a slow receiver times out", func(t *testing.T) {
 		release := make(chan struct{})
 		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

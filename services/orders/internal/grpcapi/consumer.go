@@ -41,7 +41,7 @@ type Consumer struct {
 }
 
 // NewConsumer returns the consumer server. tracer (nil: none) traces each
-// delivery's work as orders.deliver (platform/deliverytrace).
+// delivery's work as "process orders" (platform/deliverytrace).
 func NewConsumer(app Applier, tracer trace.Tracer, logger *slog.Logger) (*Consumer, error) {
 	if app == nil {
 		return nil, errors.New("grpcapi: Applier is required")
@@ -61,7 +61,7 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 	if ev == nil || ev.GetId() == "" || ev.GetSource() == "" {
 		return nil, status.Error(codes.InvalidArgument, "event with source and id is required")
 	}
-	ctx, span := deliverytrace.Start(ctx, c.tracer, "orders.deliver", req)
+	ctx, span := deliverytrace.Start(ctx, c.tracer, req)
 	defer span.End()
 	if err := ctx.Err(); err != nil {
 		return nil, c.fail(ctx, span, err)

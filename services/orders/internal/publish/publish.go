@@ -124,8 +124,11 @@ func (p *Publisher) Wake() { p.relay.Wake() }
 func (p *Publisher) Run(ctx context.Context) error { return p.relay.Run(ctx) }
 
 func (p *Publisher) step(ctx context.Context) (bool, error) {
+	// See fulfillment.Sender.step: the claim is never cut by shutdown.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	now := p.cfg.Now()
-	due, err := p.store.ClaimFacts(ctx, now, now.Add(p.cfg.Timeout+30*time.Second), p.cfg.Batch)
+	due, err := p.store.ClaimFacts(claimCtx, now, now.Add(p.cfg.Timeout+30*time.Second), p.cfg.Batch)
 	if err != nil {
 		return false, err
 	}

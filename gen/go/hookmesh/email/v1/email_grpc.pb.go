@@ -40,7 +40,8 @@ type EmailServiceClient interface {
 	// Errors: NOT_FOUND when no message has this id.
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*GetMessageResponse, error)
 	// VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	VerifyEmail(ctx context.Context, in *VerifyEmailRequest, opts ...grpc.CallOption) (*VerifyEmailResponse, error)
@@ -100,7 +101,8 @@ type EmailServiceServer interface {
 	// Errors: NOT_FOUND when no message has this id.
 	GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error)
 	// VerifyEmail checks a signed token from a verification email and records its address
-	// as verified for its user. GET /v1/email/verify?token=…
+	// as verified for its user. POST /v1/email/verify {"token": …} (the link's
+	// GET /v1/email/verify?token=… shows a page whose button posts it)
 	// Errors: INVALID_ARGUMENT for a malformed token or a bad signature,
 	// FAILED_PRECONDITION for an expired token.
 	VerifyEmail(context.Context, *VerifyEmailRequest) (*VerifyEmailResponse, error)
