@@ -32,7 +32,7 @@ func TestMetricsNeedTheTokenOffLoopback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode
 	}
@@ -106,7 +106,7 @@ func TestSlowBodiesOnTheWebhookListener(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		if _, err := io.WriteString(c, "POST /hooks/ops HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\n"+
 			"X-Ops-Secret: "+testSecret+"\r\nContent-Length: 1048576\r\n\r\n{"); err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func TestSlowBodiesOnTheWebhookListener(t *testing.T) {
 		}
 		var out struct{ Error struct{ Code string } }
 		_ = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		answers[strconv.Itoa(resp.StatusCode)+" "+out.Error.Code]++
 	}
 	if answers["408 request_timeout"] != slow {

@@ -136,6 +136,6 @@ func TestSlowClientIsClosed(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("%q: connection held %v", partial, d)
 		}
-		c.Close()
+		_ = c.Close()
 	}
 }

@@ -615,7 +615,7 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if m := mode(path); m != 0o600 {
 		t.Errorf("reopened file mode %o, want 600", m)
 	}

@@ -481,7 +481,7 @@ func TestSecureCookie(t *testing.T) {
 			if c := login(t, srv); c.Secure != tc.secure {
 				t.Errorf("login cookie Secure = %v, want %v", c.Secure, tc.secure)
 			}
-			resp := do(t, "POST", srv.URL+"/console/logout", "", map[string]string{"Origin": srv.URL})
+			resp := do(t, "POST", srv.URL+"/console/logout", "", map[string]string{"Origin": srv.URL}) //nolint:bodyclose // readAll closes it
 			readAll(t, resp)
 			for _, c := range resp.Cookies() {
 				if c.Name == console.CookieName && c.Secure != tc.secure {

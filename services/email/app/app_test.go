@@ -447,7 +447,7 @@ func TestREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `method="post"`) || !strings.Contains(string(body), `name="token"`) {
 		t.Fatalf("GET the link: %d %s", resp.StatusCode, body)
 	}
@@ -456,7 +456,7 @@ func TestREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Address confirmed") {
 		t.Fatalf("POST the button: %d %s", resp.StatusCode, body)
 	}
@@ -467,7 +467,7 @@ func TestREST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != want {
 			t.Fatalf("POST verify %s = %d %s, want %d", body, resp.StatusCode, b, want)
@@ -491,7 +491,7 @@ func TestREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode == 200 {
 		t.Fatalf("GET on the REST API verified: %d", resp.StatusCode)
 	}
