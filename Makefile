@@ -3,12 +3,15 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := ci
 
-MODULES := . gen/go platform gateway services/email services/analytics services/orders
+MODULES := . gen/go platform gateway gateway/internal/console/browser services/email services/analytics services/orders
 BUF := .tools/bin/buf
+GOLANGCI_LINT := $(CURDIR)/.tools/bin/golangci-lint
 # Every package of every workspace module.
 PKGS := github.com/hookmesh/hookmesh/...
+# What the race detector runs over (CI: .ci/run).
+RACE_PKGS := github.com/hookmesh/hookmesh/gateway/... github.com/hookmesh/hookmesh/platform/... github.com/hookmesh/hookmesh/services/...
 
-.PHONY: ci tools generate check-generated lint test test-e2e fuzz bench up down run
+.PHONY: ci tools generate check-generated lint test test-short test-race test-e2e fuzz bench up down run
 
 ci: check-generated lint fuzz test
 
@@ -30,12 +33,23 @@ lint: tools
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true .tools/bin/redocly lint \
 	  gen/openapi/hookmesh.swagger.json gen/openapi/hookmesh.openapi.json
 	for m in $(MODULES); do (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done
+	# golangci-lint (.golangci.yml) in every module but the generated one.
+	for m in $(filter-out gen/go,$(MODULES)); do (cd $$m && GOWORK=off $(GOLANGCI_LINT) run ./...); done
 	go vet $(PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 test:
 	go test $(PKGS)
+
+# The quick loop: -short skips the browser, crash (SIGKILL), NATS cluster and
+# whole-mesh tests. `test` and CI run everything.
+test-short:
+	go test -short $(PKGS)
+
+# The gateway, platform and services packages under the race detector.
+test-race:
+	go test -race $(RACE_PKGS)
 
 # Whole-mesh tests only (they also run in `test`).
 test-e2e:

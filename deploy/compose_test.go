@@ -131,7 +131,7 @@ type component struct {
 }
 
 var components = []component{
-	{"gateway", "deploy/docker/gateway.Dockerfile", "/usr/local/bin/hookmesh-gateway", "cmd/hookmesh-gateway", []string{"HOOKMESH_HTTP_ADDR", "HOOKMESH_GRPC_ADDR"}},
+	{"gateway", "deploy/docker/gateway.Dockerfile", "/usr/local/bin/hookmesh-gateway", "gateway/cmd/hookmesh-gateway", []string{"HOOKMESH_HTTP_ADDR", "HOOKMESH_GRPC_ADDR"}},
 	{"email", "deploy/docker/email.Dockerfile", "/usr/local/bin/email", "services/email/cmd/email", []string{"EMAIL_GRPC_ADDR", "EMAIL_HTTP_ADDR"}},
 	{"analytics", "deploy/docker/analytics.Dockerfile", "/usr/local/bin/analytics", "services/analytics/cmd/analytics", []string{"ANALYTICS_GRPC_ADDR", "ANALYTICS_HTTP_ADDR"}},
 	{"orders", "deploy/docker/orders.Dockerfile", "/usr/local/bin/orders", "services/orders/cmd/orders", []string{"ORDERS_GRPC_ADDR", "ORDERS_HTTP_ADDR"}},

@@ -1,13 +1,7 @@
 package deploy
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -36,9 +30,6 @@ var otelNames = map[string]bool{
 }
 
 // configNames lists the variables a component's binary reads through its Config.
-// The gateway binary's config (cmd/hookmesh-gateway, package main) cannot be
-// imported, so its struct is read from the source: each env tag, and
-// envconfig.Names of the gateway.Config it embeds.
 func configNames(t testing.TB, comp string) []string {
 	t.Helper()
 	switch comp {
@@ -49,61 +40,10 @@ func configNames(t testing.TB, comp string) []string {
 	case "orders":
 		return envconfig.Names(ordersapp.Config{})
 	case "gateway":
-		return gatewayBinaryNames(t)
+		return envconfig.Names(gateway.ProcessConfig{})
 	}
 	t.Fatalf("unknown component %s", comp)
 	return nil
-}
-
-func gatewayBinaryNames(t testing.TB) []string {
-	t.Helper()
-	path := filepath.Join(repoRoot(t), "cmd", "hookmesh-gateway", "main.go")
-	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	found := false
-	ast.Inspect(f, func(n ast.Node) bool {
-		ts, ok := n.(*ast.TypeSpec)
-		if !ok || ts.Name.Name != "config" {
-			return true
-		}
-		st, ok := ts.Type.(*ast.StructType)
-		if !ok {
-			t.Fatalf("%s: config is not a struct", path)
-		}
-		found = true
-		for _, field := range st.Fields.List {
-			if sel, ok := field.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Config" {
-				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "gateway" {
-					names = append(names, envconfig.Names(gateway.Config{})...)
-					continue
-				}
-			}
-			if field.Tag == nil {
-				t.Fatalf("%s: config field %v has neither an env tag nor the type gateway.Config", path, field.Names)
-			}
-			tag, err := strconv.Unquote(field.Tag.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := reflect.StructTag(tag)
-			name, ok := st.Lookup("env")
-			if !ok {
-				t.Fatalf("%s: config field %v has no env tag", path, field.Names)
-			}
-			names = append(names, name)
-			if st.Get("secret") == "true" {
-				names = append(names, name+"_FILE")
-			}
-		}
-		return false
-	})
-	if !found {
-		t.Fatalf("%s: no config struct", path)
-	}
-	return names
 }
 
 // Every variable compose sets on a hookmesh container is one its binary reads:
@@ -256,7 +196,7 @@ func TestComposeServiceTokens(t *testing.T) {
 }
 
 func TestGatewayBinaryNames(t *testing.T) {
-	got := gatewayBinaryNames(t)
+	got := configNames(t, "gateway")
 	want := append(envconfig.Names(gateway.Config{}), "HOOKMESH_GRPC_ADDR")
 	sort.Strings(got)
 	sort.Strings(want)

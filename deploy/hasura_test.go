@@ -362,7 +362,7 @@ func TestSchedulesOneSchedulerOnly(t *testing.T) {
 		if ct.Schedule != s.Cron {
 			t.Errorf("%s: Hasura schedule %q, hookmesh cron %q", s.Name, ct.Schedule, s.Cron)
 		}
-		if !reflect.DeepEqual(ct.Payload, s.Payload) && !(len(ct.Payload) == 0 && len(s.Payload) == 0) {
+		if !reflect.DeepEqual(ct.Payload, s.Payload) && (len(ct.Payload) != 0 || len(s.Payload) != 0) {
 			t.Errorf("%s: Hasura payload %v, hookmesh payload %v", s.Name, ct.Payload, s.Payload)
 		}
 		tol, err := time.ParseDuration(s.Tolerance)
@@ -500,13 +500,13 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 		}
 		t.Skip("HOOKMESH_TEST_DATABASE_URL is unset: the migration is checked statically only")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	schema := fmt.Sprintf("deploy_migration_%d", time.Now().UnixNano())
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
@@ -535,7 +535,7 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	rows.Close()
+	_ = rows.Close()
 	for table, want := range demoColumns {
 		g := append([]string(nil), got[table]...)
 		w := append([]string(nil), want...)

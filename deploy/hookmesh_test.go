@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -144,7 +143,7 @@ func gatewaySecretLookups(t testing.TB) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gw, err := gateway.New(context.Background(), gateway.Config{
+		gw, err := gateway.New(t.Context(), gateway.Config{
 			DataDir:    t.TempDir(),
 			ConfigFile: hookmeshYAMLReplicas1(t),
 			AdminToken: env["HOOKMESH_ADMIN_TOKEN"],

@@ -179,7 +179,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// The services behind the subscription targets (email:9101, …) are recording
 	// consumers on loopback: the compose network's names do not resolve here.
@@ -259,7 +259,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"accepted"`) {
 		t.Fatalf("Hasura webhook: %d %s, want 200 accepted", resp.StatusCode, b)
 	}
@@ -283,7 +283,7 @@ func TestComposeGatewayOnNATSCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/events/%s: %d %s", id, resp.StatusCode, b)
 		}

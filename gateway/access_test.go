@@ -21,6 +21,7 @@ import (
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcauth/grpcauthtest"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // recorder is an EventConsumerService counting what reached it.
@@ -84,7 +85,11 @@ func TestSubscriptionTokenAndTLS(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }()
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 
 	tlsYAML := "    tls: {ca_file: " + certs.CAFile + ", cert_file: " + certs.ClientCert + ", key_file: " + certs.ClientKey + ", server_name: " + grpcauthtest.ServerName + "}\n"
 	file := parse(t, testConfig+"subscriptions:\n"+
@@ -92,7 +97,7 @@ func TestSubscriptionTokenAndTLS(t *testing.T) {
 		"  - name: tokenless\n    target: "+lis.Addr().String()+"\n    events: [test.secure]\n    retry: {policy: fixed, num_retries: 0}\n"+tlsYAML)
 	g := start(t, Config{}, Deps{File: file, Secrets: lookup(map[string]string{"CONSUMER_TOKEN": serviceToken})})
 
-	pub := eventv1.NewPublisherServiceClient(grpcserver.MustDial(t, g.GRPCAddr()))
+	pub := eventv1.NewPublisherServiceClient(grpcservertest.MustDial(t, g.GRPCAddr()))
 	if _, err := pub.Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "test", Id: "s-1", Type: "test.secure"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +150,7 @@ func TestPublisherToken(t *testing.T) {
 	const admin, orders = "admin-token-for-tests", "orders-publisher-token"
 	file := parse(t, testConfig+"publishers:\n  - name: orders\n    token_from_env: ORDERS_PUBLISHER_TOKEN\n    types: [\"orders.*\"]\n")
 	g := start(t, Config{AdminToken: admin}, Deps{File: file, Secrets: lookup(map[string]string{"ORDERS_PUBLISHER_TOKEN": orders})})
-	conn := grpcserver.MustDial(t, g.GRPCAddr(), grpcauth.WithBearer(orders))
+	conn := grpcservertest.MustDial(t, g.GRPCAddr(), grpcauth.WithBearer(orders))
 	pub := eventv1.NewPublisherServiceClient(conn)
 	if _, err := pub.Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "orders", Id: "o-1", Type: "orders.shipment.created"}}); err != nil {
 		t.Fatalf("own type: %v", err)
@@ -157,7 +162,7 @@ func TestPublisherToken(t *testing.T) {
 	if _, err := adminv1.NewAdminServiceClient(conn).ListEvents(t.Context(), &adminv1.ListEventsRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("AdminService with the publisher token: %v, want PermissionDenied", err)
 	}
-	if _, err := eventv1.NewPublisherServiceClient(grpcserver.MustDial(t, g.GRPCAddr())).
+	if _, err := eventv1.NewPublisherServiceClient(grpcservertest.MustDial(t, g.GRPCAddr())).
 		Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "orders", Id: "o-2", Type: "orders.x"}}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("without a token: %v, want Unauthenticated", err)
 	}
@@ -177,7 +182,7 @@ func TestGatewayGRPCTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return grpcserver.MustDial(t, g.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		return grpcservertest.MustDial(t, g.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	}
 	list := func(conn *grpc.ClientConn) error {
 		_, err := adminv1.NewAdminServiceClient(conn).ListEvents(t.Context(), &adminv1.ListEventsRequest{})
@@ -189,7 +194,7 @@ func TestGatewayGRPCTLS(t *testing.T) {
 	if err := list(dial(grpcauth.ClientTLS{CAFile: certs.CAFile})); status.Code(err) != codes.Unavailable {
 		t.Fatalf("without a client certificate: %v, want Unavailable", err)
 	}
-	if err := list(grpcserver.MustDial(t, g.GRPCAddr())); status.Code(err) != codes.Unavailable {
+	if err := list(grpcservertest.MustDial(t, g.GRPCAddr())); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext: %v, want Unavailable", err)
 	}
 	if status, body := get(t, "http://"+g.AdminAddr()+"/v1/events", ""); status != 200 {

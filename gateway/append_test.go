@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -52,11 +53,11 @@ func TestObservedLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, parent := tp.Tracer("test").Start(context.Background(), "POST /hooks/hasura")
+			ctx, parent := tp.Tracer("test").Start(t.Context(), "POST /hooks/hasura")
 			ev := &eventv1.Event{Id: "e-1", Source: "hasura", Type: "hasura.public.users.insert"}
 			res, err := o.Append(ctx, ev)
 			parent.End()
-			if res != tc.res || err != tc.err {
+			if res != tc.res || !errors.Is(err, tc.err) {
 				t.Fatalf("Append = %v, %v; want the log's %v, %v", res, err, tc.res, tc.err)
 			}
 			if got := testutil.ToFloat64(o.appends.WithLabelValues("hasura", tc.result)); got != 1 {
@@ -79,7 +80,7 @@ func TestObservedLog(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range s.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			if attrs["hookmesh.append.result"] != tc.result || attrs["messaging.destination.name"] != "hookmesh.events.hasura" || attrs["hookmesh.event.id"] != "e-1" {
 				t.Errorf("span attributes %v", attrs)
@@ -97,7 +98,7 @@ func TestObservedLogWithoutRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Append(context.Background(), &eventv1.Event{Id: "x", Source: "s"}); err != nil {
+	if _, err := o.Append(t.Context(), &eventv1.Event{Id: "x", Source: "s"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,7 +29,7 @@ func TestCrashSafety(t *testing.T) {
 		return
 	}
 	if testing.Short() {
-		t.Skip("starts child processes")
+		t.Skip("short mode: skipping the crash test (SIGKILL)")
 	}
 	dir := t.TempDir()
 	child := startChild(t, dir)
@@ -148,7 +147,7 @@ func startChild(t *testing.T, dir string) *childProc {
 		if b, err := os.ReadFile(addrFile); err == nil && strings.HasSuffix(string(b), "\n") {
 			addr := strings.TrimSpace(string(b))
 			if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					return &childProc{cmd: cmd, addr: addr}
 				}
@@ -163,7 +162,7 @@ func startChild(t *testing.T, dir string) *childProc {
 
 // runCrashChild is the child: a gateway on the data dir until SIGKILL or SIGTERM.
 func runCrashChild(t *testing.T, dir string) {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(t.Context(), syscall.SIGTERM)
 	defer stop()
 	g, err := New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")},
 		Deps{File: testFile(t), Secrets: secrets, Logger: testLogger()})
@@ -192,7 +191,7 @@ func sendHook(c *http.Client, addr, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
 }
@@ -205,7 +204,7 @@ func sendHookBody(c *http.Client, addr, id string) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }

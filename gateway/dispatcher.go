@@ -37,7 +37,6 @@ func (g *Gateway) newDispatcher(ctx context.Context, deps Deps) (*dispatch.Dispa
 		TracerProvider: g.tp,
 		Logger:         g.logger.With("part", "dispatch"),
 		Registerer:     registerer(deps.Registry),
-		StreamPrefix:   deps.StreamPrefix,
 		Replicas:       max(g.file.Log.Replicas, 1),
 	})
 	if err != nil {
@@ -51,7 +50,7 @@ func (g *Gateway) newDispatcher(ctx context.Context, deps Deps) (*dispatch.Dispa
 type healthConsumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
 	log  *eventlog.Log
-	disp func() *dispatch.Dispatcher
+	disp *dispatch.Dispatcher // nil without subscriptions
 }
 
 func (h *healthConsumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
@@ -62,8 +61,8 @@ func (h *healthConsumer) Deliver(ctx context.Context, req *consumerv1.DeliverReq
 	if err := h.log.Ready(ctx); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "event log not ready: %v", err)
 	}
-	if d := h.disp(); d != nil {
-		d.CheckHealth(ctx)
+	if h.disp != nil {
+		h.disp.CheckHealth(ctx)
 	}
 	return &consumerv1.DeliverResponse{}, nil
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -33,12 +32,12 @@ func TestMetricsNeedTheTokenOffLoopback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode
 	}
 	t.Run("public admin listener", func(t *testing.T) {
-		g := start(t, Config{AdminToken: longToken}, Deps{Registry: prometheus.NewRegistry(), AdminListener: publicListener(t)})
+		g := start(t, Config{AdminToken: longToken, AdminAddr: "0.0.0.0:0"}, Deps{Registry: prometheus.NewRegistry()})
 		if s := metricsStatus(t, g.AdminAddr(), ""); s != http.StatusUnauthorized {
 			t.Errorf("without the token: %d, want 401", s)
 		}
@@ -59,14 +58,16 @@ func TestShortAdminTokenRefusedOffLoopback(t *testing.T) {
 	short := strings.Repeat("x", MinAdminTokenLength-1)
 	for _, tc := range []struct {
 		name string
+		cfg  Config
 		deps Deps
 	}{
-		{"REST", Deps{AdminListener: publicListener(t)}},
-		{"gRPC", Deps{GRPCListener: publicListener(t)}},
+		{"REST", Config{AdminAddr: "0.0.0.0:0"}, Deps{}},
+		{"gRPC", Config{}, Deps{GRPCListener: publicListener(t)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.deps.File, tc.deps.Secrets = testFile(t), secrets
-			g, err := New(context.Background(), Config{HTTPAddr: "127.0.0.1:0", AdminToken: short, DataDir: t.TempDir()}, tc.deps)
+			tc.cfg.HTTPAddr, tc.cfg.AdminToken, tc.cfg.DataDir = "127.0.0.1:0", short, t.TempDir()
+			g, err := New(t.Context(), tc.cfg, tc.deps)
 			if err == nil {
 				g.Close()
 				t.Fatal("a short token was accepted off loopback")
@@ -77,7 +78,7 @@ func TestShortAdminTokenRefusedOffLoopback(t *testing.T) {
 		})
 	}
 	// On loopback any token is the operator's choice.
-	g, err := New(context.Background(), Config{HTTPAddr: "127.0.0.1:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
+	g, err := New(t.Context(), Config{HTTPAddr: "127.0.0.1:0", AdminToken: "t", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
 	if err != nil {
 		t.Fatalf("short token on loopback: %v", err)
 	}
@@ -105,7 +106,7 @@ func TestSlowBodiesOnTheWebhookListener(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		if _, err := io.WriteString(c, "POST /hooks/ops HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\n"+
 			"X-Ops-Secret: "+testSecret+"\r\nContent-Length: 1048576\r\n\r\n{"); err != nil {
 			t.Fatal(err)
@@ -139,7 +140,7 @@ func TestSlowBodiesOnTheWebhookListener(t *testing.T) {
 		}
 		var out struct{ Error struct{ Code string } }
 		_ = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		answers[strconv.Itoa(resp.StatusCode)+" "+out.Error.Code]++
 	}
 	if answers["408 request_timeout"] != slow {

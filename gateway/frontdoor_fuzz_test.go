@@ -49,7 +49,7 @@ func FuzzFrontDoor(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(f.Context())
 	f.Cleanup(cancel)
 	g, err := New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: f.TempDir()},
 		Deps{File: file, Secrets: fuzzSecrets, Logger: testLogger(), NoDispatcher: true})

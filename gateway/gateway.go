@@ -1,7 +1,7 @@
 // Package gateway assembles hookmesh's gateway: the webhook front door
 // (POST /hooks/{source}), the event log, the admin API (gRPC, and REST under /v1/
 // through grpc-gateway over a real loopback gRPC connection), health and metrics.
-// The dispatcher plugs in through Deps.NewDispatcher.
+// The dispatcher (gateway/internal/dispatch) delivers to the config's subscriptions.
 package gateway
 
 import (
@@ -72,11 +72,9 @@ type Config struct {
 	GRPCTLS grpcauth.ServerTLS
 }
 
-// Dispatcher delivers stored events to subscriptions. Start begins consuming and
-// returns once running; Stop drains in-flight deliveries. A Dispatcher that also
-// implements admin.Deliveries, admin.DeadLetters, admin.Replays or
-// admin.Subscriptions serves those admin RPCs.
-type Dispatcher interface {
+// dispatcher is the part of *dispatch.Dispatcher that Run drives: Start begins
+// consuming and returns once running; Stop drains in-flight deliveries.
+type dispatcher interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }
@@ -92,18 +90,11 @@ type Deps struct {
 	// Secrets resolves secrets_from_env (default: the environment, NAME or NAME_FILE);
 	// the embedded mode passes one that falls back to generated demo secrets.
 	Secrets config.SecretLookup
-	// HTTPListener and AdminListener replace listening on the configured addresses.
-	HTTPListener, AdminListener net.Listener
-	// NewDispatcher builds the dispatcher once the log is open (the dispatcher's
-	// wiring goes here). Nil runs the gateway without deliveries.
-	NewDispatcher func(ctx context.Context, log *eventlog.Log, file *config.File) (Dispatcher, error)
-	// Schedules serves the scheduled-event RPCs (the scheduler).
-	Schedules admin.Schedules
-	// Mount adds routes next to the REST API and /metrics (the console, the
-	// services' read APIs in the all-in-one binary); they must do their own auth.
+	// HTTPListener replaces listening on Config.HTTPAddr.
+	HTTPListener net.Listener
+	// Mount adds routes next to the REST API and /metrics (e.g. the email
+	// verification page in the all-in-one binary); they must do their own auth.
 	Mount func(mux *http.ServeMux)
-	// LogFault is eventlog.Config.Fault (crash tests only).
-	LogFault func(point string) error
 	// Gatherer, when set, is what /metrics serves (e.g. the gateway's Registry
 	// together with in-process services' registries); default Registry.
 	Gatherer prometheus.Gatherer
@@ -119,9 +110,6 @@ type Deps struct {
 	// PublicPaths are REST paths served without the admin token (e.g. the email
 	// verification link a user opens).
 	PublicPaths []string
-	// StreamPrefix isolates the log's and the dispatcher's streams on a shared
-	// NATS server (tests).
-	StreamPrefix string
 	// NoDispatcher runs the gateway without deliveries (ingest only).
 	NoDispatcher bool
 }
@@ -137,11 +125,10 @@ type Gateway struct {
 	cfg    Config
 	logger *slog.Logger
 	tp     trace.TracerProvider
-	disp0  *dispatch.Dispatcher // the default dispatcher, when built here
 	sched  *scheduler.Scheduler
 	file   *config.File
 	log    *eventlog.Log
-	disp   Dispatcher
+	disp   dispatcher // nil without subscriptions
 
 	httpLis, adminLis, grpcLis net.Listener
 	httpSrv, adminSrv          *http.Server
@@ -154,12 +141,57 @@ type Gateway struct {
 // New loads the config, opens the event log and prepares every listener; nothing is
 // served until Run. On error everything opened so far is closed.
 func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
+	cfg, deps = withDefaults(cfg, deps)
+	g := &Gateway{cfg: cfg, logger: deps.Logger, tp: deps.TracerProvider}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	w, err := g.loadConfig(deps)
+	if err != nil {
+		return nil, err
+	}
+	// Listeners first: a refused admin listener must not leave a log behind.
+	if err := g.listen(deps); err != nil {
+		return nil, err
+	}
+	if err := g.openLog(ctx, deps); err != nil {
+		return nil, err
+	}
+	// Every append (webhooks, published follow-up events, schedules) gets a
+	// producer span and the append metrics.
+	appends, err := newObservedLog(g.log, g.tp, registerer(deps.Registry))
+	if err != nil {
+		return nil, err
+	}
+	if err := g.dialSelf(w.selfCreds); err != nil {
+		return nil, err
+	}
+	d, err := g.buildDispatcher(ctx, deps)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.buildScheduler(ctx, deps, appends); err != nil {
+		return nil, err
+	}
+	if err := g.buildGRPC(deps, w, appends, d); err != nil {
+		return nil, err
+	}
+	if err := g.buildHTTP(deps, w, appends); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// withDefaults fills what Config's env defaults fill when the caller built cfg
+// by hand.
+func withDefaults(cfg Config, deps Deps) (Config, Deps) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	tp := deps.TracerProvider
-	if tp == nil {
-		tp = noop.NewTracerProvider()
+	if deps.TracerProvider == nil {
+		deps.TracerProvider = noop.NewTracerProvider()
 	}
 	if cfg.HTTPAddr == "" && deps.HTTPListener == nil {
 		cfg.HTTPAddr = "127.0.0.1:8090"
@@ -167,192 +199,207 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if cfg.DataDir == "" && cfg.NATSURL == "" {
 		cfg.DataDir = envconfig.DefaultDataDir
 	}
-	g := &Gateway{cfg: cfg, logger: deps.Logger, tp: tp}
-	defer func() {
-		if err != nil {
-			g.close()
-		}
-	}()
+	return cfg, deps
+}
 
+// wiring is what the config file resolves to before anything is opened.
+type wiring struct {
+	routes    []ingest.Route
+	access    config.Access
+	grpcOpts  []grpc.ServerOption
+	selfCreds grpc.DialOption
+}
+
+// loadConfig reads the config file (unless Deps.File gives it) and resolves its
+// sources, access rules and the gRPC API's TLS.
+func (g *Gateway) loadConfig(deps Deps) (w wiring, err error) {
 	g.file = deps.File
 	if g.file == nil {
-		if g.file, err = config.Load(cfg.ConfigFile); err != nil {
-			return nil, err
+		if g.file, err = config.Load(g.cfg.ConfigFile); err != nil {
+			return w, err
 		}
 	}
-	routes, err := ingest.Routes(g.file, deps.Secrets)
-	if err != nil {
-		return nil, fmt.Errorf("sources: %w", err)
+	if w.routes, err = ingest.Routes(g.file, deps.Secrets); err != nil {
+		return w, fmt.Errorf("sources: %w", err)
 	}
-	access, err := g.file.Access(deps.Secrets)
-	if err != nil {
-		return nil, err
+	if w.access, err = g.file.Access(deps.Secrets); err != nil {
+		return w, err
 	}
-	grpcOpts, err := grpcServerOptions(cfg, access)
-	if err != nil {
-		return nil, fmt.Errorf("grpc api: %w", err)
+	if w.grpcOpts, err = grpcServerOptions(g.cfg, w.access); err != nil {
+		return w, fmt.Errorf("grpc api: %w", err)
 	}
-	selfCreds, err := cfg.GRPCTLS.SelfDial()
-	if err != nil {
-		return nil, fmt.Errorf("grpc api: %w", err)
+	if w.selfCreds, err = g.cfg.GRPCTLS.SelfDial(); err != nil {
+		return w, fmt.Errorf("grpc api: %w", err)
 	}
+	return w, nil
+}
 
-	// Listeners first: a refused admin listener must not leave a log behind.
+// listen opens the HTTP, admin and gRPC listeners and refuses any off loopback
+// without an admin token.
+func (g *Gateway) listen(deps Deps) (err error) {
+	cfg := g.cfg
 	if g.httpLis, err = listen(deps.HTTPListener, cfg.HTTPAddr); err != nil {
-		return nil, err
+		return err
 	}
 	restLis := g.httpLis
-	if cfg.AdminAddr != "" || deps.AdminListener != nil {
-		if g.adminLis, err = listen(deps.AdminListener, cfg.AdminAddr); err != nil {
-			return nil, err
+	if cfg.AdminAddr != "" {
+		if g.adminLis, err = listen(nil, cfg.AdminAddr); err != nil {
+			return err
 		}
 		restLis = g.adminLis
 	}
 	if cfg.AdminToken == "" && !isLoopback(restLis.Addr()) {
-		return nil, fmt.Errorf("the REST API listens on %s, which is not loopback: set HOOKMESH_ADMIN_TOKEN", restLis.Addr())
+		return fmt.Errorf("the REST API listens on %s, which is not loopback: set HOOKMESH_ADMIN_TOKEN", restLis.Addr())
 	}
 	// The gRPC API (admin, publisher, the gateway's own health consumer) listens
 	// before the dispatcher starts, which may deliver to builtin:gateway.
 	if g.grpcLis, err = listen(deps.GRPCListener, "127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("grpc listener: %w", err)
+		return fmt.Errorf("grpc listener: %w", err)
 	}
 	if cfg.AdminToken == "" && !isLoopback(g.grpcLis.Addr()) {
-		return nil, fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
+		return fmt.Errorf("the gRPC API listens on %s (HOOKMESH_GRPC_ADDR), which is not loopback: set HOOKMESH_ADMIN_TOKEN", g.grpcLis.Addr())
 	}
-	if err := checkTokenLength(cfg.AdminToken, restLis.Addr(), g.grpcLis.Addr()); err != nil {
-		return nil, err
-	}
+	return checkTokenLength(cfg.AdminToken, restLis.Addr(), g.grpcLis.Addr())
+}
 
+// openLog opens the event log with the config file's log settings.
+func (g *Gateway) openLog(ctx context.Context, deps Deps) (err error) {
 	logCfg := eventlog.Config{
-		DataDir:       cfg.DataDir,
-		URL:           cfg.NATSURL,
+		DataDir:       g.cfg.DataDir,
+		URL:           g.cfg.NATSURL,
 		Replicas:      g.file.Log.Replicas,
 		MaxAge:        g.file.Log.MaxAge.Std(),
 		MaxBytes:      int64(g.file.Log.MaxBytes),
 		Sync:          g.file.Log.Sync,
 		DedupeHorizon: g.file.Log.DedupeHorizon.Std(),
 		MaxBodyBytes:  g.file.MaxBodyBytes(),
-		Fault:         deps.LogFault,
-		StreamPrefix:  deps.StreamPrefix,
 	}
 	if need := eventlog.RequiredPayload(logCfg.MaxBodyBytes); need > int64(eventlog.DefaultMaxPayload) {
 		logCfg.MaxPayload = int32(need)
 	}
 	if g.log, err = eventlog.Open(ctx, logCfg, deps.Logger.With("part", "eventlog")); err != nil {
-		return nil, fmt.Errorf("open event log: %w", err)
+		return fmt.Errorf("open event log: %w", err)
 	}
+	return nil
+}
 
-	// Every append (webhooks, published follow-up events, schedules) gets a
-	// producer span and the append metrics.
-	appends, err := newObservedLog(g.log, tp, registerer(deps.Registry))
+// dialSelf connects to the gateway's own gRPC API, traced like any other gRPC hop
+// (REST calls, deliveries to builtin:gateway). It sends the token itself: REST
+// and the console have checked their caller.
+func (g *Gateway) dialSelf(creds grpc.DialOption) (err error) {
+	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), creds,
+		grpcauth.WithBearer(g.cfg.AdminToken),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(g.tp), otelgrpc.WithPropagators(ingest.Propagator()),
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
+		return fmt.Errorf("admin grpc client: %w", err)
+	}
+	return nil
+}
+
+// buildDispatcher builds the dispatcher when the config has subscriptions;
+// nil without (or with Deps.NoDispatcher).
+func (g *Gateway) buildDispatcher(ctx context.Context, deps Deps) (*dispatch.Dispatcher, error) {
+	if deps.NoDispatcher || len(g.file.Subscriptions) == 0 {
+		return nil, nil
+	}
+	d, err := g.newDispatcher(ctx, deps)
 	if err != nil {
 		return nil, err
 	}
-	hooks, err := ingest.New(ingest.Config{
-		Routes:         routes,
+	g.disp = d
+	return d, nil
+}
+
+// buildScheduler builds the gateway's own scheduler: cron.<name> ticks and
+// one-off scheduled.<name> events, once per tick across gateways.
+// cron.health-check reaches the gateway through its builtin:gateway
+// subscription, so no tick hooks are needed.
+func (g *Gateway) buildScheduler(ctx context.Context, deps Deps, appends *observedLog) (err error) {
+	if g.sched, err = scheduler.New(ctx, scheduler.Config{
 		Log:            appends,
-		TracerProvider: tp,
+		JS:             g.log.JetStream(),
+		Schedules:      scheduler.FromConfig(g.file.Schedules),
+		TracerProvider: g.tp,
+		Logger:         deps.Logger.With("part", "scheduler"),
+		Registerer:     registerer(deps.Registry),
+		Replicas:       max(g.file.Log.Replicas, 1),
+	}); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	return nil
+}
+
+// buildGRPC builds the gateway's gRPC API: AdminService, PublisherService and the
+// health consumer behind builtin:gateway. With a token every service but health
+// (container probes) needs it, the health consumer too: the dispatcher reaches
+// builtin:gateway through g.grpcConn.
+func (g *Gateway) buildGRPC(deps Deps, w wiring, appends *observedLog, d *dispatch.Dispatcher) (err error) {
+	adminCfg := admin.Config{Events: g.log, Schedules: g.sched, Logger: deps.Logger.With("part", "admin")}
+	if d != nil {
+		adminCfg.Deliveries, _ = any(d).(admin.Deliveries)
+		adminCfg.DeadLetters, _ = any(d).(admin.DeadLetters)
+		adminCfg.Replays, _ = any(d).(admin.Replays)
+		adminCfg.Subscriptions, _ = any(d).(admin.Subscriptions)
+	}
+	svc, err := admin.New(adminCfg)
+	if err != nil {
+		return err
+	}
+	grpcCfg := grpcserver.Config{TracerProvider: g.tp, Logger: deps.Logger.With("part", "admin-grpc"), Options: w.grpcOpts}
+	if g.grpcSrv, err = grpcserver.New(grpcCfg); err != nil {
+		return fmt.Errorf("admin grpc server: %w", err)
+	}
+	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
+	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish"), Restricted: restrictedPublishers(w.access)})
+	if err != nil {
+		return err
+	}
+	eventv1.RegisterPublisherServiceServer(g.grpcSrv.GRPC(), pub)
+	consumerv1.RegisterEventConsumerServiceServer(g.grpcSrv.GRPC(), &healthConsumer{log: g.log, disp: d})
+	return nil
+}
+
+// buildHTTP builds the webhook server and, with an admin listener, the admin
+// server: REST (through g.grpcConn), the console, /metrics and Deps.Mount.
+func (g *Gateway) buildHTTP(deps Deps, w wiring, appends *observedLog) error {
+	cfg := g.cfg
+	hooks, err := ingest.New(ingest.Config{
+		Routes:         w.routes,
+		Log:            appends,
+		TracerProvider: g.tp,
 		Logger:         deps.Logger.With("part", "ingest"),
 		Metrics:        registerer(deps.Registry),
 
 		MaxBodiesInFlight: cfg.MaxBodiesInFlight,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-
-	// Traced like any other gRPC hop (REST calls, deliveries to builtin:gateway).
-	// It sends the token itself: REST and the console have checked their caller.
-	if g.grpcConn, err = grpc.NewClient(g.grpcLis.Addr().String(), selfCreds,
-		grpcauth.WithBearer(cfg.AdminToken),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(ingest.Propagator()),
-			otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))); err != nil {
-		return nil, fmt.Errorf("admin grpc client: %w", err)
-	}
-	switch {
-	case deps.NewDispatcher != nil:
-		if g.disp, err = deps.NewDispatcher(ctx, g.log, g.file); err != nil {
-			return nil, fmt.Errorf("dispatcher: %w", err)
-		}
-	case !deps.NoDispatcher && len(g.file.Subscriptions) > 0:
-		if g.disp0, err = g.newDispatcher(ctx, deps); err != nil {
-			return nil, err
-		}
-		g.disp = g.disp0
-	}
-	// The gateway's own scheduler: cron.<name> ticks and one-off scheduled.<name>
-	// events, once per tick across gateways. cron.health-check reaches the gateway
-	// through its builtin:gateway subscription, so no tick hooks are needed.
-	if deps.Schedules == nil {
-		if g.sched, err = scheduler.New(ctx, scheduler.Config{
-			Log:            appends,
-			JS:             g.log.JetStream(),
-			Schedules:      scheduler.FromConfig(g.file.Schedules),
-			TracerProvider: tp,
-			Logger:         deps.Logger.With("part", "scheduler"),
-			Registerer:     registerer(deps.Registry),
-			BucketPrefix:   deps.StreamPrefix,
-			Replicas:       max(g.file.Log.Replicas, 1),
-		}); err != nil {
-			return nil, fmt.Errorf("scheduler: %w", err)
-		}
-	}
-	adminCfg := admin.Config{Events: g.log, Schedules: deps.Schedules, Logger: deps.Logger.With("part", "admin")}
-	if adminCfg.Schedules == nil && g.sched != nil {
-		adminCfg.Schedules = g.sched
-	}
-	adminCfg.Deliveries, _ = g.disp.(admin.Deliveries)
-	adminCfg.DeadLetters, _ = g.disp.(admin.DeadLetters)
-	adminCfg.Replays, _ = g.disp.(admin.Replays)
-	adminCfg.Subscriptions, _ = g.disp.(admin.Subscriptions)
-	svc, err := admin.New(adminCfg)
-	if err != nil {
-		return nil, err
-	}
-	// With a token every service but health (container probes) needs it, the
-	// health consumer too: the dispatcher reaches builtin:gateway through g.grpcConn.
-	grpcCfg := grpcserver.Config{TracerProvider: tp, Logger: deps.Logger.With("part", "admin-grpc"), Options: grpcOpts}
-	if g.grpcSrv, err = grpcserver.New(grpcCfg); err != nil {
-		return nil, fmt.Errorf("admin grpc server: %w", err)
-	}
-	adminv1.RegisterAdminServiceServer(g.grpcSrv.GRPC(), svc)
-	pub, err := publish.New(publish.Config{Log: appends, Logger: deps.Logger.With("part", "publish"), Restricted: restrictedPublishers(access)})
-	if err != nil {
-		return nil, err
-	}
-	eventv1.RegisterPublisherServiceServer(g.grpcSrv.GRPC(), pub)
-	consumerv1.RegisterEventConsumerServiceServer(g.grpcSrv.GRPC(), &healthConsumer{log: g.log, disp: func() *dispatch.Dispatcher { return g.disp0 }})
 	// The REST API reaches AdminService through a real gRPC connection on loopback.
 	rest, err := restHandler(g.grpcConn, cfg.AdminToken, deps.REST, deps.PublicPaths)
 	if err != nil {
-		return nil, err
-	}
-
-	metrics := http.NotFoundHandler()
-	switch {
-	case deps.Gatherer != nil:
-		metrics = promHandler(deps.Gatherer)
-	case deps.Registry != nil:
-		metrics = promHandler(deps.Registry)
+		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/{source}", hooks)
 	mux.Handle("/hooks/", hooks) // deeper or empty paths: a JSON unknown_source, not a text 404
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
-	mux.HandleFunc("GET /readyz", g.ready)
+	g.handleHealth(mux)
 	adminMux := mux
 	if g.adminLis != nil {
 		adminMux = http.NewServeMux()
-		adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
-		adminMux.HandleFunc("GET /readyz", g.ready)
+		g.handleHealth(adminMux)
 	}
-	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metrics))
+	restLis := g.httpLis
+	if g.adminLis != nil {
+		restLis = g.adminLis
+	}
+	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metricsHandler(deps)))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
 	adminMux.Handle("GET /v1/schemas", console.Auth(cfg.AdminToken)(withToken(cfg.AdminToken, catalog.New(g.file))))
 	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cons.Mount(adminMux)
 	if deps.Mount != nil {
@@ -366,7 +413,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	} else {
 		g.httpSrv.RegisterOnShutdown(cons.Close)
 	}
-	return g, nil
+	return nil
+}
+
+func (g *Gateway) handleHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok", "") })
+	mux.HandleFunc("GET /readyz", g.ready)
+}
+
+// metricsHandler serves Deps.Gatherer, else Deps.Registry, else 404.
+func metricsHandler(deps Deps) http.Handler {
+	switch {
+	case deps.Gatherer != nil:
+		return promHandler(deps.Gatherer)
+	case deps.Registry != nil:
+		return promHandler(deps.Registry)
+	}
+	return http.NotFoundHandler()
 }
 
 // HTTPAddr is the address webhooks are served on.

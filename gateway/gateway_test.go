@@ -18,8 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
-	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
 
@@ -77,14 +77,14 @@ func start(t *testing.T, cfg Config, deps Deps) *Gateway {
 	if deps.Logger == nil {
 		deps.Logger = testLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := New(ctx, cfg, deps)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(cancel)
-	RunInTest(t, g)
+	gatewaytest.Run(t, g)
 	return g
 }
 
@@ -111,7 +111,7 @@ func call(t *testing.T, req *http.Request) (int, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
@@ -234,7 +234,7 @@ func TestRESTEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		raw, _ := io.ReadAll(resp.Body)
 		if !bytes.Contains(raw, []byte(`hookmesh_ingest_requests_total{outcome="accepted",source="hasura"} 6`)) {
 			t.Fatalf("metrics:\n%s", raw)
@@ -262,7 +262,7 @@ func TestAdminListenerAndToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("REST on the webhook listener: %d", resp.StatusCode)
 	}
@@ -292,7 +292,7 @@ func TestNewRefuses(t *testing.T) {
 			if tc.name != "bad config file" {
 				deps.File = testFile(t)
 			}
-			g, err := New(context.Background(), cfg, deps)
+			g, err := New(t.Context(), cfg, deps)
 			if err == nil {
 				g.Close()
 				t.Fatal("accepted")
@@ -303,7 +303,7 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 	// With a token a public listener is allowed.
-	g, err := New(context.Background(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "a-long-enough-token", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
+	g, err := New(t.Context(), Config{HTTPAddr: "0.0.0.0:0", AdminToken: "a-long-enough-token", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,17 +327,17 @@ func (d *stubDispatcher) Stop(ctx context.Context) error {
 func TestShutdownOrder(t *testing.T) {
 	var g *Gateway
 	d := &stubDispatcher{g: &g}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var err error
-	g, err = New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets,
-		NewDispatcher: func(context.Context, *eventlog.Log, *config.File) (Dispatcher, error) { return d, nil }})
+	g, err = New(ctx, Config{HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()}, Deps{File: testFile(t), Secrets: secrets, NoDispatcher: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.disp = d // Run drives whatever dispatcher New built
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)
-	for g.Log().Ready(context.Background()) != nil {
+	for g.Log().Ready(t.Context()) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("not ready")
 		}
@@ -350,7 +350,8 @@ func TestShutdownOrder(t *testing.T) {
 	if !d.started || !d.stopped || !d.logOpenAtStop {
 		t.Fatalf("dispatcher %+v: want started, stopped while the log was still open", d)
 	}
-	if _, err := http.Get("http://" + g.HTTPAddr() + "/healthz"); err == nil {
+	if resp, err := http.Get("http://" + g.HTTPAddr() + "/healthz"); err == nil {
+		_ = resp.Body.Close()
 		t.Fatal("HTTP still served after Run returned")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // testConfig plus the demo's subscription of the gateway's own health consumer.
@@ -34,7 +35,7 @@ const healthConfig = testConfig + `subscriptions:
 
 func grpcCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -85,7 +86,7 @@ func TestGRPCAPIRequiresToken(t *testing.T) {
 		{"right token", []grpc.DialOption{grpcauth.WithBearer(token)}, codes.OK, ""},
 	}
 	for _, tc := range tests {
-		conn := grpcserver.MustDial(t, g.GRPCAddr(), tc.dial...)
+		conn := grpcservertest.MustDial(t, g.GRPCAddr(), tc.dial...)
 		for svc, call := range calls {
 			t.Run(tc.name+"/"+svc, func(t *testing.T) {
 				err := call(grpcCtx(t), conn)
@@ -100,7 +101,7 @@ func TestGRPCAPIRequiresToken(t *testing.T) {
 	}
 
 	t.Run("health without token", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, g.GRPCAddr())).Check(grpcCtx(t), &healthpb.HealthCheckRequest{})
+		resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, g.GRPCAddr())).Check(grpcCtx(t), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health: %v, %v; want SERVING", resp.GetStatus(), err)
 		}
@@ -115,7 +116,7 @@ func TestGRPCAPIRequiresToken(t *testing.T) {
 	})
 
 	t.Run("dispatcher delivers to builtin:gateway", func(t *testing.T) {
-		_, err := eventv1.NewPublisherServiceClient(grpcserver.MustDial(t, g.GRPCAddr(), grpcauth.WithBearer(token))).
+		_, err := eventv1.NewPublisherServiceClient(grpcservertest.MustDial(t, g.GRPCAddr(), grpcauth.WithBearer(token))).
 			Publish(grpcCtx(t), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "cron", Id: "hc-1", Type: "cron.health-check"}})
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +145,7 @@ func TestGRPCAPIRequiresToken(t *testing.T) {
 // Without a token the gRPC API stays open on loopback (the laptop default).
 func TestGRPCAPIOpenOnLoopbackWithoutToken(t *testing.T) {
 	g := start(t, Config{}, Deps{})
-	if _, err := adminv1.NewAdminServiceClient(grpcserver.MustDial(t, g.GRPCAddr())).ListEvents(grpcCtx(t), &adminv1.ListEventsRequest{}); err != nil {
+	if _, err := adminv1.NewAdminServiceClient(grpcservertest.MustDial(t, g.GRPCAddr())).ListEvents(grpcCtx(t), &adminv1.ListEventsRequest{}); err != nil {
 		t.Fatalf("ListEvents without a token: %v", err)
 	}
 }
@@ -163,7 +164,7 @@ func publicListener(t *testing.T) net.Listener {
 // A gRPC API off loopback needs the token, like REST; refused before the log opens.
 func TestNewRefusesPublicGRPCWithoutToken(t *testing.T) {
 	dataDir := t.TempDir()
-	g, err := New(context.Background(), Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir},
+	g, err := New(t.Context(), Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir},
 		Deps{File: testFile(t), Secrets: secrets, GRPCListener: publicListener(t)})
 	if err == nil {
 		g.Close()
@@ -180,7 +181,7 @@ func TestNewRefusesPublicGRPCWithoutToken(t *testing.T) {
 	// With a token it serves, and asks for the token.
 	g = start(t, Config{AdminToken: "a-long-enough-token"}, Deps{GRPCListener: publicListener(t)})
 	_, port, _ := net.SplitHostPort(g.GRPCAddr())
-	_, err = adminv1.NewAdminServiceClient(grpcserver.MustDial(t, net.JoinHostPort("127.0.0.1", port))).ListEvents(grpcCtx(t), &adminv1.ListEventsRequest{})
+	_, err = adminv1.NewAdminServiceClient(grpcservertest.MustDial(t, net.JoinHostPort("127.0.0.1", port))).ListEvents(grpcCtx(t), &adminv1.ListEventsRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("ListEvents without a token on the public listener: %v, want Unauthenticated", err)
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the code generation tools at pinned versions into .tools/ (ignored by git).
+# Installs the code generation and lint tools at pinned versions into .tools/ (ignored by git).
 # Needs only Go and npm; no buf registry. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +13,14 @@ GRPC_GATEWAY_VERSION=v2.33.0
 OAPI_CODEGEN_VERSION=v2.8.2
 SWAGGER2OPENAPI_VERSION=7.0.8
 REDOCLY_VERSION=2.77.0
+# The Go linter `make lint` runs over every module (.golangci.yml).
+GOLANGCI_LINT_VERSION=v2.15.0
 
 root="$PWD/.tools"
 bin="$root/bin"
 mkdir -p "$bin"
 stamp="$root/versions"
-want="buf=$BUF_VERSION go=$PROTOC_GEN_GO_VERSION grpc=$PROTOC_GEN_GO_GRPC_VERSION gw=$GRPC_GATEWAY_VERSION oapi=$OAPI_CODEGEN_VERSION s2o=$SWAGGER2OPENAPI_VERSION redocly=$REDOCLY_VERSION"
+want="buf=$BUF_VERSION go=$PROTOC_GEN_GO_VERSION grpc=$PROTOC_GEN_GO_GRPC_VERSION gw=$GRPC_GATEWAY_VERSION oapi=$OAPI_CODEGEN_VERSION s2o=$SWAGGER2OPENAPI_VERSION redocly=$REDOCLY_VERSION golangci=$GOLANGCI_LINT_VERSION"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$bin/buf" ]]; then
   exit 0
 fi
@@ -29,6 +31,8 @@ GOBIN="$bin" GOWORK=off go install \
   "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$GRPC_GATEWAY_VERSION" \
   "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$GRPC_GATEWAY_VERSION"
 GOBIN="$bin" GOWORK=off go install "github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@$OAPI_CODEGEN_VERSION"
+# Built from source with the local Go (the module's go line must not exceed it).
+GOBIN="$bin" GOWORK=off go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
 
 # buf: the npm package ships the same binary as the release, in seconds.
 npm install --silent --no-audit --no-fund --prefix "$root/npm" "@bufbuild/buf@$BUF_VERSION" \

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# hookmesh gateway (cmd/hookmesh-gateway), as a small static image. Build from the repository root,
+# hookmesh gateway (gateway/cmd/hookmesh-gateway), as a small static image. Build from the repository root,
 # which the Go workspace (go.work) needs as the context:
 #   docker build -f deploy/docker/gateway.Dockerfile -t hookmesh/gateway .
 # (docker-compose.yml does this.) .dockerignore keeps local state and tools out.
@@ -13,6 +13,7 @@ COPY go.work go.work.su[m] go.mod go.su[m] ./
 COPY gen/go/go.mod gen/go/go.sum gen/go/
 COPY platform/go.mod platform/go.sum platform/
 COPY gateway/go.mod gateway/go.sum gateway/
+COPY gateway/internal/console/browser/go.mod gateway/internal/console/browser/go.sum gateway/internal/console/browser/
 COPY services/email/go.mod services/email/go.sum services/email/
 COPY services/analytics/go.mod services/analytics/go.sum services/analytics/
 COPY services/orders/go.mod services/orders/go.sum services/orders/
@@ -20,9 +21,8 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY gen/go gen/go
 COPY platform platform
 COPY gateway gateway
-COPY cmd/hookmesh-gateway cmd/hookmesh-gateway
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w" -o /out/hookmesh-gateway ./cmd/hookmesh-gateway
+    go build -ldflags="-s -w" -o /out/hookmesh-gateway ./gateway/cmd/hookmesh-gateway
 
 # distroless static: CA certificates and time zones, no shell, uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -13,6 +13,7 @@ COPY go.work go.work.su[m] go.mod go.su[m] ./
 COPY gen/go/go.mod gen/go/go.sum gen/go/
 COPY platform/go.mod platform/go.sum platform/
 COPY gateway/go.mod gateway/go.sum gateway/
+COPY gateway/internal/console/browser/go.mod gateway/internal/console/browser/go.sum gateway/internal/console/browser/
 COPY services/email/go.mod services/email/go.sum services/email/
 COPY services/analytics/go.mod services/analytics/go.sum services/analytics/
 COPY services/orders/go.mod services/orders/go.sum services/orders/

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
@@ -112,7 +113,7 @@ func start(t *testing.T, env ...string) *consumer {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-c.exited:
+		case <-c.exited: //nolint:errcheck // how it exits after SIGTERM is not this cleanup's concern
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Error("the consumer did not stop within 10s of SIGTERM")
@@ -278,7 +279,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 	defer cancel()
 	// A real tracer: events then carry a traceparent and deliveries send theirs.
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter()))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
+	defer func() { _ = tp.Shutdown(t.Context()) }()
 	gw, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), ConfigFile: conf}, gateway.Deps{
 		HTTPListener:   lis,
 		TracerProvider: tp,
@@ -292,7 +293,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := gateway.RunInTest(t, gw)
+	base := gatewaytest.Run(t, gw)
 	admin := "http://" + gw.AdminAddr()
 
 	post := func(id, row string) string {
@@ -304,7 +305,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var r struct{ Status string }
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -317,7 +318,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		var r eventRecord
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -384,7 +385,7 @@ func TestGatewayDeliversRetriesDeadLettersReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("replay: %d %s", resp.StatusCode, b)
 	}

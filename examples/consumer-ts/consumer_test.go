@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -62,7 +63,7 @@ func build(t testing.TB) string {
 	buildOnce.Do(func() {
 		nodeBin = node
 		run := func(name string, args ...string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, name, args...)
 			cmd.Dir = d
@@ -131,7 +132,7 @@ func start(t *testing.T, env ...string) *consumer {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-c.exited:
+		case <-c.exited: //nolint:errcheck // how it exits after SIGTERM is not this cleanup's concern
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Error("the consumer did not stop within 10s of SIGTERM")
@@ -229,14 +230,14 @@ func TestStartErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, node, "dist/server.js")
 			cmd.Dir = dir(t)
 			cmd.Env = append(os.Environ(), "LISTEN_ADDR=127.0.0.1:0", "PROCESSED_FILE="+filepath.Join(t.TempDir(), "p.jsonl"), tc.env)
 			out, err := cmd.Output()
 			var exit *exec.ExitError
-			if !errorsAs(err, &exit) || exit.ExitCode() != 2 {
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 				t.Fatalf("exit: %v, want code 2; output: %s", err, out)
 			}
 			if !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), `"msg":"cannot start"`) {
@@ -244,14 +245,6 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // A real gateway delivers a Hasura webhook to the TypeScript consumer; told to
@@ -276,7 +269,7 @@ func TestGatewayDeliversAndRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	gw, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), ConfigFile: conf}, gateway.Deps{
 		HTTPListener: lis,
@@ -314,7 +307,7 @@ func TestGatewayDeliversAndRetries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var r struct{ Status string }
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
@@ -365,7 +358,7 @@ func TestGatewayDeliversAndRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/events/%s: %d %s", id, resp.StatusCode, b)
 		}

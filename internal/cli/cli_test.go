@@ -156,7 +156,7 @@ func TestSendErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadAddr := "http://" + closed.Addr().String()
-	closed.Close()
+	_ = closed.Close()
 	tests := []struct {
 		name     string
 		args     []string

@@ -121,7 +121,7 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		return nil, &connError{addr: c.base.String(), err: unwrapURLError(err)}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, &connError{addr: c.base.String(), err: err}

@@ -110,15 +110,14 @@ func freshen(kind string, body []byte, id string, now time.Time) ([]byte, error)
 
 // idHeaders sets the identifying headers a sender puts next to the body: GitHub's
 // delivery GUID, Shopify's ids, the Standard Webhooks message id; eventHeader is the
-// X-GitHub-Event / X-Shopify-Topic. It returns the id set in a header, if any.
-func idHeaders(kind string, h http.Header, id, eventHeader string, now time.Time) string {
+// X-GitHub-Event / X-Shopify-Topic.
+func idHeaders(kind string, h http.Header, id, eventHeader string, now time.Time) {
 	switch kind {
 	case kindGitHub:
 		id = firstNonEmpty(id, uuid.NewString())
 		h.Set("X-GitHub-Event", eventHeader)
 		h.Set("X-GitHub-Delivery", id)
 		h.Set("X-GitHub-Hook-ID", "1")
-		return id
 	case kindShopify:
 		id = firstNonEmpty(id, uuid.NewString())
 		h.Set("X-Shopify-Topic", eventHeader)
@@ -127,13 +126,10 @@ func idHeaders(kind string, h http.Header, id, eventHeader string, now time.Time
 		h.Set("X-Shopify-Triggered-At", now.UTC().Format(time.RFC3339Nano))
 		h.Set("X-Shopify-Shop-Domain", "hookmesh-demo.myshopify.com")
 		h.Set("X-Shopify-API-Version", "2025-01")
-		return id
 	case kindStandard:
 		id = firstNonEmpty(id, "msg_"+randomToken(27, alnum))
 		h.Set("webhook-id", id)
-		return id
 	}
-	return ""
 }
 
 const (

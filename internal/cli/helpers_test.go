@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	"github.com/hookmesh/hookmesh/internal/cli"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 const adminToken = "cli-test-admin-token"
@@ -79,10 +81,11 @@ func (s *sink) Deliver(_ context.Context, req *consumerv1.DeliverRequest) (*cons
 	return &consumerv1.DeliverResponse{}, nil
 }
 
-func (s *sink) count(source, id string) int {
+// count is how often the hasura event id was applied.
+func (s *sink) count(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.applied[source+"/"+id]
+	return s.applied["hasura/"+id]
 }
 
 // env is a running gateway and what the CLI needs to reach it.
@@ -136,7 +139,7 @@ func startGateway(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), ConfigFile: cfgPath, AdminToken: adminToken}, gateway.Deps{
 		Logger:       slog.New(slog.DiscardHandler),
 		HTTPListener: httpLis,
@@ -150,7 +153,7 @@ func startGateway(t *testing.T) *env {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(cancel)
-	base := gateway.RunInTest(t, g)
+	base := gatewaytest.Run(t, g)
 	return &env{url: base, dataDir: dataDir, sink: s}
 }
 
@@ -158,18 +161,6 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond with a generous liveness deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -246,7 +237,7 @@ func (e *env) event(t *testing.T, source, id string) getEvent {
 	// between Get's index lookup and its read of the ack floor (reported to the
 	// eventlog's owner); a 404 right after an accepted send is that race.
 	var r result
-	waitFor(t, "event "+source+"/"+id, func() bool {
+	eventually.True(t, 30*time.Second, "event "+source+"/"+id, func() bool {
 		r = e.cmd("events", "get", id, "--source", source, "--json")
 		return r.code == 0 || !strings.Contains(r.stderr, "not_found")
 	})

@@ -46,7 +46,7 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return c.fail(fmt.Errorf("connect: %w", err))
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	for _, name := range tables {
 		if err := genTable(ctx, conn, name, out, schemagen.Options{Package: pkg, GoPkg: goPkg}, stdout); err != nil {
 			return c.fail(err)

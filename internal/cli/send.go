@@ -127,7 +127,7 @@ func post(ctx context.Context, hc *http.Client, base *url.URL, source string, r 
 	if err != nil {
 		return 0, nil, &connError{addr: base.String(), err: unwrapURLError(err)}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return resp.StatusCode, nil, &connError{addr: base.String(), err: err}

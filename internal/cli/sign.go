@@ -49,9 +49,6 @@ var kindSecretEnv = map[string]string{
 type delivery struct {
 	body    []byte
 	headers http.Header
-	// id is the delivery's identity in the gateway (what (source, id) dedupes on),
-	// when the sender chooses it in a header.
-	id string
 }
 
 // sign adds the kind's authentication headers for secret at time now.

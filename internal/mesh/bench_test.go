@@ -54,7 +54,7 @@ func startTracedMesh(b *testing.B, env map[string]string, otlp bool) *tracedMesh
 	b.Helper()
 	for _, k := range []string{"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		b.Setenv(k, "")
-		os.Unsetenv(k)
+		_ = os.Unsetenv(k)
 	}
 	for k, v := range env {
 		b.Setenv(k, v)
@@ -88,7 +88,7 @@ func (m *tracedMesh) post(body string) error {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("POST /hooks/hasura: %d", resp.StatusCode)
 	}
@@ -102,7 +102,7 @@ func (m *tracedMesh) delivered() (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

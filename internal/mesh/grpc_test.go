@@ -9,6 +9,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 func TestLoadConfigGRPCAddr(t *testing.T) {
@@ -32,7 +33,7 @@ func TestMeshGRPCAPIReflection(t *testing.T) {
 	r := startMesh(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	names, err := grpcserver.ListServices(ctx, grpcserver.MustDial(t, r.mesh.Gateway.GRPCAddr()))
+	names, err := grpcserver.ListServices(ctx, grpcservertest.MustDial(t, r.mesh.Gateway.GRPCAddr()))
 	if err != nil {
 		t.Fatal(err)
 	}

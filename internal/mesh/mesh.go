@@ -196,7 +196,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
-	defer analytics.Close()
+	defer func() { _ = analytics.Close() }()
 	analyticsSrv, err := serve("analytics", analytics.Register)
 	if err != nil {
 		return err
@@ -208,7 +208,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return err
 	}
-	defer analyticsClient.Close()
+	defer func() { _ = analyticsClient.Close() }()
 	email, err := emailapp.New(ctx, emailCfg, emailapp.Deps{
 		TracerProvider: tel["email"].TracerProvider,
 		Logger:         logFor("email"),
@@ -218,7 +218,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("email: %w", err)
 	}
-	defer email.Close()
+	defer func() { _ = email.Close() }()
 	emailSrv, err := serve("email", email.Register)
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return err
 	}
-	defer publisherConn.Close()
+	defer func() { _ = publisherConn.Close() }()
 	ordersCfg := cfg.Orders
 	ordersCfg.HTTPAddr = ""
 	if ordersCfg.FulfillmentWebhookURL == "" && cfg.Gateway.ConfigFile == "" {
@@ -260,7 +260,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	defer orders.Close()
+	defer func() { _ = orders.Close() }()
 	ordersSrv, err := serve("orders", orders.Register)
 	if err != nil {
 		return err
@@ -272,7 +272,7 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 		if derr != nil {
 			return derr
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		builtins[name] = conn
 	}
 	// The verification link opens a page (GET: a button, POST: confirm) in
@@ -356,7 +356,7 @@ func (s *served) addr() string { return s.lis.Addr().String() }
 
 func (s *served) stop() {
 	s.cancel()
-	<-s.done
+	<-s.done //nolint:errcheck // what Serve returns once cancelled is the shutdown itself
 }
 
 func startServer(ctx context.Context, name string, tel *telemetry.Provider, logger *slog.Logger, register func(*grpc.Server), opts ...grpc.ServerOption) (*served, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/logging"
 )
 
@@ -43,9 +45,12 @@ func startMesh(t *testing.T) *running {
 // to export through the OTEL_* environment instead).
 func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("short mode: skipping a whole-mesh test")
+	}
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
-		os.Unsetenv(s.Env)
+		_ = os.Unsetenv(s.Env)
 	}
 	dataDir := filepath.Join(t.TempDir(), "data") // created by the mesh (its mode is tested)
 	t.Setenv("HOOKMESH_DATA_DIR", dataDir)
@@ -61,7 +66,7 @@ func startMeshWith(t testing.TB, edit func(*Options)) *running {
 	}
 	r := &running{t: t, dataDir: dataDir, base: "http://" + lis.Addr().String(), token: cfg.Gateway.AdminToken, spans: tracetest.NewInMemoryExporter(), logs: &logging.Capture{}, done: make(chan error, 1)}
 	ready := make(chan *Mesh, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	r.cancel = cancel
 	var banner bytes.Buffer
 	var logOut io.Writer = r.logs
@@ -135,18 +140,16 @@ func (r *running) get(t *testing.T, path string) (int, map[string]any) {
 	return do(t, req)
 }
 
-// eventually polls fn until it returns "" or the liveness deadline passes.
-func eventually(t *testing.T, what string, fn func() string) {
+// until polls fn until it returns "" (what is still missing) or the liveness
+// deadline passes.
+func until(t *testing.T, what string, fn func() string) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = fn(); last == "" {
-			return
+	eventually.NoError(t, 45*time.Second, what, func() error {
+		if missing := fn(); missing != "" {
+			return errors.New(missing)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: still %s after 45s", what, last)
+		return nil
+	})
 }
 
 func do(t *testing.T, req *http.Request) (int, map[string]any) {
@@ -155,7 +158,7 @@ func do(t *testing.T, req *http.Request) (int, map[string]any) {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if len(b) > 0 {
@@ -216,7 +219,7 @@ func TestMeshUserInsertReachesEmailAndAnalyticsInOneTrace(t *testing.T) {
 		t.Fatalf("second send: %v", got)
 	}
 
-	eventually(t, "deliveries", func() string {
+	until(t, "deliveries", func() string {
 		s := r.deliveryStates(t, id)
 		if s["email"] != "DELIVERY_STATE_DELIVERED" || s["analytics"] != "DELIVERY_STATE_DELIVERED" {
 			return fmt.Sprint(s)
@@ -233,7 +236,7 @@ func TestMeshUserInsertReachesEmailAndAnalyticsInOneTrace(t *testing.T) {
 	if to := fmt.Sprint(msgs[0]["to"]); !strings.Contains(to, "ada@example.com") {
 		t.Errorf("welcome email to %s", to)
 	}
-	eventually(t, "user_registered counted", func() string {
+	until(t, "user_registered counted", func() string {
 		status, body := r.get(t, "/v1/analytics/counts?type=user_registered&since=2026-11-01T00:00:00Z&until=2026-12-31T00:00:00Z&granularity=GRANULARITY_DAY")
 		if status != http.StatusOK {
 			return fmt.Sprintf("%d %v", status, body)
@@ -245,7 +248,7 @@ func TestMeshUserInsertReachesEmailAndAnalyticsInOneTrace(t *testing.T) {
 	})
 
 	// Every component's spans for this event carry the sender's trace id.
-	eventually(t, "spans of every component in the sender's trace", func() string {
+	until(t, "spans of every component in the sender's trace", func() string {
 		seen := map[string]bool{}
 		for _, s := range r.spans.GetSpans() {
 			if s.SpanContext.TraceID().String() != traceID {
@@ -293,7 +296,7 @@ func orderCompletionChoreography(t *testing.T, r *running) {
 	// Events carry no ordering guarantee (as with Hasura): wait for the stock and
 	// the user before completing the order.
 	for id, sub := range map[string]string{"inv-1": "orders", "usr-7": "email"} {
-		eventually(t, id+" handled", func() string {
+		until(t, id+" handled", func() string {
 			if s := r.deliveryStates(t, id); s[sub] != "DELIVERY_STATE_DELIVERED" {
 				return fmt.Sprint(s)
 			}
@@ -306,7 +309,7 @@ func orderCompletionChoreography(t *testing.T, r *running) {
 	// A later update of the completed order changes nothing.
 	r.hasura(t, tableEvent("ord-3", "orders", "UPDATE", fmt.Sprintf(order, "completed"), fmt.Sprintf(order, "completed")), nil)
 
-	eventually(t, "shipment", func() string {
+	until(t, "shipment", func() string {
 		status, body := r.get(t, "/v1/orders/shipments")
 		if status != http.StatusOK {
 			return fmt.Sprintf("%d %v", status, body)
@@ -316,7 +319,7 @@ func orderCompletionChoreography(t *testing.T, r *running) {
 		}
 		return ""
 	})
-	eventually(t, "order confirmation email", func() string {
+	until(t, "order confirmation email", func() string {
 		for _, m := range r.messages(t, "") {
 			if m["event_type"] == "orders.shipment.created" {
 				return ""
@@ -324,7 +327,7 @@ func orderCompletionChoreography(t *testing.T, r *running) {
 		}
 		return "none yet"
 	})
-	eventually(t, "ord-3 handled", func() string {
+	until(t, "ord-3 handled", func() string {
 		if s := r.deliveryStates(t, "ord-3"); s["orders"] != "DELIVERY_STATE_DELIVERED" {
 			return fmt.Sprint(s)
 		}

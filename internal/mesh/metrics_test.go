@@ -18,7 +18,7 @@ func (r *running) scrape(t *testing.T) map[string]float64 {
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
@@ -70,13 +70,13 @@ func TestMeshMetrics(t *testing.T) {
 	r.waitDelivered(t, "m-order", "orders", "analytics")
 	// Last, so that the orders subscription's last outcome is a dead letter.
 	r.hasura(t, tableEvent("m-bad", "orders", "INSERT", "null", `{"id":9061,"status":"pending","items":[],"total":0}`), nil)
-	eventually(t, "m-bad dead-lettered", func() string {
+	until(t, "m-bad dead-lettered", func() string {
 		if s := r.deliveryStates(t, "m-bad"); s["orders"] != "DELIVERY_STATE_DEAD" {
 			return fmt.Sprint(s)
 		}
 		return ""
 	})
-	eventually(t, "order confirmation sent", func() string {
+	until(t, "order confirmation sent", func() string {
 		for _, m := range r.messages(t, "") {
 			if m["event_type"] == "orders.shipment.created" && m["status"] == "MESSAGE_STATUS_SENT" {
 				return ""
@@ -125,7 +125,7 @@ func TestMeshMetrics(t *testing.T) {
 	}
 	var got map[string]float64
 	// Counters settle after the deliveries' bookkeeping: poll the scrape.
-	eventually(t, "metrics", func() string {
+	until(t, "metrics", func() string {
 		got = r.scrape(t)
 		for k, v := range exact {
 			if got[k] != v {

@@ -111,7 +111,7 @@ func TestMeshExportsOTLPPerComponent(t *testing.T) {
 	r.hasura(t, tableEvent("otlp-quiet", "users", "INSERT", "null", userRow(51, "tony@example.com", "Tony")), notSampled)
 	r.waitDelivered(t, "otlp-order", "orders", "analytics")
 	r.waitDelivered(t, "otlp-quiet", "email", "analytics")
-	eventually(t, "order confirmation", func() string {
+	until(t, "order confirmation", func() string {
 		for _, m := range r.messages(t, "") {
 			if m["event_type"] == "orders.shipment.created" {
 				return ""

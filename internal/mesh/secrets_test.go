@@ -11,7 +11,7 @@ import (
 func TestEnsureDemoSecrets(t *testing.T) {
 	for _, s := range DemoSecrets {
 		t.Setenv(s.Env, "")
-		os.Unsetenv(s.Env)
+		_ = os.Unsetenv(s.Env)
 	}
 	t.Setenv("GITHUB_WEBHOOK_SECRET", "from-env")
 	dir := t.TempDir()
@@ -42,7 +42,7 @@ func TestEnsureDemoSecrets(t *testing.T) {
 
 	// A restart on the same data dir keeps the same secrets.
 	for _, g := range first {
-		os.Unsetenv(g.Env)
+		_ = os.Unsetenv(g.Env)
 	}
 	second, err := EnsureDemoSecrets(dir)
 	if err != nil {

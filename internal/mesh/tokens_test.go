@@ -16,7 +16,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // In the all-in-one process each service's loopback port requires the token
@@ -30,13 +30,13 @@ func TestMeshServicesRequireTheirToken(t *testing.T) {
 	for name, addr := range r.mesh.ServiceAddrs {
 		t.Run(name, func(t *testing.T) {
 			for _, bearer := range []string{"", "guess"} {
-				_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, grpcauth.WithBearer(bearer))).
+				_, err := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr, grpcauth.WithBearer(bearer))).
 					Deliver(t.Context(), &consumerv1.DeliverRequest{Event: &eventv1.Event{Id: "forged", Source: "hasura", Type: "hasura.public.users.insert"}})
 				if status.Code(err) != codes.Unauthenticated {
 					t.Fatalf("Deliver with %q: %v, want Unauthenticated", bearer, err)
 				}
 			}
-			resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
+			resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, addr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
 			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 				t.Fatalf("health: %v %v", resp.GetStatus(), err)
 			}
@@ -65,7 +65,7 @@ func TestMeshDataDirAndVerifyPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `<form method="post" action="verify">`) {
 		t.Fatalf("GET the verification link: %d %s", resp.StatusCode, body)
 	}
@@ -74,7 +74,7 @@ func TestMeshDataDirAndVerifyPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "not valid") {
 		t.Fatalf("POST a forged token: %d %s", resp.StatusCode, body)
 	}

@@ -45,7 +45,7 @@ func (r *running) ended() []meshSpan {
 			}
 		}
 		for _, kv := range s.Attributes() {
-			ms.attrs[string(kv.Key)] = kv.Value.Emit()
+			ms.attrs[string(kv.Key)] = kv.Value.String()
 		}
 		out = append(out, ms)
 	}
@@ -70,7 +70,7 @@ func (w want) matches(s meshSpan) bool {
 func (r *running) waitSpans(t *testing.T, traceID string, wants ...want) []meshSpan {
 	t.Helper()
 	var spans []meshSpan
-	eventually(t, "spans in trace "+traceID, func() string {
+	until(t, "spans in trace "+traceID, func() string {
 		spans = spans[:0]
 		for _, s := range r.ended() {
 			if s.traceID() == traceID {
@@ -110,10 +110,10 @@ func only(t *testing.T, spans []meshSpan, w want, parent *meshSpan, kind trace.S
 // dispatcher's "send <sub>" span (child of parent, the context stored with the
 // event) → its gRPC client span → the service's server span → the service's
 // "process <sub>" span, both with the messaging conventions' attributes. It
-// returns the attempt span and the service's span.
-func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event string) (attempt, work meshSpan) {
+// returns the service's span.
+func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event string) (work meshSpan) {
 	t.Helper()
-	attempt = only(t, spans, want{"gateway", "send " + sub, event}, &parent, trace.SpanKindClient)
+	attempt := only(t, spans, want{"gateway", "send " + sub, event}, &parent, trace.SpanKindClient)
 	if attempt.attrs["hookmesh.attempt"] != "1" || attempt.attrs["hookmesh.subscription"] != sub || attempt.attrs["hookmesh.delivery.outcome"] != "delivered" {
 		t.Errorf("%v: attributes %v", attempt, attempt.attrs)
 	}
@@ -134,7 +134,7 @@ func checkDelivery(t *testing.T, spans []meshSpan, parent meshSpan, sub, event s
 			}
 		}
 	}
-	return attempt, work
+	return work
 }
 
 // checkIngest asserts the gateway's server span of a webhook and its producer
@@ -162,7 +162,7 @@ func (r *running) storedTraceparent(t *testing.T, id string) string {
 
 func (r *running) waitDelivered(t *testing.T, id string, subs ...string) {
 	t.Helper()
-	eventually(t, id+" delivered", func() string {
+	until(t, id+" delivered", func() string {
 		s := r.deliveryStates(t, id)
 		for _, sub := range subs {
 			if s[sub] != "DELIVERY_STATE_DELIVERED" {
@@ -199,11 +199,11 @@ func TestMeshTrace(t *testing.T) {
 		if in.Parent().SpanID().String() != senderSpan || !in.Parent().IsRemote() {
 			t.Errorf("ingest span's parent %s, want the sender's %s", in.Parent().SpanID(), senderSpan)
 		}
-		_, mail := checkDelivery(t, spans, in, "email", id)
+		mail := checkDelivery(t, spans, in, "email", id)
 		only(t, spans, want{"email", "email.send outbox", ""}, &mail, trace.SpanKindInternal)
-		_, track := checkDelivery(t, spans, in, "analytics", id)
+		track := checkDelivery(t, spans, in, "analytics", id)
 		// The group commit is its own span, linked to the deliveries it stored.
-		eventually(t, "batch commit linked", func() string {
+		until(t, "batch commit linked", func() string {
 			for _, s := range r.ended() {
 				if s.service == "analytics" && s.Name() == "batch commit" && slices.ContainsFunc(s.Links(), func(l sdktrace.Link) bool {
 					return l.SpanContext.SpanID() == track.SpanContext().SpanID()
@@ -245,7 +245,7 @@ func TestMeshTrace(t *testing.T) {
 			want{"orders", "process orders", "tr-ord"}, want{"orders", "fulfillment.notify", ""},
 			want{"gateway", "send email", ""}, want{"email", "email.send outbox", ""})
 		in := r.checkIngest(t, spans, "hasura", "tr-ord")
-		_, work := checkDelivery(t, spans, in, "orders", "tr-ord")
+		work := checkDelivery(t, spans, in, "orders", "tr-ord")
 		checkDelivery(t, spans, in, "analytics", "tr-ord")
 
 		// orders → PublisherService/Publish → the log → email, in the same trace.
@@ -265,14 +265,14 @@ func TestMeshTrace(t *testing.T) {
 		if got := r.storedTraceparent(t, followUp); got != "00-"+traceID+"-"+pub.SpanContext().SpanID().String()+"-01" {
 			t.Errorf("follow-up stored traceparent %q, want the orders.publish span %v", got, pub)
 		}
-		_, mail := checkDelivery(t, spans, pub, "email", followUp)
+		mail := checkDelivery(t, spans, pub, "email", followUp)
 		only(t, spans, want{"email", "email.send outbox", ""}, &mail, trace.SpanKindInternal)
 
 		// The signed fulfillment webhook is an HTTP client hop of the same trace;
 		// the gateway's standard source does not trust it: a new trace, linked.
 		notify := only(t, spans, want{"orders", "fulfillment.notify", ""}, &work, trace.SpanKindProducer)
 		post := only(t, spans, want{"orders", "HTTP POST", ""}, &notify, trace.SpanKindClient)
-		eventually(t, "fulfillment webhook ingested", func() string {
+		until(t, "fulfillment webhook ingested", func() string {
 			for _, s := range r.ended() {
 				if s.service == "gateway" && s.Name() == "POST /hooks/standard" {
 					if s.traceID() == traceID || len(s.Links()) != 1 || s.Links()[0].SpanContext.SpanID() != post.SpanContext().SpanID() {
@@ -292,7 +292,7 @@ func TestMeshTrace(t *testing.T) {
 		r.waitDelivered(t, "tr-cron", "email")
 		spans := r.waitSpans(t, traceID, want{"analytics", "hookmesh.analytics.v1.AnalyticsService/*", ""}, want{"email", "email.send outbox", ""})
 		in := r.checkIngest(t, spans, "hasura", "tr-cron")
-		_, work := checkDelivery(t, spans, in, "email", "tr-cron")
+		work := checkDelivery(t, spans, in, "email", "tr-cron")
 		client := only(t, spans, want{"email", "hookmesh.analytics.v1.AnalyticsService/*", ""}, &work, trace.SpanKindClient)
 		only(t, spans, want{"analytics", client.Name(), ""}, &client, trace.SpanKindServer)
 	})
@@ -313,7 +313,7 @@ func TestMeshTrace(t *testing.T) {
 		}
 		r.waitDelivered(t, "evt_trace_1", "analytics")
 		var in meshSpan
-		eventually(t, "stripe ingest span", func() string {
+		until(t, "stripe ingest span", func() string {
 			for _, s := range r.ended() {
 				if s.service == "gateway" && s.Name() == "POST /hooks/stripe" && s.attrs["hookmesh.event.id"] == "evt_trace_1" {
 					in = s
@@ -342,7 +342,7 @@ func TestMeshTrace(t *testing.T) {
 		const traceID, spanID = "2bf92f3577b34da6a3ce929d0e0e4732", "20f067aa0ba902b2"
 		// No customer_id: orders refuses it for good.
 		r.hasura(t, tableEvent("tr-dead", "orders", "INSERT", "null", `{"id":9100,"status":"pending","items":[],"total":0}`), b3(traceID, spanID))
-		eventually(t, "dead letter", func() string {
+		until(t, "dead letter", func() string {
 			if s := r.deliveryStates(t, "tr-dead"); s["orders"] != "DELIVERY_STATE_DEAD" {
 				return fmt.Sprint(s)
 			}
@@ -368,7 +368,7 @@ func TestMeshTrace(t *testing.T) {
 			t.Fatalf("replay: %d %v", status, out)
 		}
 		var replay meshSpan
-		eventually(t, "replayed attempt span", func() string {
+		until(t, "replayed attempt span", func() string {
 			for _, s := range r.ended() {
 				if s.Name() == "send orders" && s.attrs["hookmesh.event.id"] == "tr-dead" && s.attrs["hookmesh.replay"] == "true" {
 					replay = s
@@ -417,7 +417,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := lis.Addr().String()
-	lis.Close()
+	_ = lis.Close()
 	t.Setenv("SMTP_URL", "smtp://"+down+"?starttls=off&timeout=2s")
 	r := startMesh(t)
 
@@ -425,7 +425,7 @@ func TestMeshRetriedAttemptIsItsOwnSpan(t *testing.T) {
 	r.hasura(t, tableEvent("tr-retry", "users", "INSERT", "null", userRow(45, "barbara@example.com", "Barbara")), b3(traceID, spanID))
 	attempts := map[string]meshSpan{}
 	var spans []meshSpan
-	eventually(t, "two attempts of the email delivery", func() string {
+	until(t, "two attempts of the email delivery", func() string {
 		spans = spans[:0]
 		for _, s := range r.ended() {
 			if s.traceID() == traceID {

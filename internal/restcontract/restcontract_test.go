@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/gen/openapi/hookmeshclient"
 	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 const token = "contract-admin-token"
@@ -34,7 +35,7 @@ func startGateway(t *testing.T) (string, string) {
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	g, err := gateway.New(ctx, gateway.Config{DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", AdminToken: token, ConfigFile: cfgFile},
 		gateway.Deps{
@@ -44,7 +45,7 @@ func startGateway(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gateway.RunInTest(t, g), g.GRPCAddr()
+	return gatewaytest.Run(t, g), g.GRPCAddr()
 }
 
 func bearer(_ context.Context, req *http.Request) error {
@@ -54,7 +55,7 @@ func bearer(_ context.Context, req *http.Request) error {
 
 func TestGeneratedClientPagesThroughEvents(t *testing.T) {
 	base, grpcAddr := startGateway(t)
-	pub := eventv1.NewPublisherServiceClient(grpcserver.MustDial(t, grpcAddr, grpcauth.WithBearer(token)))
+	pub := eventv1.NewPublisherServiceClient(grpcservertest.MustDial(t, grpcAddr, grpcauth.WithBearer(token)))
 	const n = 5
 	var want []string
 	for i := range n {

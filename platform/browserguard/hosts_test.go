@@ -19,7 +19,7 @@ func errorCode(t *testing.T, req *http.Request) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var body struct {
 		Error struct{ Code string } `json:"error"`
 	}
@@ -69,7 +69,7 @@ func TestHostsOwnAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(browserguard.Hosts(nil)(http.HandlerFunc(ok)))
-	srv.Listener.Close()
+	_ = srv.Listener.Close()
 	srv.Listener = lis
 	srv.Start()
 	defer srv.Close()

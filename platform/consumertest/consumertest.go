@@ -6,7 +6,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		consumertest.Run(t, consumertest.Config{
-//			Client:   consumerv1.NewEventConsumerServiceClient(grpcserver.MustStart(t, register)),
+//			Client:   consumerv1.NewEventConsumerServiceClient(grpcservertest.MustStart(t, register)),
 //			NewEvent: func(id string) *eventv1.Event { ... },
 //			Invalid:  &eventv1.Event{...},
 //			Effects:  func(t testing.TB, ev *eventv1.Event) int { ... },
@@ -59,16 +59,16 @@ type Config struct {
 func (c Config) Validate() error {
 	var missing []error
 	if c.Client == nil {
-		missing = append(missing, errors.New("Client is required"))
+		missing = append(missing, errors.New("Client is required")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if c.NewEvent == nil {
 		missing = append(missing, errors.New("NewEvent is required"))
 	}
 	if c.Effects == nil {
-		missing = append(missing, errors.New("Effects is required"))
+		missing = append(missing, errors.New("Effects is required")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if c.Timeout < 0 {
-		missing = append(missing, errors.New("Timeout must not be negative"))
+		missing = append(missing, errors.New("Timeout must not be negative")) //nolint:staticcheck // ST1005: starts with the field's name
 	}
 	if err := errors.Join(missing...); err != nil {
 		return fmt.Errorf("consumertest: %w", err)
@@ -240,7 +240,7 @@ func checkConcurrentDuplicates(tb testing.TB, s *suite) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+			ctx, cancel := context.WithTimeout(tb.Context(), s.cfg.Timeout)
 			defer cancel()
 			results[i] = s.deliver(ctx, proto.Clone(ev).(*eventv1.Event), 1, false)
 		}()
@@ -310,7 +310,7 @@ func checkDeadline(tb testing.TB, s *suite) {
 	}
 	for _, c := range cases {
 		ev := s.event(tb, "deadline-"+c.name)
-		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		ctx, cancel := context.WithTimeout(tb.Context(), c.timeout)
 		code := s.deliver(ctx, ev, 1, false)
 		cancel()
 		switch {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/platform/consumerbatch"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 )
@@ -82,7 +83,7 @@ func startConsumer(t *testing.T, fn consumerFunc) consumerv1.EventConsumerServic
 }
 
 func startServer(t *testing.T, srv consumerv1.EventConsumerServiceServer) consumerv1.EventConsumerServiceClient {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, srv)
 	})
 	return consumerv1.NewEventConsumerServiceClient(conn)
@@ -145,7 +146,7 @@ func sqlEffects(db *sqlstore.DB) func(testing.TB, *eventv1.Event) int {
 	return func(tb testing.TB, ev *eventv1.Event) int {
 		tb.Helper()
 		var n int
-		err := db.QueryRowContext(context.Background(), db.Dialect().Rebind("SELECT COUNT(*) FROM effects WHERE source = ? AND event_id = ?"),
+		err := db.QueryRowContext(tb.Context(), db.Dialect().Rebind("SELECT COUNT(*) FROM effects WHERE source = ? AND event_id = ?"),
 			ev.GetSource(), ev.GetId()).Scan(&n)
 		if err != nil {
 			tb.Fatalf("count effects: %v", err)

@@ -34,7 +34,7 @@ func callContext(t *testing.T, withMetadata bool) context.Context {
 	t.Helper()
 	tid, _ := trace.TraceIDFromHex(callTrace)
 	sid, _ := trace.SpanIDFromHex("b7ad6b7169203331")
-	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
 	if withMetadata {
 		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("traceparent", "00-"+callTrace+"-b7ad6b7169203331-01"))
 	}
@@ -73,7 +73,7 @@ func TestCallWithTraceIsContinued(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range s.Attributes() {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	for k, v := range want {
 		if got[k] != v {

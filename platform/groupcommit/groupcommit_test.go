@@ -73,7 +73,7 @@ func newCommitter(t *testing.T, cfg Config, a Applier[int]) *Committer[int] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	t.Cleanup(func() { _ = c.Close(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	return c
 }
 
@@ -112,7 +112,7 @@ func waitQueued(t *testing.T, c *Committer[int], n int) {
 func TestNextBatchStartsWhenPreviousCommitFinishes(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{}), started: make(chan struct{}, 10)}
 	c := newCommitter(t, Config{MaxBatch: 64}, rec)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- c.Submit(ctx, 0) }()
@@ -142,7 +142,7 @@ func TestNextBatchStartsWhenPreviousCommitFinishes(t *testing.T) {
 func TestMaxBatch(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{}), started: make(chan struct{}, 10)}
 	c := newCommitter(t, Config{MaxBatch: 4}, rec)
-	ctx := context.Background()
+	ctx := t.Context()
 	go func() { _ = c.Submit(ctx, 0) }()
 	<-rec.started
 	results := make(chan map[int]error, 1)
@@ -178,7 +178,7 @@ func TestPerItemResults(t *testing.T) {
 	for i := range items {
 		items[i] = i
 	}
-	for it, err := range submitAll(context.Background(), c, items) {
+	for it, err := range submitAll(t.Context(), c, items) {
 		if want := it%3 == 0; errors.Is(err, errBad) != want || (!want && err != nil) {
 			t.Errorf("item %d: %v (want error: %v)", it, err, want)
 		}
@@ -198,14 +198,14 @@ func TestBatchFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCommitter(t, Config{}, tc.rec)
-			for it, err := range submitAll(context.Background(), c, []int{1, 2, 3}) {
+			for it, err := range submitAll(t.Context(), c, []int{1, 2, 3}) {
 				if err == nil {
 					t.Errorf("item %d: nil error from a failed batch", it)
 				}
 			}
 			// The writer survives and keeps committing.
 			tc.rec.err, tc.rec.panics, tc.rec.short = nil, false, false
-			if err := c.Submit(context.Background(), 4); err != nil {
+			if err := c.Submit(t.Context(), 4); err != nil {
 				t.Errorf("after a failed batch: %v", err)
 			}
 		})
@@ -218,7 +218,7 @@ func TestCloseFlushesAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	go func() { _ = c.Submit(ctx, 0) }()
 	<-rec.started
 	results := make(chan map[int]error, 1)
@@ -253,15 +253,15 @@ func TestCloseHonoursContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = c.Submit(context.Background(), 1) }()
+	go func() { _ = c.Submit(t.Context(), 1) }()
 	<-rec.started
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := c.Close(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Close with a stuck batch = %v, want context.Canceled", err)
 	}
 	rec.gate <- struct{}{}
-	if err := c.Close(context.Background()); err != nil {
+	if err := c.Close(t.Context()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 }
@@ -269,9 +269,9 @@ func TestCloseHonoursContext(t *testing.T) {
 func TestCancelledCallerIsNotWritten(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{}), started: make(chan struct{}, 10)}
 	c := newCommitter(t, Config{}, rec)
-	go func() { _ = c.Submit(context.Background(), 0) }()
+	go func() { _ = c.Submit(t.Context(), 0) }()
 	<-rec.started
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Submit(ctx, 1) }()
 	waitQueued(t, c, 1)
@@ -284,7 +284,7 @@ func TestCancelledCallerIsNotWritten(t *testing.T) {
 			rec.gate <- struct{}{}
 		}
 	}()
-	if err := c.Submit(context.Background(), 2); err != nil { // flows through after the drop
+	if err := c.Submit(t.Context(), 2); err != nil { // flows through after the drop
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
@@ -300,7 +300,7 @@ func TestFlushInterval(t *testing.T) {
 	t.Run("full batch does not wait for the interval", func(t *testing.T) {
 		rec := &recorder{}
 		c := newCommitter(t, Config{MaxBatch: 3, FlushInterval: time.Hour}, rec)
-		for it, err := range submitAll(context.Background(), c, []int{1, 2, 3}) {
+		for it, err := range submitAll(t.Context(), c, []int{1, 2, 3}) {
 			if err != nil {
 				t.Errorf("item %d: %v", it, err)
 			}
@@ -309,7 +309,7 @@ func TestFlushInterval(t *testing.T) {
 	t.Run("partial batch commits when the interval passes", func(t *testing.T) {
 		rec := &recorder{}
 		c := newCommitter(t, Config{MaxBatch: 100, FlushInterval: 5 * time.Millisecond}, rec)
-		if err := c.Submit(context.Background(), 1); err != nil {
+		if err := c.Submit(t.Context(), 1); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -320,11 +320,11 @@ func TestFlushInterval(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- c.Submit(context.Background(), 1) }()
+		go func() { done <- c.Submit(t.Context(), 1) }()
 		for !c.lingering.Load() {
 			time.Sleep(time.Millisecond) // until the writer holds the item and waits
 		}
-		if err := c.Close(context.Background()); err != nil {
+		if err := c.Close(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {
@@ -351,11 +351,11 @@ func TestObserve(t *testing.T) {
 		got = append(got, obs{size, err != nil})
 		mu.Unlock()
 	}}, rec)
-	if err := c.Submit(context.Background(), 1); err != nil {
+	if err := c.Submit(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	rec.err = errors.New("down")
-	if err := c.Submit(context.Background(), 2); err == nil {
+	if err := c.Submit(t.Context(), 2); err == nil {
 		t.Fatal("want the batch error")
 	}
 	mu.Lock()

@@ -17,6 +17,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 const token = "s3cret-token"
@@ -33,7 +34,7 @@ func (consumer) Deliver(context.Context, *consumerv1.DeliverRequest) (*consumerv
 // returns the server's address.
 func start(t *testing.T, token string, open ...string) string {
 	t.Helper()
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Options: grpcauth.Require(token, open...),
 	}, func(s *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(s, consumer{}) })
@@ -42,7 +43,7 @@ func start(t *testing.T, token string, open ...string) string {
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -68,7 +69,7 @@ func TestRequire(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			client := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, tc.dial...))
+			client := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr, tc.dial...))
 			ctx := testCtx(t)
 			if len(tc.md) > 0 {
 				ctx = metadata.AppendToOutgoingContext(ctx, tc.md...)
@@ -86,7 +87,7 @@ func TestRequire(t *testing.T) {
 		})
 	}
 	t.Run("open service without token", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
+		resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, addr)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health: %v, %v; want SERVING", resp.GetStatus(), err)
 		}
@@ -107,7 +108,7 @@ func TestRequireStreams(t *testing.T) {
 		{"right token", []grpc.DialOption{grpcauth.WithBearer(token)}, codes.OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr, tc.dial...)).Watch(testCtx(t), &healthpb.HealthCheckRequest{})
+			w, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, addr, tc.dial...)).Watch(testCtx(t), &healthpb.HealthCheckRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +127,7 @@ func TestRequireStreams(t *testing.T) {
 func TestRequireEmptyTokenFailsClosed(t *testing.T) {
 	addr := start(t, "")
 	ctx := metadata.AppendToOutgoingContext(testCtx(t), "authorization", "Bearer ")
-	_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr)).Deliver(ctx, &consumerv1.DeliverRequest{})
+	_, err := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr)).Deliver(ctx, &consumerv1.DeliverRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Deliver: %v, want Unauthenticated", err)
 	}

@@ -14,6 +14,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // whoami answers Deliver with the caller's principal in the error message.
@@ -31,7 +32,7 @@ func (whoami) Deliver(ctx context.Context, _ *consumerv1.DeliverRequest) (*consu
 
 func startPolicy(t *testing.T, p grpcauth.Policy) string {
 	t.Helper()
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Options: p.ServerOptions(),
 	}, func(s *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(s, whoami{}) })
@@ -64,7 +65,7 @@ func TestPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := startPolicy(t, grpcauth.Policy{Principals: principals, Anonymous: tc.anonymous, Open: []string{healthpb.Health_ServiceDesc.ServiceName}})
-			_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, grpcauth.WithBearer(tc.bearer))).
+			_, err := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr, grpcauth.WithBearer(tc.bearer))).
 				Deliver(testCtx(t), &consumerv1.DeliverRequest{})
 			if status.Code(err) != tc.code || status.Convert(err).Message() != tc.message {
 				t.Fatalf("Deliver: %v, want %v %q", err, tc.code, tc.message)

@@ -19,6 +19,7 @@ import (
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcauth/grpcauthtest"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // startTLS serves EventConsumerService over st and returns its address.
@@ -39,7 +40,11 @@ func startTLS(t *testing.T, st grpcauth.ServerTLS) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }() // t.Context ends before the cleanups run
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 	return lis.Addr().String()
 }
 
@@ -54,7 +59,7 @@ func clientCreds(t *testing.T, c grpcauth.ClientTLS) grpc.DialOption {
 
 func deliver(t *testing.T, addr string, opts ...grpc.DialOption) error {
 	t.Helper()
-	_, err := consumerv1.NewEventConsumerServiceClient(grpcserver.MustDial(t, addr, opts...)).Deliver(testCtx(t), &consumerv1.DeliverRequest{})
+	_, err := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustDial(t, addr, opts...)).Deliver(testCtx(t), &consumerv1.DeliverRequest{})
 	return err
 }
 
@@ -100,7 +105,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, addr, self)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
+	resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, addr, self)).Check(testCtx(t), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("self-dialled health: %v %v", resp.GetStatus(), err)
 	}

@@ -67,6 +67,10 @@ func (c *Config) setDefaults() {
 }
 
 // Server is a grpc.Server with health and lifecycle. Register services on
+// Config is the server's Config with its defaults filled in (for clients in
+// the same process that trace like the server).
+func (s *Server) Config() Config { return s.cfg }
+
 // GRPC() before calling Serve.
 type Server struct {
 	cfg    Config

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // consumer is a test EventConsumerService whose behaviour each test picks.
@@ -40,7 +41,7 @@ var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -64,7 +65,7 @@ func start(t *testing.T, cfg grpcserver.Config, c *consumer) started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	result := make(chan error, 1)
 	served := make(chan struct{})
 	go func() {
@@ -76,7 +77,7 @@ func start(t *testing.T, cfg grpcserver.Config, c *consumer) started {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		cancel()
 		select {
 		case <-served:
@@ -199,7 +200,7 @@ func TestShutdownTimeoutCancelsStragglers(t *testing.T) {
 }
 
 func TestPanicBecomesInternal(t *testing.T) {
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, &consumer{deliver: func(_ context.Context, req *consumerv1.DeliverRequest) error {
 			if req.GetEvent().GetId() == "panic" {
 				panic("boom")
@@ -228,8 +229,8 @@ func TestPanicBecomesInternal(t *testing.T) {
 func TestTracingSkipsHealth(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
 		Logger:         quiet,
@@ -286,7 +287,7 @@ func TestServeErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lis.Close()
+		_ = lis.Close()
 		if err := srv.Serve(testCtx(t), lis); err == nil {
 			t.Error("Serve on a closed listener returned nil")
 		}

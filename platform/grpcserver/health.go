@@ -27,7 +27,7 @@ func newHealthService() *healthService {
 // shutdown marks everything NOT_SERVING and ends Watch streams.
 func (h *healthService) shutdown() {
 	close(h.stopping)
-	h.Server.Shutdown()
+	h.Shutdown()
 }
 
 func (h *healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {

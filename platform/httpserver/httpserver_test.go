@@ -27,7 +27,7 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + lis.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- httpserver.Serve(ctx, srv, lis) }()
@@ -36,7 +36,7 @@ func TestServeAndShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /fast = %d", resp.StatusCode)
 	}
@@ -51,7 +51,7 @@ func TestServeAndShutdown(t *testing.T) {
 			slow <- "error: " + err.Error()
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		slow <- string(b)
 	}()
@@ -69,7 +69,8 @@ func TestServeAndShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v, want nil after ctx ended", err)
 	}
-	if _, err := http.Get(base + "/fast"); err == nil {
+	if resp, err := http.Get(base + "/fast"); err == nil {
+		_ = resp.Body.Close()
 		t.Error("server still accepts requests after shutdown")
 	}
 }
@@ -79,7 +80,7 @@ func TestServeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed.Close()
+	_ = closed.Close()
 	tests := []struct {
 		name string
 		srv  *http.Server
@@ -91,7 +92,7 @@ func TestServeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := httpserver.Serve(context.Background(), tc.srv, tc.lis); err == nil {
+			if err := httpserver.Serve(t.Context(), tc.srv, tc.lis); err == nil {
 				t.Error("Serve returned nil, want an error")
 			}
 		})
@@ -135,6 +136,6 @@ func TestSlowClientIsClosed(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("%q: connection held %v", partial, d)
 		}
-		c.Close()
+		_ = c.Close()
 	}
 }

@@ -2,7 +2,6 @@ package logging_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"testing"
@@ -15,7 +14,7 @@ import (
 func TestNew(t *testing.T) {
 	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	traced := trace.ContextWithSpanContext(context.Background(),
+	traced := trace.ContextWithSpanContext(t.Context(),
 		trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled}))
 
 	tests := []struct {
@@ -31,7 +30,7 @@ func TestNew(t *testing.T) {
 		},
 		{
 			name: "no span",
-			log:  func(l *slog.Logger) { l.InfoContext(context.Background(), "started") },
+			log:  func(l *slog.Logger) { l.InfoContext(t.Context(), "started") },
 			want: map[string]any{"msg": "started", "component": "gateway", "trace_id": nil, "span_id": nil},
 		},
 		{
@@ -81,7 +80,7 @@ func TestNew(t *testing.T) {
 func TestNewLevel(t *testing.T) {
 	var buf bytes.Buffer
 	l := logging.NewLevel(&buf, "email", slog.LevelDebug).WithGroup("smtp")
-	l.DebugContext(context.Background(), "dial", "host", "mail")
+	l.DebugContext(t.Context(), "dial", "host", "mail")
 	var got map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatalf("%q: %v", buf.String(), err)

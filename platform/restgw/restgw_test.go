@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
@@ -78,8 +79,8 @@ func start(t *testing.T, adminToken string) server {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{
 		TracerProvider: tp,
 		Propagators:    propagation.TraceContext{},
 		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -116,7 +117,7 @@ func do(t *testing.T, method, url, auth, body string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	out := response{status: resp.StatusCode, header: resp.Header}
 	if err := json.Unmarshal(raw, &out.body); err != nil {
@@ -240,7 +241,7 @@ func TestRESTGoesThroughGRPC(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	conn := grpcserver.MustStart(t, nil)
+	conn := grpcservertest.MustStart(t, nil)
 	failing := func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error { return io.ErrUnexpectedEOF }
 	tests := []struct {
 		name    string

@@ -187,7 +187,7 @@ func privateFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("create sqlite file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("create sqlite file: %w", err)

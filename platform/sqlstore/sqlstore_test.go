@@ -32,7 +32,7 @@ var testMigrations = fstest.MapFS{
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -51,7 +51,7 @@ func TestMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read schema_migrations: %v", err)
 		}
-		defer rows.Close()
+		defer func() { _ = rows.Close() }()
 		var got []string
 		for rows.Next() {
 			var v int64
@@ -104,7 +104,7 @@ func TestMigrationsReopen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT n FROM counter").Scan(&n); err != nil || n != 7 {
 		t.Errorf("counter = %d, %v; want 7 (migrations must not rerun)", n, err)
@@ -126,7 +126,7 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 			t.Fatalf("Open error = %v, want one naming 002_bad.sql", err)
 		}
 		db := check(ctx)
-		defer db.Close()
+		defer func() { _ = db.Close() }()
 		var n int
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
 			t.Errorf("recorded migrations = %d, %v; want only 001", n, err)
@@ -186,14 +186,14 @@ func TestMigrationFiles(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
 				}
-				defer db.Close()
+				defer func() { _ = db.Close() }()
 				if _, err := db.QueryContext(ctxT(t), "SELECT * FROM sub"); err != nil {
 					t.Errorf("migration not applied: %v", err)
 				}
 				return
 			}
 			if err == nil {
-				db.Close()
+				_ = db.Close()
 				t.Fatalf("Open succeeded, want error containing %q", tc.wantErr)
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
@@ -224,7 +224,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := sqlstore.Open(ctxT(t), tc.cfg)
 			if err == nil {
-				db.Close()
+				_ = db.Close()
 				t.Fatalf("Open succeeded, want error containing %q", tc.wantErr)
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
@@ -333,7 +333,7 @@ func itemIDs(t *testing.T, db *sqlstore.DB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var ids []string
 	for rows.Next() {
 		var id string
@@ -556,7 +556,7 @@ func TestConcurrentOpen(t *testing.T) {
 		var db *sqlstore.DB
 		for d := range dbs {
 			db = d
-			defer d.Close()
+			t.Cleanup(func() { _ = d.Close() })
 		}
 		if db == nil {
 			t.Fatal("no Open succeeded")
@@ -615,7 +615,7 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if m := mode(path); m != 0o600 {
 		t.Errorf("reopened file mode %o, want 600", m)
 	}

@@ -245,7 +245,7 @@ func Serve(ctx context.Context, cfg Config, tel *telemetry.Provider, logger *slo
 		if err != nil {
 			return closeAll(fmt.Errorf("dial own gRPC server: %w", err))
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		mux, err := newMux(cfg.Routes, cfg.Token, svc, conn, cfg.metricsAuth(hlis.Addr())(tel.Handler()))
 		if err != nil {
 			return closeAll(err)
@@ -358,7 +358,7 @@ func Health(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", cfg.GRPCAddrEnv, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)

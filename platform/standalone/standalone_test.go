@@ -96,11 +96,11 @@ func config(svc *service) standalone.Config {
 
 func newTelemetry(t *testing.T) *telemetry.Provider {
 	t.Helper()
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "test", SkipRuntimeMetrics: true})
+	tel, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "test", SkipRuntimeMetrics: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	return tel
 }
 
@@ -129,7 +129,7 @@ func waitHealthy(t *testing.T, cfg standalone.Config) {
 	t.Helper()
 	// Liveness deadline, not a timing assertion.
 	deadline := time.Now().Add(20 * time.Second)
-	for standalone.Health(context.Background(), cfg) != nil {
+	for standalone.Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("never became healthy")
 		}
@@ -151,7 +151,7 @@ func get(t *testing.T, url, token string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
@@ -167,7 +167,7 @@ func TestServe(t *testing.T) {
 	}}
 	cfg := config(svc)
 	cfg.GRPCAddr = grpcAddr
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- standalone.Serve(ctx, cfg, newTelemetry(t), quiet, lis, hlis) }()
@@ -181,13 +181,13 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	list, err := adminv1.NewAdminServiceClient(conn).ListEvents(context.Background(), &adminv1.ListEventsRequest{})
+	defer func() { _ = conn.Close() }()
+	list, err := adminv1.NewAdminServiceClient(conn).ListEvents(t.Context(), &adminv1.ListEventsRequest{})
 	if err != nil || len(list.GetEvents()) != 1 {
 		t.Fatalf("ListEvents over gRPC = %v, %v", list, err)
 	}
 	// Every service's server answers reflection (grpcurl list) with its services.
-	if names, err := grpcserver.ListServices(context.Background(), conn); err != nil || !slices.Contains(names, adminv1.AdminService_ServiceDesc.ServiceName) {
+	if names, err := grpcserver.ListServices(t.Context(), conn); err != nil || !slices.Contains(names, adminv1.AdminService_ServiceDesc.ServiceName) {
 		t.Fatalf("reflection lists %q, %v; want %s", names, err, adminv1.AdminService_ServiceDesc.ServiceName)
 	}
 
@@ -240,7 +240,7 @@ func TestServe(t *testing.T) {
 	if !closed(grpcAddr) || !closed(httpAddr) {
 		t.Error("a listener is still open")
 	}
-	if standalone.Health(context.Background(), cfg) == nil {
+	if standalone.Health(t.Context(), cfg) == nil {
 		t.Error("still healthy after stop")
 	}
 }
@@ -251,7 +251,7 @@ func TestServeWithoutHTTP(t *testing.T) {
 	svc := &service{}
 	cfg := config(svc)
 	cfg.GRPCAddr = lis.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- standalone.Serve(ctx, cfg, newTelemetry(t), quiet, lis, nil) }()
 	waitHealthy(t, cfg)
@@ -295,7 +295,7 @@ func TestServeFailsBeforeServing(t *testing.T) {
 			svc := &service{}
 			cfg := config(svc)
 			tc.edit(&cfg, svc)
-			err := standalone.Serve(context.Background(), cfg, newTelemetry(t), quiet, lis, hlis)
+			err := standalone.Serve(t.Context(), cfg, newTelemetry(t), quiet, lis, hlis)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Serve = %v, want an error with %q", err, tc.want)
 			}
@@ -340,7 +340,7 @@ func TestRunListenErrors(t *testing.T) {
 				t.Error("New called although listening failed")
 				return nil, errors.New("unexpected")
 			}
-			err := standalone.Run(context.Background(), cfg)
+			err := standalone.Run(t.Context(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run = %v, want an error with %q", err, tc.want)
 			}
@@ -360,7 +360,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	svc := &service{}
 	cfg := config(svc)
 	cfg.GRPCAddr, cfg.HTTPAddr = freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- standalone.Run(ctx, cfg) }()
 	waitHealthy(t, cfg)
@@ -376,7 +376,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestHealthOfNothing(t *testing.T) {
 	cfg := config(&service{})
 	cfg.GRPCAddr = freeAddr(t)
-	if err := standalone.Health(context.Background(), cfg); err == nil {
+	if err := standalone.Health(t.Context(), cfg); err == nil {
 		t.Fatal("Health succeeded with nothing listening")
 	}
 }

@@ -16,7 +16,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcauth/grpcauthtest"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/standalone"
 )
 
@@ -55,7 +55,7 @@ func TestServiceToken(t *testing.T) {
 		{"service token", serviceToken, codes.OK},
 	} {
 		t.Run("grpc/"+tc.name, func(t *testing.T) {
-			_, err := adminv1.NewAdminServiceClient(grpcserver.MustDial(t, grpcAddr, grpcauth.WithBearer(tc.bearer))).
+			_, err := adminv1.NewAdminServiceClient(grpcservertest.MustDial(t, grpcAddr, grpcauth.WithBearer(tc.bearer))).
 				ListEvents(t.Context(), &adminv1.ListEventsRequest{})
 			if status.Code(err) != tc.code {
 				t.Fatalf("ListEvents: %v, want %v", err, tc.code)
@@ -63,7 +63,7 @@ func TestServiceToken(t *testing.T) {
 		})
 	}
 	t.Run("grpc/health without token", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(grpcserver.MustDial(t, grpcAddr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
+		resp, err := healthpb.NewHealthClient(grpcservertest.MustDial(t, grpcAddr)).Check(t.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health: %v %v", resp.GetStatus(), err)
 		}
@@ -156,7 +156,7 @@ func TestServeMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return grpcserver.MustDial(t, grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(tc)), grpcauth.WithBearer(serviceToken))
+		return grpcservertest.MustDial(t, grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(tc)), grpcauth.WithBearer(serviceToken))
 	}
 	if _, err := adminv1.NewAdminServiceClient(dial(grpcauth.ClientTLS{CAFile: certs.CAFile, CertFile: certs.ClientCert, KeyFile: certs.ClientKey})).
 		ListEvents(t.Context(), &adminv1.ListEventsRequest{}); err != nil {
@@ -166,7 +166,7 @@ func TestServeMutualTLS(t *testing.T) {
 		ListEvents(t.Context(), &adminv1.ListEventsRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("client without certificate: %v, want Unavailable", err)
 	}
-	if _, err := adminv1.NewAdminServiceClient(grpcserver.MustDial(t, grpcAddr, grpcauth.WithBearer(serviceToken))).
+	if _, err := adminv1.NewAdminServiceClient(grpcservertest.MustDial(t, grpcAddr, grpcauth.WithBearer(serviceToken))).
 		ListEvents(t.Context(), &adminv1.ListEventsRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext client: %v, want Unavailable", err)
 	}
@@ -196,7 +196,7 @@ func TestServeWithoutTokenChecksHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s with Host %s: %d, want %d", tc.path, tc.host, resp.StatusCode, tc.want)
 		}

@@ -29,7 +29,7 @@ import (
 func TestSetupResourceAndSpans(t *testing.T) {
 	t.Setenv("OTEL_SERVICE_NAME", "overridden")
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, component := range []string{"gateway", "email"} {
 		t.Run(component, func(t *testing.T) {
 			exp := tracetest.NewInMemoryExporter()
@@ -37,7 +37,7 @@ func TestSetupResourceAndSpans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(ctx)
+			defer func() { _ = p.Shutdown(ctx) }()
 			if !p.Exporting {
 				t.Error("Exporting = false with a SpanExporter")
 			}
@@ -49,7 +49,7 @@ func TestSetupResourceAndSpans(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range spans[0].Resource.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			if attrs["service.name"] != component {
 				t.Errorf("service.name = %q, want %q (the component wins over OTEL_SERVICE_NAME)", attrs["service.name"], component)
@@ -63,7 +63,7 @@ func TestSetupResourceAndSpans(t *testing.T) {
 
 func TestErrorsGoToTheLogger(t *testing.T) {
 	var buf bytes.Buffer
-	_, err := telemetry.Setup(context.Background(), telemetry.Config{
+	_, err := telemetry.Setup(t.Context(), telemetry.Config{
 		Component: "gateway", SpanExporter: tracetest.NewInMemoryExporter(),
 		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
 	})
@@ -77,7 +77,7 @@ func TestErrorsGoToTheLogger(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	if _, err := telemetry.Setup(context.Background(), telemetry.Config{Component: " "}); err == nil {
+	if _, err := telemetry.Setup(t.Context(), telemetry.Config{Component: " "}); err == nil {
 		t.Error("Setup accepted an empty component")
 	}
 }
@@ -98,12 +98,12 @@ func TestSampler(t *testing.T) {
 			t.Setenv("OTEL_TRACES_SAMPLER", tc.sampler)
 			t.Setenv("OTEL_TRACES_SAMPLER_ARG", tc.arg)
 			exp := tracetest.NewInMemoryExporter()
-			p, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "c", SpanExporter: exp})
+			p, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "c", SpanExporter: exp})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(context.Background())
-			_, span := p.Tracer("t").Start(context.Background(), "op")
+			defer func() { _ = p.Shutdown(t.Context()) }()
+			_, span := p.Tracer("t").Start(t.Context(), "op")
 			span.End()
 			if got := span.SpanContext().IsSampled(); got != tc.wantSampled {
 				t.Errorf("sampled = %v, want %v", got, tc.wantSampled)
@@ -119,7 +119,7 @@ func TestSampler(t *testing.T) {
 }
 
 func TestPropagator(t *testing.T) {
-	if _, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "c", SpanExporter: tracetest.NewInMemoryExporter()}); err != nil {
+	if _, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "c", SpanExporter: tracetest.NewInMemoryExporter()}); err != nil {
 		t.Fatal(err)
 	}
 	prop := otel.GetTextMapPropagator()
@@ -135,7 +135,7 @@ func TestPropagator(t *testing.T) {
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled})
 	m, _ := baggage.NewMember("tenant", "acme")
 	bag, _ := baggage.New(m)
-	ctx := baggage.ContextWithBaggage(trace.ContextWithSpanContext(context.Background(), sc), bag)
+	ctx := baggage.ContextWithBaggage(trace.ContextWithSpanContext(t.Context(), sc), bag)
 
 	t.Run("inject", func(t *testing.T) {
 		carrier := propagation.MapCarrier{}
@@ -164,7 +164,7 @@ func TestPropagator(t *testing.T) {
 	}
 	for _, tc := range extract {
 		t.Run("extract "+tc.name, func(t *testing.T) {
-			got := trace.SpanContextFromContext(prop.Extract(context.Background(), propagation.MapCarrier(tc.headers)))
+			got := trace.SpanContextFromContext(prop.Extract(t.Context(), propagation.MapCarrier(tc.headers)))
 			if got.TraceID() != traceID || got.SpanID() != spanID || !got.IsRemote() {
 				t.Errorf("extracted %v/%v remote=%v, want %v/%v", got.TraceID(), got.SpanID(), got.IsRemote(), traceID, spanID)
 			}
@@ -193,7 +193,7 @@ func TestEnvExporterSelection(t *testing.T) {
 			for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"} {
 				t.Setenv(k, tc.env[k])
 			}
-			p, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "c"})
+			p, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "c"})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Setup error = %v, want %q", err, tc.wantErr)
@@ -203,9 +203,9 @@ func TestEnvExporterSelection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			defer p.Shutdown(ctx)
+			defer func() { _ = p.Shutdown(ctx) }()
 			if p.Exporting != tc.wantExporting {
 				t.Errorf("Exporting = %v, want %v", p.Exporting, tc.wantExporting)
 			}
@@ -291,13 +291,13 @@ func TestOTLPExport(t *testing.T) {
 			sink := &traceSink{}
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tc.start(t, sink))
 			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", tc.protocol)
-			p, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "orders"})
+			p, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "orders"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, span := p.Tracer("t").Start(context.Background(), "ship order")
+			_, span := p.Tracer("t").Start(t.Context(), "ship order")
 			span.End()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			if err := p.Shutdown(ctx); err != nil { // flushes the batch
 				t.Fatalf("Shutdown: %v", err)
@@ -321,17 +321,17 @@ func TestRegistry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "c", SpanExporter: tracetest.NewInMemoryExporter(), SkipRuntimeMetrics: tc.skip})
+			p, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "c", SpanExporter: tracetest.NewInMemoryExporter(), SkipRuntimeMetrics: tc.skip})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Shutdown(context.Background())
+			defer func() { _ = p.Shutdown(t.Context()) }()
 			// Two components' registries are independent.
-			other, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "d", SpanExporter: tracetest.NewInMemoryExporter()})
+			other, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "d", SpanExporter: tracetest.NewInMemoryExporter()})
 			if err != nil {
 				t.Fatalf("second Setup in one process: %v", err)
 			}
-			defer other.Shutdown(context.Background())
+			defer func() { _ = other.Shutdown(t.Context()) }()
 
 			rec := httptest.NewRecorder()
 			p.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -311,11 +311,7 @@ func (d *decoder) structFields(n *yaml.Node, v reflect.Value, path string) error
 		if !ok {
 			return fmt.Errorf("config line %d: unknown key %q%s", k.Line, key, inPath(path))
 		}
-		f, err := fieldByIndex(v, idx)
-		if err != nil {
-			return err
-		}
-		if err := d.value(val, f, join(path, key)); err != nil {
+		if err := d.value(val, fieldByIndex(v, idx), join(path, key)); err != nil {
 			return err
 		}
 	}
@@ -323,7 +319,7 @@ func (d *decoder) structFields(n *yaml.Node, v reflect.Value, path string) error
 }
 
 // fieldByIndex is v.FieldByIndex allocating nil embedded pointers.
-func fieldByIndex(v reflect.Value, idx []int) (reflect.Value, error) {
+func fieldByIndex(v reflect.Value, idx []int) reflect.Value {
 	for i, x := range idx {
 		if i > 0 && v.Kind() == reflect.Pointer {
 			if v.IsNil() {
@@ -333,7 +329,7 @@ func fieldByIndex(v reflect.Value, idx []int) (reflect.Value, error) {
 		}
 		v = v.Field(x)
 	}
-	return v, nil
+	return v
 }
 
 func inPath(path string) string {

@@ -55,7 +55,7 @@ func profiled(cpu string, fn func() error) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
@@ -75,8 +75,8 @@ func run(ctx context.Context, mode, dataDir string) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"status":"accepted"}`)
 		})}
-		httpserver.SetDefaults(srv) // the gateway's timeouts, for a fair baseline
-		fmt.Println(lis.Addr())
+		httpserver.SetDefaults(srv)         // the gateway's timeouts, for a fair baseline
+		fmt.Fprintln(os.Stdout, lis.Addr()) // the address, for the caller to read
 		go func() { <-ctx.Done(); _ = srv.Close() }()
 		if err := srv.Serve(lis); err != http.ErrServerClosed {
 			return err
@@ -87,7 +87,7 @@ func run(ctx context.Context, mode, dataDir string) error {
 		if dataDir, err = os.MkdirTemp("", "bench-ingest-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dataDir)
+		defer func() { _ = os.RemoveAll(dataDir) }()
 	}
 	sync := ""
 	if mode == "ingest-sync" {
@@ -104,6 +104,6 @@ func run(ctx context.Context, mode, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(lis.Addr())
+	fmt.Fprintln(os.Stdout, lis.Addr()) // the address, for the caller to read
 	return g.Run(ctx)
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 func openLog(t *testing.T) *eventlog.Log {
@@ -58,7 +58,7 @@ func client(t *testing.T, cfg Config) adminv1.AdminServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(s *grpc.Server) { adminv1.RegisterAdminServiceServer(s, svc) })
+	conn := grpcservertest.MustStart(t, func(s *grpc.Server) { adminv1.RegisterAdminServiceServer(s, svc) })
 	return adminv1.NewAdminServiceClient(conn)
 }
 

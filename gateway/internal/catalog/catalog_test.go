@@ -35,7 +35,7 @@ func TestDemoCatalog(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	got := map[string]catalog.EventType{}
 	for _, e := range c.EventTypes {
 		got[e.Type] = e
@@ -66,7 +66,7 @@ func TestDemoCatalog(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		var set descriptorpb.FileDescriptorSet
 		if err := proto.Unmarshal(b, &set); err != nil {
 			t.Fatal(err)
@@ -85,7 +85,7 @@ func TestDemoCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("unknown format: %d", resp.StatusCode)
 	}

@@ -298,10 +298,10 @@ func (p *parser) skip() bool {
 	if p.pos >= len(p.data) {
 		return false
 	}
-	switch c := p.data[p.pos]; {
-	case c == '"':
+	switch p.data[p.pos] {
+	case '"':
 		return p.skipStr()
-	case c == '{' || c == '[':
+	case '{', '[':
 		depth := 0
 		for p.pos < len(p.data) {
 			switch p.data[p.pos] {

@@ -50,7 +50,7 @@ func traceHex(d *doc, v int32, width int) (string, bool) {
 	case kindString:
 		hex = strings.ToLower(d.str(v))
 		for i := 0; i < len(hex); i++ {
-			if c := hex[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 				return "", false
 			}
 		}

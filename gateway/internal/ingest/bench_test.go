@@ -81,7 +81,7 @@ func BenchmarkIngest(b *testing.B) {
 							return
 						}
 						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
+						_ = resp.Body.Close()
 						mine = append(mine, time.Since(t0))
 						if resp.StatusCode != http.StatusOK {
 							b.Errorf("status %d", resp.StatusCode)

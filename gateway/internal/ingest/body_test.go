@@ -79,7 +79,7 @@ func serveReal(t *testing.T, h http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- httpserver.Serve(ctx, &http.Server{Handler: mux}, lis) }()
 	t.Cleanup(func() {
@@ -104,7 +104,7 @@ func startSlow(t *testing.T, addr string, interval time.Duration) *slowSender {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	s := &slowSender{conn: c, stop: make(chan struct{})}
 	hdr := "POST /hooks/hasura HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n" +
 		"X-Hasura-Webhook-Secret: " + hasuraSecret + "\r\nContent-Length: 1048576\r\n\r\n{"
@@ -137,7 +137,7 @@ func (s *slowSender) answer(deadline time.Time) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out struct {
 		Error struct{ Code string } `json:"error"`
 	}
@@ -289,7 +289,7 @@ func TestTooLargeAnsweredToEagerWriter(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				// A small send buffer, as over a real network: the write blocks until
 				// the server reads, as Python's http.client does at 2 MiB.
 				_ = c.(*net.TCPConn).SetWriteBuffer(32 << 10)
@@ -303,7 +303,7 @@ func TestTooLargeAnsweredToEagerWriter(t *testing.T) {
 					t.Fatalf("try %d: reading the answer: %v", i, err)
 				}
 				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(raw), `"body_too_large"`) {
 					t.Fatalf("try %d: %d %s", i, resp.StatusCode, raw)
 				}

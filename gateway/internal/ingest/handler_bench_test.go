@@ -29,7 +29,7 @@ func BenchmarkHandlerCPU(b *testing.B) {
 		if traced {
 			name = "traced"
 			tp := sdktrace.NewTracerProvider()
-			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			b.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(b.Context())) }) // b.Context is cancelled by now
 			cfg.TracerProvider = tp
 		}
 		h, err := New(cfg)

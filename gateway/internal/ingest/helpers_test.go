@@ -40,7 +40,7 @@ func openLog(t testing.TB, cfg eventlog.Config) *eventlog.Log {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, cfg, testLogger())
 	if err != nil {
@@ -56,7 +56,7 @@ func openLog(t testing.TB, cfg eventlog.Config) *eventlog.Log {
 // stored is the number of events in the log's stream.
 func stored(t testing.TB, l *eventlog.Log) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	s, err := l.JetStream().Stream(ctx, l.Stream())
 	if err != nil {
@@ -138,7 +138,7 @@ func do(t testing.TB, req *http.Request) response {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func getEvent(t testing.TB, l *eventlog.Log, source, id string) *eventv1.Event {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		ev, _, err := l.Get(ctx, source, id)
 		cancel()
 		if err == nil {

@@ -24,7 +24,7 @@ const (
 func TestTraceContinuation(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) }) // t.Context is cancelled by now
 	l := openLog(t, eventlog.Config{})
 	url := serve(t, Config{Log: l, TracerProvider: tp, Routes: []Route{
 		hasuraRoute(t, "hasura", TraceContinue),
@@ -126,7 +126,7 @@ func TestTraceContinuation(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, a := range span.Attributes() {
-				attrs[string(a.Key)] = a.Value.Emit()
+				attrs[string(a.Key)] = a.Value.String()
 			}
 			if attrs["hookmesh.event.source"] != tc.source || attrs["hookmesh.event.id"] != id || attrs["hookmesh.ingest.status"] != "accepted" {
 				t.Errorf("span attributes %v", attrs)

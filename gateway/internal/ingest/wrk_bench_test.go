@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -116,7 +115,7 @@ func BenchmarkIngestWrk(b *testing.B) {
 			b.ReportMetric(median(t.name, rps)/base, t.name+"/bare")
 		}
 	}
-	b.Log(fmt.Sprintf("%d rounds of %d s at %d connections: %v", rounds, secs, conns, results))
+	b.Logf("%d rounds of %d s at %d connections: %v", rounds, secs, conns, results)
 }
 
 func benchEnvInt(b *testing.B, name string, def int) int {

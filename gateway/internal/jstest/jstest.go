@@ -69,9 +69,16 @@ func (s *Server) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 // OpenLog opens the event log on the server and waits until it takes writes.
 func (s *Server) OpenLog(tb testing.TB) *eventlog.Log {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return OpenLog(tb, eventlog.Config{URL: s.URL()})
+}
+
+// OpenLog opens the event log with cfg (on a Server's URL, or embedded on a
+// DataDir) and waits until it takes writes; it closes at the end of the test.
+func OpenLog(tb testing.TB, cfg eventlog.Config) *eventlog.Log {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
 	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.Config{URL: s.URL()}, nil)
+	l, err := eventlog.Open(ctx, cfg, nil)
 	if err != nil {
 		tb.Fatalf("open event log: %v", err)
 	}
@@ -85,7 +92,7 @@ func (s *Server) OpenLog(tb testing.TB) *eventlog.Log {
 // Append stores ev in the log, failing the test on error.
 func Append(tb testing.TB, l *eventlog.Log, ev *eventv1.Event) uint64 {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Second)
 	defer cancel()
 	res, err := l.Append(ctx, ev)
 	if err != nil {

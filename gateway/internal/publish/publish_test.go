@@ -23,7 +23,7 @@ import (
 // otelgrpc on both ends as in the gateway.
 func start(t *testing.T) (eventv1.PublisherServiceClient, *eventlog.Log, *sdktrace.TracerProvider) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, nil)
 	if err != nil {
@@ -63,7 +63,7 @@ func fact(id string) *eventv1.Event {
 
 func TestPublish(t *testing.T) {
 	client, l, tp := start(t)
-	ctx, span := tp.Tracer("test").Start(context.Background(), "orders handler")
+	ctx, span := tp.Tracer("test").Start(t.Context(), "orders handler")
 	defer span.End()
 
 	resp, err := client.Publish(ctx, &eventv1.PublishRequest{Event: fact("s-1")})
@@ -104,13 +104,13 @@ func TestPublishInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := client.Publish(context.Background(), &eventv1.PublishRequest{Event: tt.ev})
+			_, err := client.Publish(t.Context(), &eventv1.PublishRequest{Event: tt.ev})
 			if status.Code(err) != codes.InvalidArgument {
 				t.Fatalf("err = %v, want INVALID_ARGUMENT", err)
 			}
 		})
 	}
-	if _, _, err := l.Get(context.Background(), "orders", "1"); err == nil {
+	if _, _, err := l.Get(t.Context(), "orders", "1"); err == nil {
 		t.Fatal("an invalid event was written")
 	}
 }
@@ -120,7 +120,7 @@ func TestPublishLogUnavailable(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := client.Publish(context.Background(), &eventv1.PublishRequest{Event: fact("s-2")})
+	_, err := client.Publish(t.Context(), &eventv1.PublishRequest{Event: fact("s-2")})
 	st := status.Convert(err)
 	if st.Code() != codes.Unavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE", err)

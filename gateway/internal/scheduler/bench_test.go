@@ -15,14 +15,14 @@ func BenchmarkOneOffFire(b *testing.B) {
 	dir := b.TempDir()
 	log := openLog(b, dir)
 	clk := newFakeClock(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC))
-	s, err := New(context.Background(), Config{Log: log, JS: log.JetStream(), Clock: clk})
+	s, err := New(b.Context(), Config{Log: log, JS: log.JetStream(), Clock: clk})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(b.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	b.Cleanup(func() { cancel(); <-done }) //nolint:errcheck // Run's result once cancelled is not what this measures
 	b.ResetTimer()
 	for range b.N {
 		resp, err := s.CreateScheduledEvent(ctx, &adminv1.CreateScheduledEventRequest{Name: "bench", ScheduledTime: tsOf(clk.Now())})

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/jstest"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
@@ -106,44 +106,7 @@ func testLogger() *slog.Logger {
 // openLog opens the embedded event log on dir (a t.TempDir(), reused to restart).
 func openLog(t testing.TB, dir string) *eventlog.Log {
 	t.Helper()
-	return openLogConfig(t, eventlog.Config{DataDir: dir})
-}
-
-func openLogConfig(t testing.TB, cfg eventlog.Config) *eventlog.Log {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := eventlog.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatalf("open event log: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.WaitReady(ctx); err != nil {
-		t.Fatalf("event log not ready: %v", err)
-	}
-	return l
-}
-
-// startNATS runs a JetStream server on a loopback port for tests that need two
-// gateways with their own connections (the embedded log has no listener).
-func startNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, MaxPayload: 8 << 20,
-	})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns.ClientURL()
+	return jstest.OpenLog(t, eventlog.Config{DataDir: dir})
 }
 
 // countingLog wraps the real log, counting appends and optionally failing or
@@ -198,11 +161,11 @@ func start(t *testing.T, log *eventlog.Log, cfg Config) *running {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
-	s, err := New(context.Background(), cfg)
+	s, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	var once sync.Once
@@ -250,7 +213,7 @@ func eventsOf(t *testing.T, log *eventlog.Log, source string) []*eventv1.Event {
 	var out []*eventv1.Event
 	cursor := ""
 	for {
-		page, next, err := log.List(context.Background(), eventlog.Filter{Source: source, Limit: eventlog.MaxListLimit, Cursor: cursor})
+		page, next, err := log.List(t.Context(), eventlog.Filter{Source: source, Limit: eventlog.MaxListLimit, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("list events: %v", err)
 		}

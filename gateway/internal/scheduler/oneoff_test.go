@@ -16,13 +16,15 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/jstest"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 func mustCreate(t *testing.T, s *running, req *adminv1.CreateScheduledEventRequest) *adminv1.ScheduledEvent {
 	t.Helper()
-	resp, err := s.CreateScheduledEvent(context.Background(), req)
+	resp, err := s.CreateScheduledEvent(t.Context(), req)
 	if err != nil {
 		t.Fatalf("CreateScheduledEvent: %v", err)
 	}
@@ -31,7 +33,7 @@ func mustCreate(t *testing.T, s *running, req *adminv1.CreateScheduledEventReque
 
 func listAll(t *testing.T, s *running, state adminv1.ScheduledEventState) []*adminv1.ScheduledEvent {
 	t.Helper()
-	resp, err := s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{State: state, PageSize: 1000})
+	resp, err := s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{State: state, PageSize: 1000})
 	if err != nil {
 		t.Fatalf("ListScheduledEvents: %v", err)
 	}
@@ -99,7 +101,7 @@ func TestOneOffSurvivesRestartAndFiresOnce(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.oneOff.WithLabelValues("fired")); got != 1 {
 		t.Errorf("hookmesh_scheduled_events_total{state=fired} = %v", got)
 	}
-	_, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: created.GetId()})
+	_, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: created.GetId()})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("deleting a fired event: %v, want FAILED_PRECONDITION", err)
 	}
@@ -128,12 +130,12 @@ func TestCancelledNeverFires(t *testing.T) {
 	at := tsOf(utc("2026-06-01T09:00:00Z"))
 	cancelled := mustCreate(t, s, &adminv1.CreateScheduledEventRequest{Name: "cancelled", ScheduledTime: at})
 	marker := mustCreate(t, s, &adminv1.CreateScheduledEventRequest{Name: "marker", ScheduledTime: at})
-	resp, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()})
+	resp, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()})
 	if err != nil || resp.GetScheduledEvent().GetState() != adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_CANCELLED {
 		t.Fatalf("cancel: %v %v", resp, err)
 	}
 	// Cancelling again is harmless.
-	if resp, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()}); err != nil ||
+	if resp, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()}); err != nil ||
 		resp.GetScheduledEvent().GetState() != adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_CANCELLED {
 		t.Errorf("cancel again: %v %v", resp, err)
 	}
@@ -143,7 +145,7 @@ func TestCancelledNeverFires(t *testing.T) {
 	if evs[0].GetId() != marker.GetId() {
 		t.Errorf("fired %v, want only the marker", ids(evs))
 	}
-	if _, _, err := log.Get(context.Background(), SourceScheduled, cancelled.GetId()); !errors.Is(err, eventlog.ErrNotFound) {
+	if _, _, err := log.Get(t.Context(), SourceScheduled, cancelled.GetId()); !errors.Is(err, eventlog.ErrNotFound) {
 		t.Errorf("cancelled event in the log: %v", err)
 	}
 	if got := stateOf(t, s, cancelled.GetId()); got != adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_CANCELLED {
@@ -181,7 +183,7 @@ func TestOneOffSkippedBeyondTolerance(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.oneOff.WithLabelValues("skipped")); got != 1 {
 		t.Errorf("hookmesh_scheduled_events_total{state=skipped} = %v", got)
 	}
-	_, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: late.GetId()})
+	_, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: late.GetId()})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("deleting a skipped event: %v, want FAILED_PRECONDITION", err)
 	}
@@ -191,9 +193,9 @@ func TestOneOffSkippedBeyondTolerance(t *testing.T) {
 // appended once.
 func TestOneOffTwoGatewaysFireOnce(t *testing.T) {
 	t.Parallel()
-	url := startNATS(t)
-	logA := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-a"})
-	logB := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-b"})
+	url := jstest.Start(t).URL()
+	logA := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-a"})
+	logB := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-b"})
 	clk := newFakeClock(utc("2026-06-01T08:00:00Z"))
 	cntA, cntB := &countingLog{log: logA}, &countingLog{log: logB}
 	a := start(t, logA, Config{Clock: clk, Log: cntA})
@@ -209,7 +211,7 @@ func TestOneOffTwoGatewaysFireOnce(t *testing.T) {
 	waitIdle(t, clk.Now(), a, b)
 	settle(t, clk, utc("2026-06-01T09:00:05Z"), a, b)
 	waitEvents(t, logA, SourceScheduled, n)
-	waitFor(t, "every event marked fired", func() bool {
+	eventually.True(t, 20*time.Second, "every event marked fired", func() bool {
 		return len(listAll(t, a, adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_FIRED)) == n
 	})
 	if calls := cntA.calls.Load() + cntB.calls.Load(); calls != n {
@@ -244,7 +246,7 @@ func TestCreateScheduledEventInvalid(t *testing.T) {
 		{"comment too long", &adminv1.CreateScheduledEventRequest{Name: "x", ScheduledTime: future, Comment: strings.Repeat("c", MaxCommentBytes+1)}, "comment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.CreateScheduledEvent(context.Background(), tc.req)
+			_, err := s.CreateScheduledEvent(t.Context(), tc.req)
 			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.mention) {
 				t.Errorf("got %v, want INVALID_ARGUMENT mentioning %q", err, tc.mention)
 			}
@@ -283,7 +285,7 @@ func TestDeleteScheduledEventErrors(t *testing.T) {
 		{"malformed skip record id", "cron.hourly", codes.NotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: tc.id})
+			_, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: tc.id})
 			if status.Code(err) != tc.code {
 				t.Errorf("got %v, want %v", err, tc.code)
 			}
@@ -302,7 +304,7 @@ func TestListScheduledEvents(t *testing.T) {
 		want = append(want, e.GetScheduledTime().AsTime().Format(time.RFC3339)+" "+e.GetId())
 	}
 	cancelled := listAll(t, s, 0)[0]
-	if _, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()}); err != nil {
+	if _, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: cancelled.GetId()}); err != nil {
 		t.Fatal(err)
 	}
 	sortStrings(want)
@@ -311,7 +313,7 @@ func TestListScheduledEvents(t *testing.T) {
 	token := ""
 	pages := 0
 	for {
-		resp, err := s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{PageSize: 3, PageToken: token})
+		resp, err := s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{PageSize: 3, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +348,7 @@ func TestListScheduledEvents(t *testing.T) {
 		{"unknown state", &adminv1.ListScheduledEventsRequest{State: 99}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := s.ListScheduledEvents(context.Background(), tc.req); status.Code(err) != codes.InvalidArgument {
+			if _, err := s.ListScheduledEvents(t.Context(), tc.req); status.Code(err) != codes.InvalidArgument {
 				t.Errorf("got %v, want INVALID_ARGUMENT", err)
 			}
 		})
@@ -372,7 +374,7 @@ func TestRetention(t *testing.T) {
 	if len(got) != 1 || got[0].GetId() != later.GetId() {
 		t.Errorf("after the retention: %v, want only the scheduled one", got)
 	}
-	if _, err := s.DeleteScheduledEvent(context.Background(), &adminv1.DeleteScheduledEventRequest{Id: fired.GetId()}); status.Code(err) != codes.NotFound {
+	if _, err := s.DeleteScheduledEvent(t.Context(), &adminv1.DeleteScheduledEventRequest{Id: fired.GetId()}); status.Code(err) != codes.NotFound {
 		t.Errorf("deleting a purged event: %v, want NOT_FOUND", err)
 	}
 }
@@ -386,7 +388,7 @@ func TestStoreUnavailable(t *testing.T) {
 	s := start(t, log, Config{Clock: clk, Timeout: 500 * time.Millisecond})
 	s.stop()
 	_ = log.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := s.CreateScheduledEvent(ctx, &adminv1.CreateScheduledEventRequest{Name: "x", ScheduledTime: tsOf(utc("2026-06-01T09:00:00Z"))})
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("create: %v", err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 )
 
@@ -33,7 +33,7 @@ func TestREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { adminv1.RegisterAdminServiceServer(g, svc) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { adminv1.RegisterAdminServiceServer(g, svc) })
 	h, err := restgw.New(restgw.Config{Conn: conn, Register: []restgw.RegisterFunc{adminv1.RegisterAdminServiceHandler}})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestREST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		raw, _ := io.ReadAll(resp.Body)
 		var out map[string]any
 		if err := json.Unmarshal(raw, &out); err != nil {

@@ -41,7 +41,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"nil hook", Config{Log: log, JS: log.JetStream(), Schedules: []Schedule{ok}, OnTick: map[string]TickFunc{"daily": nil}}, "nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(context.Background(), tc.cfg)
+			_, err := New(t.Context(), tc.cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.mention) {
 				t.Errorf("New: %v, want an error mentioning %q", err, tc.mention)
 			}
@@ -54,10 +54,10 @@ func TestNewMetricsTwiceOnOneRegistry(t *testing.T) {
 	log := openLog(t, t.TempDir())
 	reg := prometheus.NewRegistry()
 	cfg := Config{Log: log, JS: log.JetStream(), Registerer: reg, Schedules: []Schedule{{Name: "daily", Cron: "@daily"}}}
-	if _, err := New(context.Background(), cfg); err != nil {
+	if _, err := New(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "already registered") {
+	if _, err := New(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "already registered") {
 		t.Errorf("second New on one registry: %v", err)
 	}
 	// The skip counter is exported per schedule from the start, at 0.
@@ -82,7 +82,7 @@ func TestNewBucketFailure(t *testing.T) {
 	log := openLog(t, t.TempDir())
 	js := log.JetStream()
 	_ = log.Close()
-	_, err := New(context.Background(), Config{Log: log, JS: js, Timeout: 500 * time.Millisecond})
+	_, err := New(t.Context(), Config{Log: log, JS: js, Timeout: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "state bucket") {
 		t.Errorf("New without a server: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestRunTwice(t *testing.T) {
 	log := openLog(t, t.TempDir())
 	s := start(t, log, Config{Clock: newFakeClock(utc("2026-01-01T00:00:00Z"))})
 	waitIdle(t, utc("2026-01-01T00:00:00Z"), s)
-	if err := s.Run(context.Background()); err == nil {
+	if err := s.Run(t.Context()); err == nil {
 		t.Error("a second Run started")
 	}
 }
@@ -123,7 +123,7 @@ func TestFromConfig(t *testing.T) {
 	}
 	// The demo schedules are valid for the scheduler.
 	log := openLog(t, t.TempDir())
-	if _, err := New(context.Background(), Config{Log: log, JS: log.JetStream(), Schedules: got}); err != nil {
+	if _, err := New(t.Context(), Config{Log: log, JS: log.JetStream(), Schedules: got}); err != nil {
 		t.Errorf("New with the demo schedules: %v", err)
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/gateway/internal/jstest"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // TestTicksAcrossDST steps a fake clock through both daylight-saving changes of
@@ -104,9 +106,9 @@ func TestTicksAcrossDST(t *testing.T) {
 // log once, and no tick was even appended twice.
 func TestTwoGatewaysEmitEachTickOnce(t *testing.T) {
 	t.Parallel()
-	url := startNATS(t)
-	logA := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-a"})
-	logB := openLogConfig(t, eventlog.Config{URL: url, Name: "gateway-b"})
+	url := jstest.Start(t).URL()
+	logA := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-a"})
+	logB := jstest.OpenLog(t, eventlog.Config{URL: url, Name: "gateway-b"})
 	clk := newFakeClock(utc("2026-05-04T06:58:00Z"))
 	schedules := []Schedule{
 		{Name: "every-5", Cron: "*/5 * * * *"},
@@ -192,7 +194,7 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 	t.Cleanup(func() { release.Do(func() { close(block) }) })
 	waitIdle(t, clk.Now(), a)
 	clk.Set(utc("2026-05-04T07:00:00Z"))
-	waitFor(t, "a to claim and start appending", func() bool { return hung.calls.Load() == 1 })
+	eventually.True(t, 20*time.Second, "a to claim and start appending", func() bool { return hung.calls.Load() == 1 })
 
 	healthy := &countingLog{log: log}
 	b := start(t, log, Config{Log: healthy, Clock: clk, Schedules: schedules, Lease: 10 * time.Second})
@@ -206,7 +208,7 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 		t.Fatalf("after take-over: events %v, b appended %d", ids(evs), healthy.calls.Load())
 	}
 	release.Do(func() { close(block) }) // a's append goes through late: a duplicate
-	waitFor(t, "a's late append", func() bool { return hung.duplicates.Load() == 1 })
+	eventually.True(t, 20*time.Second, "a's late append", func() bool { return hung.duplicates.Load() == 1 })
 	settle(t, clk, utc("2026-05-04T08:00:00Z"), a, b)
 	evs = waitEvents(t, log, SourceCron, 2)
 	if evs[1].GetId() != "hourly@2026-05-04T08:00:00Z" {
@@ -278,7 +280,7 @@ func TestRestartCatchUp(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.skipped.WithLabelValues("daily-report")); got != 0 {
 		t.Errorf("hookmesh_schedule_ticks_skipped_total{schedule=daily-report} = %v, want 0", got)
 	}
-	resp, err := s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{State: adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_SKIPPED})
+	resp, err := s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{State: adminv1.ScheduledEventState_SCHEDULED_EVENT_STATE_SKIPPED})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ func TestRestartCatchUp(t *testing.T) {
 	if got := testutil.ToFloat64(s.m.skipped.WithLabelValues("daily-report")); got != 2 {
 		t.Errorf("hookmesh_schedule_ticks_skipped_total{schedule=daily-report} = %v, want 2", got)
 	}
-	status, err := s.Schedules(context.Background())
+	status, err := s.Schedules(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +328,7 @@ func TestRestartCatchUp(t *testing.T) {
 		!d.Skips[0].Last.Equal(utc("2026-01-12T09:00:00Z")) || !d.NextTick.Equal(utc("2026-01-13T09:00:00Z")) || !d.LastEmitted.IsZero() {
 		t.Errorf("daily-report status %+v", d)
 	}
-	resp, err = s.ListScheduledEvents(context.Background(), &adminv1.ListScheduledEventsRequest{})
+	resp, err = s.ListScheduledEvents(t.Context(), &adminv1.ListScheduledEventsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +397,7 @@ func TestTracing(t *testing.T) {
 	clk := newFakeClock(utc("2026-02-01T09:59:00Z"))
 	s := start(t, log, Config{Clock: clk, TracerProvider: tp, Schedules: []Schedule{{Name: "hourly", Cron: "0 * * * *"}}})
 
-	reqCtx, reqSpan := tp.Tracer("test").Start(context.Background(), "POST /v1/scheduled-events")
+	reqCtx, reqSpan := tp.Tracer("test").Start(t.Context(), "POST /v1/scheduled-events")
 	created, err := s.CreateScheduledEvent(reqCtx, &adminv1.CreateScheduledEventRequest{Name: "reminder", ScheduledTime: tsOf(utc("2026-02-01T10:00:00Z"))})
 	reqSpan.End()
 	if err != nil {
@@ -434,17 +436,6 @@ func TestTracing(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestShutdownFinishesClaim: stopping while a tick is being appended completes it
 // (the append and the state update) instead of leaving a claim for the lease to expire.
 func TestShutdownFinishesClaim(t *testing.T) {
@@ -459,7 +450,7 @@ func TestShutdownFinishesClaim(t *testing.T) {
 	t.Cleanup(func() { release.Do(func() { close(block) }) })
 	waitIdle(t, clk.Now(), s)
 	clk.Set(utc("2026-05-04T07:00:00Z"))
-	waitFor(t, "the append to start", func() bool { return slow.calls.Load() == 1 })
+	eventually.True(t, 20*time.Second, "the append to start", func() bool { return slow.calls.Load() == 1 })
 	stopped := make(chan struct{})
 	go func() {
 		s.stop()
@@ -469,7 +460,7 @@ func TestShutdownFinishesClaim(t *testing.T) {
 	release.Do(func() { close(block) })
 	<-stopped
 	waitEvents(t, log, SourceCron, 1)
-	e, err := s.kv.Get(context.Background(), cronKey("hourly"))
+	e, err := s.kv.Get(t.Context(), cronKey("hourly"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package typedrows
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math"
 	"sort"
 	"strconv"
@@ -78,7 +79,8 @@ func unknownColumn(md protoreflect.MessageDescriptor, members map[string]*struct
 // within puts a RowError under seg (a column, [index] or ["key"]): paths are built
 // on the way out of an error, so a row that fits builds none.
 func within(err error, seg string) error {
-	if re, ok := err.(*RowError); ok {
+	var re *RowError
+	if errors.As(err, &re) {
 		switch {
 		case re.Column == "":
 			re.Column = seg
@@ -418,7 +420,7 @@ func signed(v *structpb.Value, bits int) (int64, error) {
 	case *structpb.Value_StringValue:
 		n, err := strconv.ParseInt(k.StringValue, 10, bits)
 		if err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			if errors.Is(err, strconv.ErrRange) {
 				return 0, outOfRange(k.StringValue, "int"+strconv.Itoa(bits))
 			}
 			return 0, &RowError{Msg: strconv.Quote(k.StringValue) + " is not an integer"}
@@ -432,7 +434,7 @@ func unsigned(v *structpb.Value, bits int) (uint64, error) {
 	if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
 		n, err := strconv.ParseUint(s.StringValue, 10, bits)
 		if err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			if errors.Is(err, strconv.ErrRange) {
 				return 0, outOfRange(s.StringValue, "uint"+strconv.Itoa(bits))
 			}
 			return 0, &RowError{Msg: strconv.Quote(s.StringValue) + " is not an unsigned integer"}

@@ -44,8 +44,9 @@ func signShopify(secret string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(hmacSHA256(secret, string(body)))
 }
 
-func signSlack(secret string, ts int64, body []byte) string {
-	return "v0=" + hex.EncodeToString(hmacSHA256(secret, fmt.Sprintf("v0:%d:%s", ts, body)))
+// signSlack signs body with the current Slack signing secret.
+func signSlack(ts int64, body []byte) string {
+	return "v0=" + hex.EncodeToString(hmacSHA256(slackSecret, fmt.Sprintf("v0:%d:%s", ts, body)))
 }
 
 func signStandard(secret, id string, ts int64, body []byte) string {

@@ -18,8 +18,9 @@ import (
 
 const hmacSecret = "partner-secret"
 
-func macWith(h func() hash.Hash, key, msg string) []byte {
-	m := hmac.New(h, []byte(key))
+// macWith is the HMAC of msg with hmacSecret.
+func macWith(h func() hash.Hash, msg string) []byte {
+	m := hmac.New(h, []byte(hmacSecret))
 	m.Write([]byte(msg))
 	return m.Sum(nil)
 }
@@ -27,7 +28,7 @@ func macWith(h func() hash.Hash, key, msg string) []byte {
 func TestHMACVerify(t *testing.T) {
 	b := []byte(`{"event":"order.created","data":{"id":"o_1"}}`)
 	ts := itoa(testNow.Unix())
-	sha256hex := hex.EncodeToString(macWith(sha256.New, hmacSecret, string(b)))
+	sha256hex := hex.EncodeToString(macWith(sha256.New, string(b)))
 	tests := []struct {
 		name    string
 		cfg     HMACConfig
@@ -44,11 +45,11 @@ func TestHMACVerify(t *testing.T) {
 		{"prefix missing", HMACConfig{Header: "X-Signature", Prefix: "sha256="},
 			[]string{"X-Signature", sha256hex}, time.Time{}, CodeMalformedHeader},
 		{"sha512 base64", HMACConfig{Header: "X-Sig", Algorithm: "sha512", Encoding: "base64"},
-			[]string{"X-Sig", base64.StdEncoding.EncodeToString(macWith(sha512.New, hmacSecret, string(b)))}, time.Time{}, ""},
+			[]string{"X-Sig", base64.StdEncoding.EncodeToString(macWith(sha512.New, string(b)))}, time.Time{}, ""},
 		{"base64 without padding", HMACConfig{Header: "X-Sig", Encoding: "base64"},
-			[]string{"X-Sig", base64.RawStdEncoding.EncodeToString(macWith(sha256.New, hmacSecret, string(b)))}, time.Time{}, ""},
+			[]string{"X-Sig", base64.RawStdEncoding.EncodeToString(macWith(sha256.New, string(b)))}, time.Time{}, ""},
 		{"base64url", HMACConfig{Header: "X-Sig", Encoding: "base64url"},
-			[]string{"X-Sig", base64.URLEncoding.EncodeToString(macWith(sha256.New, hmacSecret, string(b)))}, time.Time{}, ""},
+			[]string{"X-Sig", base64.URLEncoding.EncodeToString(macWith(sha256.New, string(b)))}, time.Time{}, ""},
 		{"sha256 digest where sha512 is configured", HMACConfig{Header: "X-Sig", Algorithm: "sha512"},
 			[]string{"X-Sig", sha256hex}, time.Time{}, CodeSignatureMismatch},
 		{"hex where base64 is configured", HMACConfig{Header: "X-Sig", Encoding: "base64"},
@@ -58,7 +59,7 @@ func TestHMACVerify(t *testing.T) {
 		{"missing header", HMACConfig{Header: "X-Sig"},
 			[]string{"X-Other", sha256hex}, time.Time{}, CodeMissingHeader},
 		{"timestamp default template {timestamp}.{body}", HMACConfig{Header: "X-Sig", TimestampHeader: "X-Timestamp"},
-			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, ts+"."+string(b))), "X-Timestamp", ts}, time.Time{}, ""},
+			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, ts+"."+string(b))), "X-Timestamp", ts}, time.Time{}, ""},
 		{"timestamp missing", HMACConfig{Header: "X-Sig", TimestampHeader: "X-Timestamp"},
 			[]string{"X-Sig", sha256hex}, time.Time{}, CodeMissingHeader},
 		{"timestamp not an integer", HMACConfig{Header: "X-Sig", TimestampHeader: "X-Timestamp"},
@@ -69,9 +70,9 @@ func TestHMACVerify(t *testing.T) {
 			[]string{"X-Sig", sha256hex, "X-Timestamp", ts}, testNow.Add(-61 * time.Second), CodeTimestampInFuture},
 		{"id and timestamp signed", HMACConfig{Header: "X-Sig", TimestampHeader: "X-Ts", IDFrom: "header:X-Event-Id",
 			SignedContent: "{id}:{timestamp}:{body}"},
-			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, "ev_9:"+ts+":"+string(b))), "X-Ts", ts, "X-Event-Id", "ev_9"}, time.Time{}, ""},
+			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, "ev_9:"+ts+":"+string(b))), "X-Ts", ts, "X-Event-Id", "ev_9"}, time.Time{}, ""},
 		{"signed id changed", HMACConfig{Header: "X-Sig", IDFrom: "header:X-Event-Id", SignedContent: "{id}.{body}"},
-			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, hmacSecret, "ev_9."+string(b))), "X-Event-Id", "ev_8"}, time.Time{}, CodeSignatureMismatch},
+			[]string{"X-Sig", hex.EncodeToString(macWith(sha256.New, "ev_9."+string(b))), "X-Event-Id", "ev_8"}, time.Time{}, CodeSignatureMismatch},
 		{"signed id header missing", HMACConfig{Header: "X-Sig", IDFrom: "header:X-Event-Id", SignedContent: "{id}.{body}"},
 			[]string{"X-Sig", sha256hex}, time.Time{}, CodeMissingHeader},
 		{"second secret", HMACConfig{Header: "X-Sig", Secrets: []string{"old", hmacSecret}},
@@ -278,7 +279,7 @@ func TestHMACFormVerifiedOverRawBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := hex.EncodeToString(macWith(sha256.New, hmacSecret, sent))
+	sig := hex.EncodeToString(macWith(sha256.New, sent))
 	if err := src.Verify(newReq("p", form, []byte(sent), "X-Sig", sig), testNow); err != nil {
 		t.Fatal(err)
 	}

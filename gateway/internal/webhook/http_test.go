@@ -44,7 +44,7 @@ type gateway struct {
 
 func newGateway(t *testing.T) *gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	logger := slog.New(slog.DiscardHandler)
 	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, logger)
@@ -116,7 +116,7 @@ func (g *gateway) post(t *testing.T, source string, header http.Header, body []b
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func (g *gateway) post(t *testing.T, source string, header http.Header, body []b
 // stored counts the events in the log.
 func (g *gateway) stored(t *testing.T) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	s, err := g.log.JetStream().Stream(ctx, g.log.Stream())
 	if err != nil {
@@ -147,7 +147,7 @@ func (g *gateway) get(t *testing.T, source, id string) *eventv1.Event {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ev, _, err := g.log.Get(context.Background(), source, id)
+		ev, _, err := g.log.Get(t.Context(), source, id)
 		if err == nil {
 			return ev
 		}

@@ -11,7 +11,7 @@ import (
 
 func slackReq(ct, body string, extra ...string) *Request {
 	ts := testNow.Unix()
-	h := append([]string{"X-Slack-Request-Timestamp", itoa(ts), "X-Slack-Signature", signSlack(slackSecret, ts, []byte(body))}, extra...)
+	h := append([]string{"X-Slack-Request-Timestamp", itoa(ts), "X-Slack-Signature", signSlack(ts, []byte(body))}, extra...)
 	return newReq("slack", ct, []byte(body), h...)
 }
 

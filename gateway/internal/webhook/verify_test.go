@@ -118,12 +118,12 @@ func TestSlackVerify(t *testing.T) {
 	req := func(ts int64, sig string) *Request {
 		return newReq("slack", "", body, "X-Slack-Request-Timestamp", itoa(ts), "X-Slack-Signature", sig)
 	}
-	v0 := signSlack(slackSecret, ts, body)
+	v0 := signSlack(ts, body)
 	runVerifyCases(t, src, []verifyCase{
 		{"valid", req(ts, v0), time.Time{}, ""},
 		{"configured tolerance, 60s old", req(ts, v0), testNow.Add(time.Minute), ""},
 		{"configured tolerance, 61s old", req(ts, v0), testNow.Add(61 * time.Second), CodeTimestampExpired},
-		{"61s in the future", req(ts+61, signSlack(slackSecret, ts+61, body)), time.Time{}, CodeTimestampInFuture},
+		{"61s in the future", req(ts+61, signSlack(ts+61, body)), time.Time{}, CodeTimestampInFuture},
 		{"v1 scheme", req(ts, "v1="+strings.TrimPrefix(v0, "v0=")), time.Time{}, CodeUnsupportedScheme},
 		{"no scheme", req(ts, strings.TrimPrefix(v0, "v0=")), time.Time{}, CodeMalformedHeader},
 		{"fractional timestamp", newReq("slack", "", body, "X-Slack-Request-Timestamp", itoa(ts)+".5", "X-Slack-Signature", v0), time.Time{}, CodeMalformedHeader},
@@ -195,7 +195,7 @@ func TestDefaultToleranceIsFiveMinutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := testNow.Unix()
-	r := newReq("slack", "", body, "X-Slack-Request-Timestamp", itoa(ts), "X-Slack-Signature", signSlack(slackSecret, ts, body))
+	r := newReq("slack", "", body, "X-Slack-Request-Timestamp", itoa(ts), "X-Slack-Signature", signSlack(ts, body))
 	if err := src.Verify(r, testNow.Add(300*time.Second)); err != nil {
 		t.Fatalf("300s old: %v", err)
 	}

@@ -38,7 +38,7 @@ func ForEachDialect(t *testing.T, migrations fs.FS, fn func(t *testing.T, db *sq
 // SQLite opens a migrated store on a file in t.TempDir().
 func SQLite(tb testing.TB, migrations fs.FS) *sqlstore.DB {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
 	defer cancel()
 	db, err := sqlstore.Open(ctx, sqlstore.Config{
 		SQLitePath: filepath.Join(tb.TempDir(), "test.db"),
@@ -71,7 +71,7 @@ func Postgres(tb testing.TB, migrations fs.FS) *sqlstore.DB {
 	tb.Helper()
 	u := PostgresURL(tb)
 	schema := NewSchemaName(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
 	defer cancel()
 	// Registered before Open so a failed migration still drops its schema.
 	tb.Cleanup(func() { DropSchema(tb, u, schema) })
@@ -96,14 +96,15 @@ func NewSchemaName(tb testing.TB) string {
 // DropSchema drops schema and everything in it.
 func DropSchema(tb testing.TB, url, schema string) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Not tb.Context(): this runs in a cleanup, when that is already cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) //nolint:usetesting // see above
 	defer cancel()
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		tb.Errorf("drop schema %s: %v", schema, err)
 		return
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
 		tb.Errorf("drop schema %s: %v", schema, err)
 	}

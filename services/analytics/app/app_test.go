@@ -24,6 +24,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 )
 
@@ -63,7 +64,7 @@ func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	svc, err := New(context.Background(), cfg, Deps{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
+	svc, err := New(t.Context(), cfg, Deps{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -73,7 +74,7 @@ func start(t *testing.T, cfg Config) *harness {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	conn := grpcserver.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)},
+	conn := grpcservertest.MustStartWith(t, grpcserver.Config{TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)},
 		func(g *grpc.Server) { svc.Register(g) })
 	return &harness{
 		svc: svc, spans: exp,
@@ -84,7 +85,7 @@ func start(t *testing.T, cfg Config) *harness {
 
 func (h *harness) deliver(t testing.TB, ev *eventv1.Event) codes.Code {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	_, err := h.consumer.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev, Subscription: "analytics", Attempt: 1})
 	return status.Code(err)
@@ -93,7 +94,7 @@ func (h *harness) deliver(t testing.TB, ev *eventv1.Event) codes.Code {
 // count sums the hourly counts of typ in [at-1h, at+1h).
 func (h *harness) count(t testing.TB, typ string, at time.Time) int {
 	t.Helper()
-	resp, err := h.analytics.GetCounts(context.Background(), &analyticsv1.GetCountsRequest{
+	resp, err := h.analytics.GetCounts(t.Context(), &analyticsv1.GetCountsRequest{
 		Type: typ, Since: timestamppb.New(at.Add(-time.Hour)), Until: timestamppb.New(at.Add(time.Hour)),
 	})
 	if err != nil {
@@ -235,7 +236,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestNewFailsOnUnreachableDatabase(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	_, err := New(ctx, Config{DatabaseURL: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, Deps{Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
@@ -247,15 +248,15 @@ func TestNewFailsOnUnreachableDatabase(t *testing.T) {
 }
 
 func TestDeliverAfterCloseIsRetried(t *testing.T) {
-	svc, err := New(context.Background(), Config{DataDir: t.TempDir()}, Deps{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := New(t.Context(), Config{DataDir: t.TempDir()}, Deps{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { svc.Register(g) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { svc.Register(g) })
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = consumerv1.NewEventConsumerServiceClient(conn).Deliver(context.Background(), &consumerv1.DeliverRequest{
+	_, err = consumerv1.NewEventConsumerServiceClient(conn).Deliver(t.Context(), &consumerv1.DeliverRequest{
 		Event: &eventv1.Event{Id: "1", Source: "s", Type: "t.x"},
 	})
 	if status.Code(err) != codes.Unavailable {
@@ -284,14 +285,14 @@ func mustValue(t testing.TB, v any) *structpb.Value {
 func TestNewRegistersMetricsOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	deps := Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg}
-	svc, err := New(context.Background(), Config{DataDir: t.TempDir()}, deps)
+	svc, err := New(t.Context(), Config{DataDir: t.TempDir()}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	// A second service on the same registry would report into the first's
 	// series: refused, and nothing it opened stays open.
-	if _, err := New(context.Background(), Config{DataDir: t.TempDir()}, deps); err == nil {
+	if _, err := New(t.Context(), Config{DataDir: t.TempDir()}, deps); err == nil {
 		t.Error("New registered duplicate metrics")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/grpcapi"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
@@ -61,7 +62,7 @@ func BenchmarkDeliver(b *testing.B) {
 
 func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 	logger := slog.New(slog.DiscardHandler)
-	svc, err := New(context.Background(), cfg, Deps{TracerProvider: noop.NewTracerProvider(), Logger: logger})
+	svc, err := New(b.Context(), cfg, Deps{TracerProvider: noop.NewTracerProvider(), Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 			b.Fatal(err)
 		}
 	}
-	conn := grpcserver.MustStartWith(b, grpcserver.Config{TracerProvider: noop.NewTracerProvider(), Logger: logger},
+	conn := grpcservertest.MustStartWith(b, grpcserver.Config{TracerProvider: noop.NewTracerProvider(), Logger: logger},
 		func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, consumer) })
 	client := consumerv1.NewEventConsumerServiceClient(conn)
 	at := timestamppb.New(time.Date(2026, 2, 2, 12, 0, 0, 0, time.UTC))
@@ -95,7 +96,7 @@ func benchDeliver(b *testing.B, cfg Config, baseline bool, callers int) {
 					return
 				}
 				ev := &eventv1.Event{Id: "bench-" + strconv.FormatInt(i, 10), Source: "bench", Type: "bench.t" + strconv.FormatInt(i%10, 10), Time: at}
-				if _, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev, Subscription: "analytics", Attempt: 1}); err != nil {
+				if _, err := client.Deliver(b.Context(), &consumerv1.DeliverRequest{Event: ev, Subscription: "analytics", Attempt: 1}); err != nil {
 					b.Error(err)
 					return
 				}

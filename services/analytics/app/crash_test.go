@@ -122,10 +122,10 @@ func waitHealthy(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
@@ -153,6 +153,9 @@ func clients(t *testing.T, addr string) (consumerv1.EventConsumerServiceClient, 
 // acknowledged event survived and that, once the unacknowledged ones are
 // redelivered (as the dispatcher would), every event is counted exactly once.
 func TestNoLossAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skipping the crash test (SIGKILL)")
+	}
 	const (
 		events  = 3000
 		workers = 48
@@ -197,7 +200,7 @@ func TestNoLossAcrossKill(t *testing.T) {
 						if i >= events {
 							return
 						}
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 						_, err := consumer.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev(i), Subscription: "analytics", Attempt: 1})
 						cancel()
 						if err == nil {
@@ -237,15 +240,15 @@ func TestNoLossAcrossKill(t *testing.T) {
 			// Redeliver everything: an acknowledged event must be known (ALREADY_EXISTS),
 			// the others are applied now (or were committed before their answer was lost).
 			redeliver := func(i int) error {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 				defer cancel()
 				_, err := consumer2.Deliver(ctx, &consumerv1.DeliverRequest{Event: ev(i), Subscription: "analytics", Attempt: 2})
 				code := status.Code(err)
 				switch {
 				case acked[i].Load() && code != codes.AlreadyExists:
-					return fmt.Errorf("acknowledged event %d lost: redelivery answered %v", i, err)
+					return fmt.Errorf("acknowledged event %d lost: redelivery answered %w", i, err)
 				case code != codes.OK && code != codes.AlreadyExists:
-					return fmt.Errorf("event %d: %v", i, err)
+					return fmt.Errorf("event %d: %w", i, err)
 				}
 				return nil
 			}
@@ -267,7 +270,7 @@ func TestNoLossAcrossKill(t *testing.T) {
 			for err := range errs {
 				t.Error(err)
 			}
-			resp, err := analytics2.GetCounts(context.Background(), &analyticsv1.GetCountsRequest{
+			resp, err := analytics2.GetCounts(t.Context(), &analyticsv1.GetCountsRequest{
 				Type: "load.*", Since: timestamppb.New(at), Until: timestamppb.New(at.Add(time.Hour)),
 			})
 			if err != nil {

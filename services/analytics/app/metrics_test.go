@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,19 +15,19 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // hookmesh_analytics_events_total counts what became of each tracked event.
 func TestEventsTrackedMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	svc, err := New(context.Background(), Config{DataDir: t.TempDir(), FlushInterval: time.Millisecond},
+	svc, err := New(t.Context(), Config{DataDir: t.TempDir(), FlushInterval: time.Millisecond},
 		Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	client := consumerv1.NewEventConsumerServiceClient(grpcserver.MustStart(t, func(g *grpc.Server) { svc.Register(g) }))
+	client := consumerv1.NewEventConsumerServiceClient(grpcservertest.MustStart(t, func(g *grpc.Server) { svc.Register(g) }))
 	at := timestamppb.New(conformanceTime)
 	for _, tc := range []struct {
 		ev   *eventv1.Event
@@ -40,7 +39,7 @@ func TestEventsTrackedMetric(t *testing.T) {
 		// The schema refuses event types over 255 characters.
 		{&eventv1.Event{Id: "m-3", Source: "test", Type: "test." + strings.Repeat("x", 300), Time: at}, codes.InvalidArgument},
 	} {
-		_, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
+		_, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
 		if status.Code(err) != tc.want {
 			t.Fatalf("%s: %v, want %v", tc.ev.GetId(), err, tc.want)
 		}

@@ -145,7 +145,7 @@ func wantWeekly(d *dataset) *analyticsv1.Report {
 
 func (h *harness) report(t *testing.T, kind string, day time.Time) *analyticsv1.Report {
 	t.Helper()
-	resp, err := h.analytics.GetReport(context.Background(), &analyticsv1.GetReportRequest{Kind: kind, Date: day.Format(time.DateOnly)})
+	resp, err := h.analytics.GetReport(t.Context(), &analyticsv1.GetReportRequest{Kind: kind, Date: day.Format(time.DateOnly)})
 	if err != nil {
 		t.Fatalf("GetReport(%s, %s): %v", kind, day.Format(time.DateOnly), err)
 	}
@@ -185,7 +185,7 @@ func TestReportsAcrossRetention(t *testing.T) {
 		if code := h.deliver(t, d.cleanup()); code != codes.OK {
 			t.Fatalf("cleanup: %v", code)
 		}
-		ctx := context.Background()
+		ctx := t.Context()
 		for _, ev := range d.events {
 			kept, err := h.svc.store.EventStored(ctx, ev.GetSource(), ev.GetId())
 			if err != nil {
@@ -223,7 +223,7 @@ func TestServeREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Component: "analytics", SkipRuntimeMetrics: true})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +317,7 @@ func TestServeREST(t *testing.T) {
 			t.Errorf("GET %s = %d without %q", path, resp.StatusCode, want)
 		}
 	}
-	if err := Health(context.Background(), Config{GRPCAddr: lis.Addr().String()}); err != nil {
+	if err := Health(t.Context(), Config{GRPCAddr: lis.Addr().String()}); err != nil {
 		t.Errorf("Health: %v", err)
 	}
 }
@@ -329,17 +329,17 @@ func TestHealthWithoutServer(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	_ = lis.Close()
-	if err := Health(context.Background(), Config{GRPCAddr: addr}); err == nil {
+	if err := Health(t.Context(), Config{GRPCAddr: addr}); err == nil {
 		t.Error("Health succeeded with nothing listening")
 	}
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	err := Run(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "", DataDir: t.TempDir(), BatchSize: -5})
+	err := Run(t.Context(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "", DataDir: t.TempDir(), BatchSize: -5})
 	if err == nil {
 		t.Error("Run accepted ANALYTICS_BATCH_SIZE=-5")
 	}
-	err = Run(context.Background(), Config{GRPCAddr: "256.0.0.1:99999", DataDir: t.TempDir()})
+	err = Run(t.Context(), Config{GRPCAddr: "256.0.0.1:99999", DataDir: t.TempDir()})
 	if err == nil {
 		t.Error("Run accepted an address it cannot listen on")
 	}
@@ -351,7 +351,7 @@ func getJSON(t *testing.T, url string, wantStatus int, out any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

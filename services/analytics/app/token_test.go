@@ -16,7 +16,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
@@ -28,7 +28,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done }()          //nolint:errcheck // serve's result is not what this test checks
 	deadline := time.Now().Add(20 * time.Second) // liveness, not timing
 	for Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {
@@ -49,7 +49,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	anon := grpcserver.MustDial(t, cfg.GRPCAddr)
+	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	_, err = consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), &consumerv1.DeliverRequest{
 		Event: &eventv1.Event{Id: "forged", Source: "github", Type: "github.push"}})
 	if status.Code(err) != codes.Unauthenticated {
@@ -58,7 +58,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 	if _, err := analyticsv1.NewAnalyticsServiceClient(anon).GetCounts(t.Context(), &analyticsv1.GetCountsRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("GetCounts without token: %v", err)
 	}
-	authed := grpcserver.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
+	authed := grpcservertest.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
 	if _, err := consumerv1.NewEventConsumerServiceClient(authed).Deliver(t.Context(), &consumerv1.DeliverRequest{
 		Event: &eventv1.Event{Id: "real", Source: "github", Type: "github.push"}}); err != nil {
 		t.Fatalf("Deliver with the token: %v", err)
@@ -75,7 +75,7 @@ func TestServeRequiresServiceToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Fatalf("GET /v1/analytics/counts with %q: %d, want %d", tc.bearer, resp.StatusCode, tc.want)
 		}

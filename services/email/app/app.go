@@ -250,7 +250,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("create token secret file: %w", err)
 	}
 	if _, err := f.Write(append(secret, '\n')); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("write token secret file: %w", err)
 	}
 	if err := f.Close(); err != nil {

@@ -17,11 +17,11 @@ import (
 // TestServe runs the standalone wiring on loopback port-0 listeners: health
 // over gRPC, /healthz, /metrics, the REST error shape, and a clean stop.
 func TestServe(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "email"})
+	tel, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "email"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,14 +30,14 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	cfg := Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), HTTPAddr: hlis.Addr().String(), AdminToken: "operator-token"}
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
 
 	// Liveness deadline, not a timing assertion.
 	deadline := time.Now().Add(20 * time.Second)
-	for Health(context.Background(), cfg) != nil {
+	for Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("never became healthy")
 		}
@@ -71,7 +71,7 @@ func TestServe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.wantBody) {
 				t.Fatalf("GET %s = %d %s", tc.path, resp.StatusCode, body)
@@ -95,22 +95,22 @@ func TestServe(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if Health(context.Background(), cfg) == nil {
+	if Health(t.Context(), cfg) == nil {
 		t.Error("still healthy after stop")
 	}
 }
 
 func TestServeFailsOnBadConfig(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Component: "email"})
+	tel, err := telemetry.Setup(t.Context(), telemetry.Config{Component: "email"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = serve(context.Background(), Config{DataDir: t.TempDir(), GRPCAddr: "x", From: "nobody"}, tel, slog.New(slog.DiscardHandler), lis, nil)
+	err = serve(t.Context(), Config{DataDir: t.TempDir(), GRPCAddr: "x", From: "nobody"}, tel, slog.New(slog.DiscardHandler), lis, nil)
 	if err == nil || !strings.Contains(err.Error(), "EMAIL_FROM") {
 		t.Fatalf("serve = %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/telemetry"
 )
 
@@ -31,7 +31,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(t.Context()) }()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, tel, slog.New(slog.DiscardHandler), lis, hlis) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done }()          //nolint:errcheck // serve's result is not what this test checks
 	deadline := time.Now().Add(20 * time.Second) // liveness, not timing
 	for Health(t.Context(), cfg) != nil {
 		if time.Now().After(deadline) {
@@ -58,7 +58,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 		Id: "forged-1", Source: "hasura", Type: "hasura.public.users.insert", Subject: "public.users/1",
 		Payload: &eventv1.Event_HasuraTable{HasuraTable: &eventv1.HasuraTableEvent{
 			Op: eventv1.HasuraOperation_HASURA_OPERATION_INSERT, Schema: "public", Table: "users", New: row}}}}
-	anon := grpcserver.MustDial(t, cfg.GRPCAddr)
+	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	if _, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), forged); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("forged Deliver: %v, want Unauthenticated", err)
 	}
@@ -70,7 +70,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("REST list without token: %d, want 401", resp.StatusCode)
 	}
@@ -79,7 +79,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	}
 
 	// The dispatcher, carrying the token, still delivers; the REST list works with it.
-	authed := grpcserver.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
+	authed := grpcservertest.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))
 	if _, err := consumerv1.NewEventConsumerServiceClient(authed).Deliver(t.Context(), forged); err != nil {
 		t.Fatalf("Deliver with the token: %v", err)
 	}
@@ -88,7 +88,7 @@ func TestServiceTokenGuardsOwnPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("REST list with the token: %d", resp.StatusCode)
 	}

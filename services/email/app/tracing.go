@@ -28,8 +28,8 @@ func newTracingTransport(tr email.Transport, tp trace.TracerProvider) email.Tran
 }
 
 func (t *tracingTransport) Send(ctx context.Context, env email.Envelope) error {
-	ctx, span := t.tracer.Start(ctx, "email.send "+t.Transport.Name(), trace.WithSpanKind(t.kind),
-		trace.WithAttributes(attribute.String("hookmesh.email.transport", t.Transport.Name()), attribute.Int("hookmesh.email.recipients", len(env.To))))
+	ctx, span := t.tracer.Start(ctx, "email.send "+t.Name(), trace.WithSpanKind(t.kind),
+		trace.WithAttributes(attribute.String("hookmesh.email.transport", t.Name()), attribute.Int("hookmesh.email.recipients", len(env.To))))
 	defer span.End()
 	err := t.Transport.Send(ctx, env)
 	result := sendResult(err)

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -21,7 +20,7 @@ func TestSendSpans(t *testing.T) {
 	// The first message meets the MAIL FROM failure, the second the RCPT TO one.
 	want := []struct{ id, result string }{{"s-1", "unavailable"}, {"s-2", "rejected"}, {"s-3", "sent"}}
 	for _, w := range want {
-		_, _ = m.client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: userInsert(w.id, w.id+"@example.com")})
+		_, _ = m.client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: userInsert(w.id, w.id+"@example.com")})
 	}
 	deliver := map[trace.SpanID]string{} // process span → event id
 	var sends []sdktrace.ReadOnlySpan
@@ -51,8 +50,8 @@ func TestSendSpans(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
-			if strings.Contains(kv.Value.Emit(), "@") {
+			attrs[string(kv.Key)] = kv.Value.String()
+			if strings.Contains(kv.Value.String(), "@") {
 				t.Errorf("send span attribute %s holds an address", kv.Key)
 			}
 		}

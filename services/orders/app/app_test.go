@@ -23,6 +23,7 @@ import (
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/restgw"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
@@ -45,8 +46,8 @@ func TestOrderCompletionEndToEnd(t *testing.T) {
 		completion := ev.Completion("h-2", "o-100", "alice", t0.Add(time.Minute), items...)
 		h.mustDeliver(t, completion)
 
-		eventually(t, "the shipment event is published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
-		eventually(t, "the fulfillment webhook is delivered", func() bool {
+		eventually.True(t, 20*time.Second, "the shipment event is published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "the fulfillment webhook is delivered", func() bool {
 			return h.notification(t, "o-100").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED
 		})
 
@@ -96,7 +97,7 @@ func TestOrderCompletionEndToEnd(t *testing.T) {
 			if a := h.level(t, "TSHIRT-BLK-M"); a != 98 {
 				t.Errorf("stock = %d, want 98", a)
 			}
-			shipments, err := h.orders.ListShipments(context.Background(), &ordersv1.ListShipmentsRequest{CustomerId: "alice"})
+			shipments, err := h.orders.ListShipments(t.Context(), &ordersv1.ListShipmentsRequest{CustomerId: "alice"})
 			if err != nil || len(shipments.GetShipments()) != 1 {
 				t.Errorf("shipments = %v, %v", shipments, err)
 			}
@@ -140,13 +141,13 @@ func TestConcurrentDuplicateCompletion(t *testing.T) {
 			t.Fatalf("codes = %v, want exactly one OK", codesSeen)
 		}
 		id := orders.ShipmentCreatedID("o-200")
-		eventually(t, "published", func() bool { return h.rec.CallsFor(id) == 1 })
-		eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+		eventually.True(t, 20*time.Second, "published", func() bool { return h.rec.CallsFor(id) == 1 })
+		eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 		time.Sleep(200 * time.Millisecond)
 		if got := h.level(t, "HOODIE-GRY-M"); got != 22 {
 			t.Errorf("stock = %d, want 22 (one decrement)", got)
 		}
-		shipments, err := h.orders.ListShipments(context.Background(), &ordersv1.ListShipmentsRequest{})
+		shipments, err := h.orders.ListShipments(t.Context(), &ordersv1.ListShipmentsRequest{})
 		if err != nil || len(shipments.GetShipments()) != 1 {
 			t.Errorf("shipments = %d, %v; want 1", len(shipments.GetShipments()), err)
 		}
@@ -167,7 +168,7 @@ func TestInsufficientStock(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "MUG-LOGO: requested 51, available 50") {
 		t.Fatalf("deliver = %v, want FAILED_PRECONDITION with the reason", err)
 	}
-	eventually(t, "the insufficient-stock event is published", func() bool { return len(h.rec.OfType(orders.TypeStockInsufficient)) == 1 })
+	eventually.True(t, 20*time.Second, "the insufficient-stock event is published", func() bool { return len(h.rec.OfType(orders.TypeStockInsufficient)) == 1 })
 	data := h.rec.OfType(orders.TypeStockInsufficient)[0].GetFact().GetData().GetStructValue().AsMap()
 	if data["order_id"] != "o-300" || data["customer_id"] != "carol" || len(data["shortages"].([]any)) != 1 {
 		t.Fatalf("data = %v", data)
@@ -175,7 +176,7 @@ func TestInsufficientStock(t *testing.T) {
 	if a, b := h.level(t, "HOODIE-GRY-M"), h.level(t, "MUG-LOGO"); a != 25 || b != 50 {
 		t.Errorf("stock = %d, %d; want 25, 50 (nothing half-applied)", a, b)
 	}
-	if _, err := h.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: "o-300"}); status.Code(err) != codes.NotFound {
+	if _, err := h.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: "o-300"}); status.Code(err) != codes.NotFound {
 		t.Errorf("order state applied: %v", err)
 	}
 	if len(h.rec.OfType(orders.TypeShipmentCreated)) != 0 || h.recv.Attempts() != 0 {
@@ -185,7 +186,7 @@ func TestInsufficientStock(t *testing.T) {
 	t.Run("after a restock the replayed delivery fulfils it", func(t *testing.T) {
 		h.mustDeliver(t, ev.Inventory("inv-restock", "update", ev.InventoryRow("MUG-LOGO", 50), ev.InventoryRow("MUG-LOGO", 60), t0))
 		h.mustDeliver(t, completion)
-		eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+		eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 		if b := h.level(t, "MUG-LOGO"); b != 9 {
 			t.Errorf("MUG-LOGO = %d, want 9", b)
 		}
@@ -200,21 +201,21 @@ func TestOutboxesSurviveRestart(t *testing.T) {
 		h.recv.AlwaysAnswer(http.StatusServiceUnavailable)
 		h.rec.FailNext(1 << 20)
 		h.mustDeliver(t, ev.Completion("h-r", "o-400", "dave", t0, ev.Item{SKU: "STICKER-PACK", Quantity: 10, Price: 1}))
-		eventually(t, "a failed attempt is visible", func() bool {
+		eventually.True(t, 20*time.Second, "a failed attempt is visible", func() bool {
 			n := h.notification(t, "o-400")
 			return n.GetAttempts() >= 1 && n.GetLastStatusCode() == 503 && strings.Contains(n.GetLastError(), "503") &&
 				n.GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_PENDING && n.GetNextAttemptTime() != nil
 		})
-		eventually(t, "a failed publish", func() bool { return h.rec.Calls() >= 1 })
+		eventually.True(t, 20*time.Second, "a failed publish", func() bool { return h.rec.Calls() >= 1 })
 		h.stop()
 
 		h.recv.AlwaysAnswer(0)
 		h.rec.FailNext(0)
 		h.start(t)
-		eventually(t, "delivered after the restart", func() bool {
+		eventually.True(t, 20*time.Second, "delivered after the restart", func() bool {
 			return h.notification(t, "o-400").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED
 		})
-		eventually(t, "published after the restart", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "published after the restart", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
 		if got := h.recv.Accepted(); len(got) != 1 || got[0].ID != orders.NotificationID("o-400") {
 			t.Fatalf("accepted = %v", got)
 		}
@@ -228,14 +229,14 @@ func TestFulfillmentGivesUp(t *testing.T) {
 	h := newHarness(t, func(*app.Config) {}, func(c *app.Config) { c.FulfillmentMaxAttempts = 3 })
 	h.recv.AlwaysAnswer(http.StatusInternalServerError)
 	h.mustDeliver(t, ev.Completion("h-g", "o-500", "erin", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-	eventually(t, "failed for good", func() bool {
+	eventually.True(t, 20*time.Second, "failed for good", func() bool {
 		return h.notification(t, "o-500").GetStatus() == ordersv1.NotificationStatus_NOTIFICATION_STATUS_FAILED
 	})
 	n := h.notification(t, "o-500")
 	if n.GetAttempts() != 3 || n.GetLastStatusCode() != 500 || !strings.Contains(n.GetLastError(), "500") || n.GetNextAttemptTime() != nil {
 		t.Fatalf("notification = %v", n)
 	}
-	resp, err := h.orders.ListFulfillmentNotifications(context.Background(), &ordersv1.ListFulfillmentNotificationsRequest{
+	resp, err := h.orders.ListFulfillmentNotifications(t.Context(), &ordersv1.ListFulfillmentNotificationsRequest{
 		Status: ordersv1.NotificationStatus_NOTIFICATION_STATUS_FAILED})
 	if err != nil || len(resp.GetNotifications()) != 1 {
 		t.Fatalf("failed notifications = %v, %v", resp, err)
@@ -277,7 +278,7 @@ func TestRESTRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			raw, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status = %d (%s), want %d", resp.StatusCode, raw, tc.status)
@@ -295,7 +296,7 @@ func TestRESTRoutes(t *testing.T) {
 		})
 	}
 	// One billing run per month however many ticks: exactly one invoice for frank.
-	invs, err := h.orders.ListInvoices(context.Background(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
+	invs, err := h.orders.ListInvoices(t.Context(), &ordersv1.ListInvoicesRequest{CustomerId: "frank"})
 	if err != nil || len(invs.GetInvoices()) != 1 || invs.GetInvoices()[0].GetTotalCents() != 1250 {
 		t.Fatalf("invoices = %v, %v", invs, err)
 	}
@@ -331,7 +332,7 @@ func TestSeedCatalogue(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	base := func() app.Config {
 		return app.Config{DataDir: t.TempDir(), FulfillmentWebhookURL: "http://127.0.0.1:1/hook", FulfillmentWebhookSecret: secret}
 	}
@@ -371,7 +372,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	t.Run("without a webhook URL notifications stay pending", func(t *testing.T) {
 		h := newHarness(t, func(*app.Config) {}, func(c *app.Config) { c.FulfillmentWebhookURL, c.FulfillmentWebhookSecret = "", "" })
 		h.mustDeliver(t, ev.Completion("h-p", "o-700", "gina", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-		eventually(t, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+		eventually.True(t, 20*time.Second, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
 		if n := h.notification(t, "o-700"); n.GetStatus() != ordersv1.NotificationStatus_NOTIFICATION_STATUS_PENDING || n.GetAttempts() != 0 {
 			t.Fatalf("notification = %v", n)
 		}
@@ -384,8 +385,8 @@ func TestCloseIsIdempotent(t *testing.T) {
 	if err := h.svc.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	h.svc.Start(context.Background()) // after Close: does nothing, must not panic
-	if err := h.svc.Ready(context.Background()); err == nil {
+	h.svc.Start(t.Context()) // after Close: does nothing, must not panic
+	if err := h.svc.Ready(t.Context()); err == nil {
 		t.Fatal("Ready after Close")
 	}
 }
@@ -398,7 +399,7 @@ func TestRunAndHealth(t *testing.T) {
 		DataDir: t.TempDir(), GRPCAddr: grpcAddr, HTTPAddr: httpAddr, PublisherAddr: rec.Addr,
 		FulfillmentWebhookURL: recv, FulfillmentWebhookSecret: secret, SeedCatalogue: "auto",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	runErr := make(chan error, 1)
 	go func() { runErr <- app.Run(ctx, cfg) }()
 	var once sync.Once
@@ -415,14 +416,14 @@ func TestRunAndHealth(t *testing.T) {
 		return stopErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	eventually(t, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(t.Context(), cfg) == nil })
 	for _, path := range []string{"/healthz", "/v1/orders/stock", "/metrics"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET %s = %d %s", path, resp.StatusCode, raw)
 		}
@@ -433,7 +434,7 @@ func TestRunAndHealth(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if err := app.Health(context.Background(), cfg); err == nil {
+	if err := app.Health(t.Context(), cfg); err == nil {
 		t.Fatal("healthy after shutdown")
 	}
 }
@@ -445,7 +446,7 @@ func TestRunFailsOnBusyPort(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = lis.Close() })
 	_, rec := startPublisher(t)
-	err = app.Run(context.Background(), app.Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), PublisherAddr: rec.Addr})
+	err = app.Run(t.Context(), app.Config{DataDir: t.TempDir(), GRPCAddr: lis.Addr().String(), PublisherAddr: rec.Addr})
 	if err == nil || !strings.Contains(err.Error(), "ORDERS_GRPC_ADDR") {
 		t.Fatalf("Run = %v, want a listen error naming ORDERS_GRPC_ADDR", err)
 	}
@@ -464,14 +465,14 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 	h.tp = tp
 	h.start(t)
 
-	ctx, span := tp.Tracer("test").Start(context.Background(), "dispatch")
+	ctx, span := tp.Tracer("test").Start(t.Context(), "dispatch")
 	if err := h.deliverCtx(ctx, ev.Completion("h-trace", "o-800", "hana", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5})); err != nil {
 		t.Fatal(err)
 	}
 	span.End()
 	traceID := span.SpanContext().TraceID().String()
-	eventually(t, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
-	eventually(t, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
+	eventually.True(t, 20*time.Second, "published", func() bool { return len(h.rec.OfType(orders.TypeShipmentCreated)) == 1 })
+	eventually.True(t, 20*time.Second, "delivered", func() bool { return len(h.recv.Accepted()) == 1 })
 	if tpHeader := h.rec.OfType(orders.TypeShipmentCreated)[0].GetTraceparent(); !strings.Contains(tpHeader, "-"+traceID+"-") {
 		t.Errorf("published traceparent %q is not in trace %s", tpHeader, traceID)
 	}
@@ -480,7 +481,7 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 	}
 	names := map[string]bool{}
 	// The sender ends its span after the receiver answered: wait for it.
-	eventually(t, "fulfillment span ended", func() bool {
+	eventually.True(t, 20*time.Second, "fulfillment span ended", func() bool {
 		for _, s := range spans.Ended() {
 			if s.SpanContext().TraceID().String() == traceID {
 				names[s.Name()] = true

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"log/slog"
 	"net"
 	"os"
@@ -99,7 +100,7 @@ func startChild(t *testing.T, env ...string) (*exec.Cmd, *grpc.ClientConn, *byte
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var addr []byte
-	eventually(t, "child listening", func() bool {
+	eventually.True(t, 20*time.Second, "child listening", func() bool {
 		var err error
 		addr, err = os.ReadFile(file)
 		return err == nil

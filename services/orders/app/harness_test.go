@@ -88,7 +88,7 @@ func prepare(t *testing.T, db func(*app.Config), mutate ...func(*app.Config)) *h
 // start runs the service (again, after stop) on the same configuration.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	svc, err := app.New(ctx, h.cfg, app.Deps{Publisher: h.pub, TracerProvider: h.tp, Registerer: h.reg})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -137,7 +137,7 @@ func (h *harness) stop() { h.stopOnce.Do(h.stopFn) }
 
 func (h *harness) deliver(t *testing.T, ev *eventv1.Event) error {
 	t.Helper()
-	return h.deliverCtx(context.Background(), ev)
+	return h.deliverCtx(t.Context(), ev)
 }
 
 func (h *harness) deliverCtx(ctx context.Context, ev *eventv1.Event) error {
@@ -156,7 +156,7 @@ func (h *harness) mustDeliver(t *testing.T, ev *eventv1.Event) {
 
 func (h *harness) level(t *testing.T, sku string) int64 {
 	t.Helper()
-	resp, err := h.orders.ListStock(context.Background(), &ordersv1.ListStockRequest{PageSize: 1000})
+	resp, err := h.orders.ListStock(t.Context(), &ordersv1.ListStockRequest{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func (h *harness) level(t *testing.T, sku string) int64 {
 
 func (h *harness) order(t *testing.T, id string) *ordersv1.Order {
 	t.Helper()
-	resp, err := h.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: id})
+	resp, err := h.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: id})
 	if err != nil {
 		t.Fatalf("GetOrder %s: %v", id, err)
 	}
@@ -179,7 +179,7 @@ func (h *harness) order(t *testing.T, id string) *ordersv1.Order {
 
 func (h *harness) notification(t *testing.T, orderID string) *ordersv1.FulfillmentNotification {
 	t.Helper()
-	resp, err := h.orders.ListFulfillmentNotifications(context.Background(), &ordersv1.ListFulfillmentNotificationsRequest{OrderId: orderID})
+	resp, err := h.orders.ListFulfillmentNotifications(t.Context(), &ordersv1.ListFulfillmentNotificationsRequest{OrderId: orderID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,17 +187,6 @@ func (h *harness) notification(t *testing.T, orderID string) *ordersv1.Fulfillme
 		t.Fatalf("notifications of %s = %d, want 1", orderID, len(resp.GetNotifications()))
 	}
 	return resp.GetNotifications()[0]
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func startPublisher(t *testing.T) (eventv1.PublisherServiceClient, *publishtest.Recorder) {

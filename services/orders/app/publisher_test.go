@@ -1,10 +1,10 @@
 package app_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +13,7 @@ import (
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/envconfig"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 	"github.com/hookmesh/hookmesh/services/orders/internal/publish/publishtest"
@@ -30,8 +31,8 @@ func TestPublishesWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	_, err = eventv1.NewPublisherServiceClient(conn).Publish(context.Background(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "s", Id: "i", Type: "t"}})
+	defer func() { _ = conn.Close() }()
+	_, err = eventv1.NewPublisherServiceClient(conn).Publish(t.Context(), &eventv1.PublishRequest{Event: &eventv1.Event{Source: "s", Id: "i", Type: "t"}})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Publish without the token: %v, want Unauthenticated", err)
 	}
@@ -40,7 +41,7 @@ func TestPublishesWithToken(t *testing.T) {
 	h.pub, h.rec = nil, rec // New dials PUBLISHER_ADDR itself
 	h.start(t)
 	h.mustDeliver(t, ev.Completion("h-tok", "o-900", "ida", t0, ev.Item{SKU: "MUG-LOGO", Quantity: 1, Price: 12.5}))
-	eventually(t, "orders.shipment.created published", func() bool { return len(rec.OfType(orders.TypeShipmentCreated)) == 1 })
+	eventually.True(t, 20*time.Second, "orders.shipment.created published", func() bool { return len(rec.OfType(orders.TypeShipmentCreated)) == 1 })
 }
 
 // PUBLISHER_TOKEN is a secret: also read from PUBLISHER_TOKEN_FILE.

@@ -30,7 +30,11 @@ func TestPublisherTLS(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(t.Context(), lis) }()
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 	check := func(cfg Config) error {
 		creds, err := cfg.publisherCreds()
 		if err != nil {
@@ -40,7 +44,7 @@ func TestPublisherTLS(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_, err = healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{})
 		return err
 	}

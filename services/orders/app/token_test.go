@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -12,8 +13,9 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/orders/app"
 )
 
@@ -32,9 +34,9 @@ func TestRunRequiresServiceToken(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	eventually(t, "healthy", func() bool { return app.Health(context.Background(), cfg) == nil })
+	eventually.True(t, 20*time.Second, "healthy", func() bool { return app.Health(t.Context(), cfg) == nil })
 
-	anon := grpcserver.MustDial(t, cfg.GRPCAddr)
+	anon := grpcservertest.MustDial(t, cfg.GRPCAddr)
 	_, err := consumerv1.NewEventConsumerServiceClient(anon).Deliver(t.Context(), &consumerv1.DeliverRequest{
 		Event: &eventv1.Event{Id: "forged", Source: "hasura", Type: "hasura.public.inventory.insert"}})
 	if status.Code(err) != codes.Unauthenticated {
@@ -43,7 +45,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 	if _, err := ordersv1.NewOrdersServiceClient(anon).ListStock(t.Context(), &ordersv1.ListStockRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("ListStock without token: %v", err)
 	}
-	if _, err := ordersv1.NewOrdersServiceClient(grpcserver.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))).
+	if _, err := ordersv1.NewOrdersServiceClient(grpcservertest.MustDial(t, cfg.GRPCAddr, grpcauth.WithBearer(token))).
 		ListStock(t.Context(), &ordersv1.ListStockRequest{}); err != nil {
 		t.Fatalf("ListStock with the token: %v", err)
 	}
@@ -59,7 +61,7 @@ func TestRunRequiresServiceToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Fatalf("GET /v1/orders/stock with %q: %d, want %d", tc.bearer, resp.StatusCode, tc.want)
 		}

@@ -87,7 +87,7 @@ func Parse(text string) (*Expr, error) {
 	for i, p := range parts {
 		set, err := parseField(p, fields[i])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %s field %q: %s", ErrInvalid, text, fields[i].name, p, err)
+			return nil, fmt.Errorf("%w: %q: %s field %q: %w", ErrInvalid, text, fields[i].name, p, err)
 		}
 		*sets[i] = set
 	}
@@ -128,8 +128,8 @@ func parseField(s string, f field) (uint64, error) {
 			step = n
 		}
 		var a, b int
-		switch {
-		case rng == "*":
+		switch rng {
+		case "*":
 			a, b = f.lo, f.hi
 		default:
 			from, to, isRange := strings.Cut(rng, "-")

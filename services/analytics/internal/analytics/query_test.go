@@ -28,7 +28,7 @@ func (m *memReader) HourlyCounts(_ context.Context, since, until time.Time, glob
 		if c.Hour.Before(since) || !c.Hour.Before(until) {
 			continue
 		}
-		if glob != "" && glob != c.Name && !(strings.HasSuffix(glob, "*") && strings.HasPrefix(c.Name, strings.TrimSuffix(glob, "*"))) {
+		if glob != "" && glob != c.Name && (!strings.HasSuffix(glob, "*") || !strings.HasPrefix(c.Name, strings.TrimSuffix(glob, "*"))) {
 			continue
 		}
 		out = append(out, c)
@@ -79,7 +79,7 @@ func TestCountsHourly(t *testing.T) {
 		hc(h.Add(-48*time.Hour), "github.push", 9), // outside the default 24 hours
 	}}
 	s := newService(t, r, h.Add(90*time.Minute))
-	got, err := s.Counts(context.Background(), CountsQuery{})
+	got, err := s.Counts(t.Context(), CountsQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestCountsHourly(t *testing.T) {
 		t.Errorf("buckets = %+v, want %+v", got.Buckets, want)
 	}
 	// An explicit until is rounded down.
-	got, err = s.Counts(context.Background(), CountsQuery{Type: "github.*", Since: h.Add(10 * time.Minute), Until: h.Add(70 * time.Minute)})
+	got, err = s.Counts(t.Context(), CountsQuery{Type: "github.*", Since: h.Add(10 * time.Minute), Until: h.Add(70 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestCountsDaily(t *testing.T) {
 				r.counts = append(r.counts, hc(h, "t.x", 1))
 			}
 			s := newService(t, r, utc(2026, 4, 1, 0))
-			got, err := s.Counts(context.Background(), CountsQuery{Granularity: Daily, TimeZone: tc.zone, Since: utc(2026, 3, 1, 0)})
+			got, err := s.Counts(t.Context(), CountsQuery{Granularity: Daily, TimeZone: tc.zone, Since: utc(2026, 3, 1, 0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +184,7 @@ func TestCountsRejects(t *testing.T) {
 	s := newService(t, &memReader{}, at)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := s.Counts(context.Background(), tc.q); !errors.Is(err, ErrInvalid) {
+			if _, err := s.Counts(t.Context(), tc.q); !errors.Is(err, ErrInvalid) {
 				t.Errorf("Counts = %v, want ErrInvalid", err)
 			}
 		})
@@ -198,14 +198,14 @@ func TestDistinctUsers(t *testing.T) {
 		utc(2026, 3, 9, 23): {"c"}, // 00:00 on the 10th in Berlin
 	}}
 	s := newService(t, r, utc(2026, 3, 10, 12))
-	got, err := s.DistinctUsers(context.Background(), UsersQuery{Since: utc(2026, 3, 8, 0), Until: utc(2026, 3, 10, 0)})
+	got, err := s.DistinctUsers(t.Context(), UsersQuery{Since: utc(2026, 3, 8, 0), Until: utc(2026, 3, 10, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Distinct != 3 || len(got.Days) != 2 || got.Days[0].Date != "2026-03-08" || got.Days[0].Users != 2 || got.Days[1].Users != 2 {
 		t.Errorf("utc: %+v", got)
 	}
-	got, err = s.DistinctUsers(context.Background(), UsersQuery{Since: utc(2026, 3, 7, 23), Until: utc(2026, 3, 10, 23), TimeZone: "Europe/Berlin"})
+	got, err = s.DistinctUsers(t.Context(), UsersQuery{Since: utc(2026, 3, 7, 23), Until: utc(2026, 3, 10, 23), TimeZone: "Europe/Berlin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,17 +219,17 @@ func TestDistinctUsers(t *testing.T) {
 		t.Errorf("berlin: dates %v users %v distinct %d", dates, users, got.Distinct)
 	}
 	// Default: the last 7 days up to the end of the current hour.
-	got, err = s.DistinctUsers(context.Background(), UsersQuery{})
+	got, err = s.DistinctUsers(t.Context(), UsersQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.Until.Equal(utc(2026, 3, 10, 12)) || !got.Since.Equal(utc(2026, 3, 3, 12)) || len(got.Days) != 8 {
 		t.Errorf("default range %s..%s with %d days", got.Since, got.Until, len(got.Days))
 	}
-	if _, err := s.DistinctUsers(context.Background(), UsersQuery{TimeZone: "nowhere"}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.DistinctUsers(t.Context(), UsersQuery{TimeZone: "nowhere"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad zone: %v", err)
 	}
-	if _, err := s.DistinctUsers(context.Background(), UsersQuery{Since: utc(2000, 1, 1, 0)}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.DistinctUsers(t.Context(), UsersQuery{Since: utc(2000, 1, 1, 0)}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("range over 3660 days: %v", err)
 	}
 }
@@ -256,7 +256,7 @@ func TestReportPeriod(t *testing.T) {
 	s := newService(t, &memReader{}, at)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, err := s.Report(context.Background(), tc.q)
+			rep, err := s.Report(t.Context(), tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,7 +284,7 @@ func TestReportRejects(t *testing.T) {
 	s := newService(t, &memReader{}, at)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := s.Report(context.Background(), tc.q); !errors.Is(err, ErrInvalid) {
+			if _, err := s.Report(t.Context(), tc.q); !errors.Is(err, ErrInvalid) {
 				t.Errorf("Report = %v, want ErrInvalid", err)
 			}
 		})
@@ -310,7 +310,7 @@ func TestReportFigures(t *testing.T) {
 		active: map[time.Time][]string{day.Add(time.Hour): {"a", "b"}, day.Add(5 * time.Hour): {"b", "c"}, day.Add(26 * time.Hour): {"z"}},
 	}
 	s := newService(t, r, utc(2026, 3, 11, 9))
-	rep, err := s.Report(context.Background(), ReportQuery{Kind: DailyReport})
+	rep, err := s.Report(t.Context(), ReportQuery{Kind: DailyReport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestReportFigures(t *testing.T) {
 func TestReaderErrorsPropagate(t *testing.T) {
 	boom := errors.New("store down")
 	s := newService(t, &memReader{err: boom}, utc(2026, 3, 11, 9))
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := s.Counts(ctx, CountsQuery{}); !errors.Is(err, boom) {
 		t.Errorf("Counts = %v", err)
 	}

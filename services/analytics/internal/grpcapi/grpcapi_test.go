@@ -13,7 +13,7 @@ import (
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
@@ -52,7 +52,7 @@ func newConsumerClient(t *testing.T, rec Recorder, tp *sdktrace.TracerProvider) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, c) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { consumerv1.RegisterEventConsumerServiceServer(g, c) })
 	return consumerv1.NewEventConsumerServiceClient(conn)
 }
 
@@ -75,7 +75,7 @@ func TestDeliverCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &fakeRecorder{err: tc.err}
 			client := newConsumerClient(t, rec, sdktrace.NewTracerProvider())
-			_, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
+			_, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: tc.ev, Subscription: "analytics", Attempt: 1})
 			if got := status.Code(err); got != tc.code {
 				t.Errorf("code = %v (%v), want %v", got, err, tc.code)
 			}
@@ -92,7 +92,7 @@ func TestDeliverContinuesStoredTrace(t *testing.T) {
 	client := newConsumerClient(t, &fakeRecorder{}, tp)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	ev := &eventv1.Event{Id: "1", Source: "github", Type: "github.push", Traceparent: "00-" + traceID + "-00f067aa0ba902b7-01"}
-	if _, err := client.Deliver(context.Background(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
+	if _, err := client.Deliver(t.Context(), &consumerv1.DeliverRequest{Event: ev}); err != nil {
 		t.Fatal(err)
 	}
 	var found bool
@@ -132,13 +132,13 @@ func newAPIClient(t *testing.T) analyticsv1.AnalyticsServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, api) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, api) })
 	return analyticsv1.NewAnalyticsServiceClient(conn)
 }
 
 func TestAPIRejects(t *testing.T) {
 	client := newAPIClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	bad := &timestamppb.Timestamp{Seconds: 1, Nanos: -5}
 	now := timestamppb.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	calls := []struct {
@@ -195,7 +195,7 @@ func TestAPIRejects(t *testing.T) {
 
 func TestAPIEmptyStore(t *testing.T) {
 	client := newAPIClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	counts, err := client.GetCounts(ctx, &analyticsv1.GetCountsRequest{Granularity: analyticsv1.Granularity_GRANULARITY_DAY})
 	if err != nil {
 		t.Fatal(err)

@@ -87,7 +87,7 @@ func (s *Store) Apply(ctx context.Context, recs []analytics.Record) ([]error, er
 		if err != nil {
 			return fmt.Errorf("prepare event insert: %w", err)
 		}
-		defer insert.Close()
+		defer func() { _ = insert.Close() }()
 		counts := map[countKey]*countDelta{}
 		users := map[userKey]struct{}{}
 		for i, rec := range recs {
@@ -104,7 +104,7 @@ func (s *Store) Apply(ctx context.Context, recs []analytics.Record) ([]error, er
 				results[i] = analytics.ErrDuplicate
 				continue
 			case err == nil:
-			case err != fnErr: // Savepoint returns fn's error itself unless the savepoint failed
+			case err != fnErr: //nolint:errorlint // identity: Savepoint returns fn's own error value unless the savepoint itself failed
 				// The savepoint itself failed: the transaction is unusable.
 				return fmt.Errorf("event %s/%s: %w", rec.Source, rec.EventID, err)
 			case isInvalidData(fnErr):
@@ -272,7 +272,7 @@ func (s *Store) HourlyCounts(ctx context.Context, since, until time.Time, glob s
 	if err != nil {
 		return nil, fmt.Errorf("query hourly counts: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []analytics.HourlyCount
 	for rows.Next() {
 		var (
@@ -342,7 +342,7 @@ func (s *Store) scanPairs(ctx context.Context, q string, args []any, into []int6
 	if err != nil {
 		return fmt.Errorf("count distinct users per day: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	for rows.Next() {
 		var i, n int64
 		if err := rows.Scan(&i, &n); err != nil {

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -40,7 +39,7 @@ func newStore(t *testing.T, db *sqlstore.DB) *store.Store {
 
 func counts(t *testing.T, s *store.Store, since, until time.Time, glob string) map[string]int64 {
 	t.Helper()
-	rows, err := s.HourlyCounts(context.Background(), since, until, glob)
+	rows, err := s.HourlyCounts(t.Context(), since, until, glob)
 	if err != nil {
 		t.Fatalf("HourlyCounts: %v", err)
 	}
@@ -53,7 +52,7 @@ func counts(t *testing.T, s *store.Store, since, until time.Time, glob string) m
 
 func TestApply(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations(), func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := newStore(t, db)
 		batch := []analytics.Record{
 			rec("1", "github.push", t0, "u1"),
@@ -118,7 +117,7 @@ func TestApply(t *testing.T) {
 
 func TestApplyPoisonRollsBackAlone(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations(), func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := newStore(t, db)
 		// The schema refuses types longer than 255 characters: a data error inside
 		// the transaction, after the processed marker was written.
@@ -152,7 +151,7 @@ func TestApplyPoisonRollsBackAlone(t *testing.T) {
 
 func TestCleanupKeepsAggregates(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations(), func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := newStore(t, db)
 		old, recent := t0.AddDate(0, 0, -100), t0.AddDate(0, 0, -10)
 		if _, err := s.Apply(ctx, []analytics.Record{rec("old", "t.x", old, "u1"), rec("new", "t.x", recent, "u2")}); err != nil {
@@ -187,7 +186,7 @@ func TestCleanupKeepsAggregates(t *testing.T) {
 
 func TestHourlyCountsGlob(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations(), func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := newStore(t, db)
 		types := []string{"stripe.payment_intent.succeeded", "stripe.charge.refunded", "github.push", "Stripe.upper", "a_b.c", "axb.c", "pct%.x"}
 		var recs []analytics.Record
@@ -232,7 +231,7 @@ func TestHourlyCountsGlob(t *testing.T) {
 func TestDistinctUsersRejectsGaps(t *testing.T) {
 	db := sqlstoretest.SQLite(t, store.Migrations())
 	s := newStore(t, db)
-	_, _, err := s.DistinctUsers(context.Background(), []analytics.Range{
+	_, _, err := s.DistinctUsers(t.Context(), []analytics.Range{
 		{Start: t0, End: t0.Add(time.Hour)}, {Start: t0.Add(2 * time.Hour), End: t0.Add(3 * time.Hour)},
 	})
 	if err == nil {
@@ -242,7 +241,7 @@ func TestDistinctUsersRejectsGaps(t *testing.T) {
 
 func TestManyRangesAndRows(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations(), func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := newStore(t, db)
 		// More distinct (hour, name) keys than one statement carries.
 		var recs []analytics.Record
@@ -288,7 +287,7 @@ func TestApplyFailsWholeBatchWhenDatabaseIsGone(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Apply(context.Background(), []analytics.Record{rec("1", "t.x", t0)})
+	res, err := s.Apply(t.Context(), []analytics.Record{rec("1", "t.x", t0)})
 	if err == nil {
 		t.Fatalf("Apply on a closed database = %v, nil; want an error", res)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -37,7 +37,7 @@ func (s *server) GetReport(_ context.Context, req *analyticsv1.GetReportRequest)
 }
 
 func start(t *testing.T, srv *server) *analytics.Source {
-	conn := grpcserver.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, srv) })
+	conn := grpcservertest.MustStart(t, func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, srv) })
 	return analytics.New(analyticsv1.NewAnalyticsServiceClient(conn))
 }
 
@@ -46,7 +46,7 @@ func TestReport(t *testing.T) {
 	src := start(t, srv)
 	loc, _ := time.LoadLocation("Europe/Berlin")
 	q := email.ReportQuery{Period: email.PeriodDaily, Start: time.Date(2024, 3, 4, 0, 0, 0, 0, loc), End: time.Date(2024, 3, 5, 0, 0, 0, 0, loc), Location: loc}
-	rep, err := src.Report(context.Background(), q)
+	rep, err := src.Report(t.Context(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestReportErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := start(t, &server{err: tc.err})
-			_, err := src.Report(context.Background(), email.ReportQuery{Period: email.PeriodWeekly, Location: time.UTC, Start: time.Unix(0, 0), End: time.Unix(3600, 0)})
+			_, err := src.Report(t.Context(), email.ReportQuery{Period: email.PeriodWeekly, Location: time.UTC, Start: time.Unix(0, 0), End: time.Unix(3600, 0)})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Report = %v, want %v", err, tc.want)
 			}

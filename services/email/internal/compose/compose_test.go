@@ -2,6 +2,7 @@ package compose_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -250,7 +251,7 @@ func parse(t *testing.T, raw []byte) parsed {
 	var types []string
 	for {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

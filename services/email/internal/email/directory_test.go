@@ -1,7 +1,6 @@
 package email_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func userRow(id any, addr, name string) map[string]any {
 // through the directory kept from user events, over the real store and SMTP.
 func TestServiceCustomerDirectory(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		deliver := func(t *testing.T, svc *email.Service, ev *eventv1.Event, want email.Outcome) {
 			t.Helper()
 			if out, err := svc.Deliver(ctx, ev); err != nil || out != want {

@@ -173,7 +173,7 @@ func TestPlan(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &email.Planner{PublicURL: "https://api.example.com/", Tokens: tokens(t), ReportRecipients: ops,
 				Reports: &reports{figures: []email.Figure{{Label: "user_registered", Value: "3"}}}, Now: func() time.Time { return now }}
-			got, err := p.Plan(context.Background(), tc.ev)
+			got, err := p.Plan(t.Context(), tc.ev)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Plan error = %v, want %v", err, tc.wantErr)
@@ -257,7 +257,7 @@ func TestPlanReports(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &reports{}
 			p := &email.Planner{ReportRecipients: []mail.Address{{Address: "ops@example.com"}}, Reports: src, Now: func() time.Time { return now }}
-			drafts, err := p.Plan(context.Background(), cronEvent(t, "c", tc.typ, tc.due, tc.payload))
+			drafts, err := p.Plan(t.Context(), cronEvent(t, "c", tc.typ, tc.due, tc.payload))
 			if err != nil || len(drafts) != 1 || len(src.queries) != 1 {
 				t.Fatalf("Plan = %v, %v; %d queries", drafts, err, len(src.queries))
 			}
@@ -279,7 +279,7 @@ func TestPlanReports(t *testing.T) {
 			Reports: &reports{err: email.Retry(time.Second, email.ErrUnavailable)}}, email.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.p.Plan(context.Background(), cronEvent(t, "c", "cron.daily-report", now, nil))
+			_, err := tc.p.Plan(t.Context(), cronEvent(t, "c", "cron.daily-report", now, nil))
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Plan = %v, want %v", err, tc.wantErr)
 			}
@@ -413,7 +413,7 @@ func TestPlanResolvesCustomer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := &directory{customers: known, err: tc.dirErr}
 			p := &email.Planner{Customers: dir, CustomerRetry: 3 * time.Second, Now: func() time.Time { return now }}
-			drafts, err := p.Plan(context.Background(), tc.ev)
+			drafts, err := p.Plan(t.Context(), tc.ev)
 			if got := len(dir.lookups) > 0; got != tc.wantLookup {
 				t.Errorf("looked up %v, want a lookup: %v", dir.lookups, tc.wantLookup)
 			}
@@ -427,7 +427,7 @@ func TestPlanResolvesCustomer(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Plan = %v, want %v", err, tc.wantErr)
 				}
-				if tc.wantErr == email.ErrUnavailable && email.RetryAfter(err, 0) != 3*time.Second {
+				if errors.Is(tc.wantErr, email.ErrUnavailable) && email.RetryAfter(err, 0) != 3*time.Second {
 					t.Errorf("retry after %v, want the planner's 3s", email.RetryAfter(err, 0))
 				}
 				return
@@ -452,14 +452,14 @@ func TestPlanResolvesCustomer(t *testing.T) {
 
 	t.Run("default retry delay", func(t *testing.T) {
 		p := &email.Planner{Customers: &directory{}}
-		_, err := p.Plan(context.Background(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
+		_, err := p.Plan(t.Context(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
 		if !errors.Is(err, email.ErrUnavailable) || email.RetryAfter(err, 0) != email.DefaultCustomerRetry {
 			t.Fatalf("Plan = %v (retry after %v), want ErrUnavailable after %v", err, email.RetryAfter(err, 0), email.DefaultCustomerRetry)
 		}
 	})
 	t.Run("no directory", func(t *testing.T) {
 		p := &email.Planner{}
-		_, err := p.Plan(context.Background(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
+		_, err := p.Plan(t.Context(), shipment(map[string]any{"order_id": "1", "customer_id": 1.0}))
 		if !errors.Is(err, email.ErrNotConfigured) {
 			t.Fatalf("Plan = %v, want ErrNotConfigured", err)
 		}

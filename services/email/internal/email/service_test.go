@@ -102,7 +102,7 @@ func welcomeEvent(t testing.TB, id string) *eventv1.Event {
 
 func TestServiceDeliver(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 
 		t.Run("welcome over SMTP, once", func(t *testing.T) {
 			f := newFixture(t, db)
@@ -331,7 +331,7 @@ func TestServiceDeliver(t *testing.T) {
 // (after the lease) sends the stored bytes again, with the same Message-ID.
 func TestServiceResendWindow(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		for _, tc := range []struct {
 			name   string
 			inject func(f *fixture, st *finishFails)
@@ -435,7 +435,7 @@ func parseMail(t *testing.T, raw []byte) mailParts {
 	mr := multipart.NewReader(m.Body, params["boundary"])
 	for {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

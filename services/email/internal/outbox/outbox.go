@@ -68,13 +68,13 @@ func (o *Outbox) write(env email.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after the rename
 	if _, err := tmp.Write(env.Raw); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("sync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -86,7 +86,7 @@ func (o *Outbox) write(env email.Envelope) error {
 	// Make the rename itself durable.
 	if d, err := os.Open(o.dir); err == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func TestSendWritesOneFilePerMessage(t *testing.T) {
 	}
 	env := email.Envelope{ID: "abc123", Raw: []byte("Subject: hi\r\n\r\nbody\r\n")}
 	for range 2 { // a resend replaces the file with the same bytes
-		if err := o.Send(context.Background(), env); err != nil {
+		if err := o.Send(t.Context(), env); err != nil {
 			t.Fatalf("Send: %v", err)
 		}
 	}
@@ -40,7 +40,7 @@ func TestSendErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelled, cancel := context.WithCancel(context.Background())
+	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, tc := range []struct {
 		name string
@@ -48,8 +48,8 @@ func TestSendErrors(t *testing.T) {
 		env  email.Envelope
 		want error
 	}{
-		{"path traversal", context.Background(), email.Envelope{ID: "../x"}, email.ErrInvalid},
-		{"empty id", context.Background(), email.Envelope{}, email.ErrInvalid},
+		{"path traversal", t.Context(), email.Envelope{ID: "../x"}, email.ErrInvalid},
+		{"empty id", t.Context(), email.Envelope{}, email.ErrInvalid},
 		{"cancelled", cancelled, email.Envelope{ID: "a"}, email.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,7 +68,7 @@ func TestSendErrors(t *testing.T) {
 			if err := os.Remove(filepath.Join(dir, "gone")); err != nil {
 				t.Fatal(err)
 			}
-			err = o2.Send(context.Background(), email.Envelope{ID: "a", Raw: []byte("x")})
+			err = o2.Send(t.Context(), email.Envelope{ID: "a", Raw: []byte("x")})
 			if !errors.Is(err, email.ErrUnavailable) || email.RetryAfter(err, 0) == 0 {
 				t.Fatalf("Send = %v, want a temporary error", err)
 			}
@@ -83,7 +83,7 @@ func TestSendErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = os.Chmod(ro, 0o700) })
-		err = o2.Send(context.Background(), email.Envelope{ID: "a", Raw: []byte("x")})
+		err = o2.Send(t.Context(), email.Envelope{ID: "a", Raw: []byte("x")})
 		if !errors.Is(err, email.ErrUnavailable) || email.RetryAfter(err, 0) == 0 {
 			t.Fatalf("Send = %v, want a temporary error", err)
 		}

@@ -76,7 +76,7 @@ func TestSendDelivers(t *testing.T) {
 			srv := smtptest.Start(t, tc.server)
 			tc.client.Addr = srv.Addr
 			env := envelope(t)
-			if err := newTransport(t, tc.client).Send(context.Background(), env); err != nil {
+			if err := newTransport(t, tc.client).Send(t.Context(), env); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			msgs := srv.Messages()
@@ -123,7 +123,7 @@ func checkMIME(t *testing.T, data []byte, messageID string) {
 	var parts []string
 	for {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -189,7 +189,7 @@ func TestSendFailures(t *testing.T) {
 				tc.inject(srv)
 			}
 			tc.client.Addr = srv.Addr
-			err := newTransport(t, tc.client).Send(context.Background(), envelope(t))
+			err := newTransport(t, tc.client).Send(t.Context(), envelope(t))
 			checkErr(t, err, tc.want == wantRejected, tc.wantCode)
 			if n := len(srv.Messages()); n != tc.stored {
 				t.Errorf("server stored %d messages, want %d", n, tc.stored)
@@ -224,8 +224,8 @@ func TestSendConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	lis.Close()
-	err = newTransport(t, smtp.Config{Addr: addr}).Send(context.Background(), envelope(t))
+	_ = lis.Close()
+	err = newTransport(t, smtp.Config{Addr: addr}).Send(t.Context(), envelope(t))
 	checkErr(t, err, false, 0)
 }
 
@@ -236,14 +236,14 @@ func TestSendHonoursDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
+	defer func() { _ = lis.Close() }()
 	go func() {
 		for {
 			c, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close() // silent until the test ends
+			defer func() { _ = c.Close() }() // silent until the test ends
 		}
 	}()
 	for _, tc := range []struct {
@@ -252,9 +252,9 @@ func TestSendHonoursDeadline(t *testing.T) {
 		cfg  smtp.Config
 	}{
 		{"context deadline", func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 200*time.Millisecond)
+			return context.WithTimeout(t.Context(), 200*time.Millisecond)
 		}, smtp.Config{}},
-		{"configured timeout", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} },
+		{"configured timeout", func() (context.Context, context.CancelFunc) { return t.Context(), func() {} },
 			smtp.Config{Timeout: 200 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func userChange(eventID, rowID, addr, name string, op email.CustomerOp, at time.
 
 func TestCustomerDirectory(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 		apply := func(t *testing.T, ev userEvent, msgs ...*email.Message) bool {
 			t.Helper()
@@ -59,7 +58,7 @@ func TestCustomerDirectory(t *testing.T) {
 
 		t.Run("insert with its welcome message, then update", func(t *testing.T) {
 			ins := userChange("u1-ins", "1", "ada@example.com", "Ada", email.CustomerInserted, t0)
-			welcome := message("hasura", "u1-ins", email.KindWelcome, t0, "ada@example.com")
+			welcome := message("u1-ins", t0, "ada@example.com")
 			if !apply(t, ins, welcome) {
 				t.Fatal("insert not first")
 			}
@@ -159,7 +158,7 @@ func TestCustomerDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			ins := userChange("u4-ins", "4", "four@example.com", "", email.CustomerInserted, t0)
-			welcome := message("hasura", "u4-ins", email.KindWelcome, t0, "four@example.com")
+			welcome := message("u4-ins", t0, "four@example.com")
 			_, err := s.Record(ctx, ins.ref, []*email.Message{welcome}, ins.change)
 			if _, rerr := db.ExecContext(ctx, "ALTER TABLE customers_away RENAME TO customers"); rerr != nil {
 				t.Fatal(rerr)
@@ -181,7 +180,7 @@ func TestCustomerDirectory(t *testing.T) {
 }
 
 func TestCustomerDirectoryDatabaseDown(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	db, err := sqlstore.Open(ctx, sqlstore.Config{SQLitePath: filepath.Join(t.TempDir(), "email.db"), Migrations: store.Migrations})
 	if err != nil {
 		t.Fatal(err)

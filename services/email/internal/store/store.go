@@ -108,7 +108,7 @@ func (s *Store) query(ctx context.Context, q querier, query string, args ...any)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query messages: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var (
 		out    []*email.Message
 		leases []time.Time
@@ -147,7 +147,7 @@ func (s *Store) query(ctx context.Context, q querier, query string, args ...any)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query recipients: %w", err)
 	}
-	defer rrows.Close()
+	defer func() { _ = rrows.Close() }()
 	for rrows.Next() {
 		var id, addr string
 		if err := rrows.Scan(&id, &addr); err != nil {

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,7 +15,9 @@ import (
 
 var t0 = time.Date(2024, 3, 5, 9, 0, 0, 123456000, time.UTC)
 
-func message(source, id string, kind email.Kind, at time.Time, to ...string) *email.Message {
+// message is a queued welcome message for the hasura event id.
+func message(id string, at time.Time, to ...string) *email.Message {
+	const source, kind = "hasura", email.KindWelcome
 	key := email.MessageKey(source, id, kind)
 	return &email.Message{
 		ID: key, MessageID: key + "@example.com", Kind: kind, Status: email.StatusQueued,
@@ -29,7 +30,7 @@ func message(source, id string, kind email.Kind, at time.Time, to ...string) *em
 
 func record(t *testing.T, s *store.Store, msgs ...*email.Message) {
 	t.Helper()
-	first, err := s.Record(context.Background(), msgs[0].Event, msgs, nil)
+	first, err := s.Record(t.Context(), msgs[0].Event, msgs, nil)
 	if err != nil || !first {
 		t.Fatalf("Record = %v, %v; want first", first, err)
 	}
@@ -37,13 +38,13 @@ func record(t *testing.T, s *store.Store, msgs ...*email.Message) {
 
 func TestStore(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 
 		t.Run("record once", func(t *testing.T) {
-			m := message("hasura", "evt-1", email.KindWelcome, t0, "Ada@Example.com", "bob@example.com")
+			m := message("evt-1", t0, "Ada@Example.com", "bob@example.com")
 			record(t, s, m)
-			again := message("hasura", "evt-1", email.KindWelcome, t0.Add(time.Hour), "other@example.com")
+			again := message("evt-1", t0.Add(time.Hour), "other@example.com")
 			first, err := s.Record(ctx, again.Event, []*email.Message{again}, nil)
 			if err != nil || first {
 				t.Fatalf("second Record = %v, %v; want not first", first, err)
@@ -73,7 +74,7 @@ func TestStore(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					m := message("hasura", "evt-race", email.KindWelcome, t0.Add(time.Duration(i)*time.Second), "a@example.com")
+					m := message("evt-race", t0.Add(time.Duration(i)*time.Second), "a@example.com")
 					first, err := s.Record(ctx, m.Event, []*email.Message{m}, nil)
 					if err != nil {
 						t.Errorf("Record: %v", err)
@@ -93,7 +94,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("claim and finish", func(t *testing.T) {
-			m := message("hasura", "evt-claim", email.KindWelcome, t0, "a@example.com")
+			m := message("evt-claim", t0, "a@example.com")
 			record(t, s, m)
 			lease := time.Minute
 			c1, err := s.Claim(ctx, m.ID, t0, lease)
@@ -134,7 +135,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("expired lease is taken over; the stale holder records nothing", func(t *testing.T) {
-			m := message("hasura", "evt-lease", email.KindWelcome, t0, "a@example.com")
+			m := message("evt-lease", t0, "a@example.com")
 			record(t, s, m)
 			old, err := s.Claim(ctx, m.ID, t0, time.Minute)
 			if err != nil || !old.Held {
@@ -159,7 +160,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("concurrent claims, one holder", func(t *testing.T) {
-			m := message("hasura", "evt-claims", email.KindWelcome, t0, "a@example.com")
+			m := message("evt-claims", t0, "a@example.com")
 			record(t, s, m)
 			var (
 				wg   sync.WaitGroup
@@ -217,7 +218,7 @@ func TestStore(t *testing.T) {
 
 func TestList(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		s := store.New(db)
 		// Seven messages one minute apart; evt-3 is sent, evt-5 goes to two people.
 		var ids []string
@@ -226,7 +227,7 @@ func TestList(t *testing.T) {
 			if i == 5 {
 				to = append(to, "Shared@Example.com")
 			}
-			m := message("hasura", fmt.Sprintf("evt-%d", i), email.KindWelcome, t0.Add(time.Duration(i)*time.Minute), to...)
+			m := message(fmt.Sprintf("evt-%d", i), t0.Add(time.Duration(i)*time.Minute), to...)
 			record(t, s, m)
 			ids = append(ids, m.ID)
 		}

@@ -213,7 +213,7 @@ func (s *Sender) post(ctx context.Context, n orders.Notification) (int, error) {
 		}
 		return 0, fmt.Errorf("post: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("receiver answered %s", resp.Status)

@@ -3,6 +3,7 @@ package fulfillment_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/services/orders/internal/fulfillment"
 	"github.com/hookmesh/hookmesh/services/orders/internal/fulfillment/fulfillmenttest"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
@@ -100,7 +102,7 @@ func run(t *testing.T, cfg fulfillment.Config, ob *memOutbox) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
@@ -111,23 +113,12 @@ func run(t *testing.T, cfg fulfillment.Config, ob *memOutbox) {
 	})
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestSender(t *testing.T) {
 	t.Run("delivers a signed webhook once", func(t *testing.T) {
 		recv := fulfillmenttest.NewReceiver(t, secret)
 		ob := newOutbox(notification("msg_1"))
 		run(t, fulfillment.Config{URL: recv.URL}, ob)
-		eventually(t, "delivered", func() bool { return ob.get("msg_1").Status == orders.NotificationDelivered })
+		eventually.True(t, 15*time.Second, "delivered", func() bool { return ob.get("msg_1").Status == orders.NotificationDelivered })
 		got := recv.Accepted()
 		if len(got) != 1 || got[0].ID != "msg_1" || string(got[0].Body) != string(notification("msg_1").Body) {
 			t.Fatalf("accepted = %+v", got)
@@ -142,7 +133,7 @@ func TestSender(t *testing.T) {
 		recv.FailNext(2)
 		ob := newOutbox(notification("msg_2"))
 		run(t, fulfillment.Config{URL: recv.URL}, ob)
-		eventually(t, "delivered", func() bool { return ob.get("msg_2").Status == orders.NotificationDelivered })
+		eventually.True(t, 15*time.Second, "delivered", func() bool { return ob.get("msg_2").Status == orders.NotificationDelivered })
 		if n := ob.get("msg_2"); n.Attempts != 3 || recv.Attempts() != 3 || len(recv.Accepted()) != 1 {
 			t.Fatalf("attempts = %d (receiver saw %d, accepted %d), want 3, 3, 1", n.Attempts, recv.Attempts(), len(recv.Accepted()))
 		}
@@ -153,7 +144,7 @@ func TestSender(t *testing.T) {
 		recv.AlwaysAnswer(http.StatusInternalServerError)
 		ob := newOutbox(notification("msg_3"))
 		run(t, fulfillment.Config{URL: recv.URL, MaxAttempts: 3}, ob)
-		eventually(t, "failed", func() bool { return ob.get("msg_3").Status == orders.NotificationFailed })
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_3").Status == orders.NotificationFailed })
 		n := ob.get("msg_3")
 		if n.Attempts != 3 || n.LastStatusCode != 500 || !strings.Contains(n.LastError, "500") {
 			t.Fatalf("row = %+v", n)
@@ -169,8 +160,8 @@ func TestSender(t *testing.T) {
 		recv := fulfillmenttest.NewReceiver(t, other)
 		ob := newOutbox(notification("msg_4"))
 		run(t, fulfillment.Config{URL: recv.URL, MaxAttempts: 1}, ob)
-		eventually(t, "failed", func() bool { return ob.get("msg_4").Status == orders.NotificationFailed })
-		if rej := recv.Rejected(); len(rej) != 1 || rej[0] != fulfillmenttest.ErrSignatureMismatch {
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_4").Status == orders.NotificationFailed })
+		if rej := recv.Rejected(); len(rej) != 1 || !errors.Is(rej[0], fulfillmenttest.ErrSignatureMismatch) {
 			t.Fatalf("rejected = %v", rej)
 		}
 		if ob.get("msg_4").LastStatusCode != http.StatusUnauthorized {
@@ -187,7 +178,7 @@ func TestSender(t *testing.T) {
 		_ = lis.Close() // nothing listens there now
 		ob := newOutbox(notification("msg_5"))
 		run(t, fulfillment.Config{URL: "http://" + addr + "/hook?token=s3cr3t", MaxAttempts: 2}, ob)
-		eventually(t, "failed", func() bool { return ob.get("msg_5").Status == orders.NotificationFailed })
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_5").Status == orders.NotificationFailed })
 		n := ob.get("msg_5")
 		if n.Attempts != 2 || n.LastStatusCode != 0 || n.LastError == "" || strings.Contains(n.LastError, "s3cr3t") {
 			t.Fatalf("row = %+v", n)
@@ -204,7 +195,7 @@ func TestSender(t *testing.T) {
 		t.Cleanup(redirect.Close)
 		ob := newOutbox(notification("msg_7"))
 		run(t, fulfillment.Config{URL: redirect.URL, MaxAttempts: 2}, ob)
-		eventually(t, "failed", func() bool { return ob.get("msg_7").Status == orders.NotificationFailed })
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_7").Status == orders.NotificationFailed })
 		if n := ob.get("msg_7"); n.Attempts != 2 || n.LastStatusCode != http.StatusTemporaryRedirect {
 			t.Fatalf("row = %+v, want 2 failed attempts answered 307", n)
 		}
@@ -225,7 +216,7 @@ func TestSender(t *testing.T) {
 		t.Cleanup(func() { close(release) })
 		ob := newOutbox(notification("msg_6"))
 		run(t, fulfillment.Config{URL: slow.URL, MaxAttempts: 1, Timeout: 50 * time.Millisecond}, ob)
-		eventually(t, "failed", func() bool { return ob.get("msg_6").Status == orders.NotificationFailed })
+		eventually.True(t, 15*time.Second, "failed", func() bool { return ob.get("msg_6").Status == orders.NotificationFailed })
 		if n := ob.get("msg_6"); !strings.Contains(n.LastError, "deadline") {
 			t.Fatalf("last error = %q, want a deadline error", n.LastError)
 		}
@@ -245,7 +236,7 @@ func TestShutdownMidAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	select {

@@ -16,7 +16,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
 	"github.com/hookmesh/hookmesh/platform/consumertest"
-	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/orders/internal/grpcapi"
@@ -48,7 +48,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcserver.MustStart(t, func(s *grpc.Server) {
+	conn := grpcservertest.MustStart(t, func(s *grpc.Server) {
 		consumerv1.RegisterEventConsumerServiceServer(s, c)
 		ordersv1.RegisterOrdersServiceServer(s, r)
 	})
@@ -57,7 +57,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 
 func (e *env) deliver(t testing.TB, event *eventv1.Event) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	_, err := e.consumer.Deliver(ctx, &consumerv1.DeliverRequest{Event: event, Subscription: "orders", Attempt: 1})
 	return err
@@ -72,7 +72,7 @@ func (e *env) mustDeliver(t testing.TB, event *eventv1.Event) {
 
 func (e *env) level(t testing.TB, sku string) int64 {
 	t.Helper()
-	resp, err := e.orders.ListStock(context.Background(), &ordersv1.ListStockRequest{PageSize: 1000})
+	resp, err := e.orders.ListStock(t.Context(), &ordersv1.ListStockRequest{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func (e *env) level(t testing.TB, sku string) int64 {
 
 func (e *env) order(t *testing.T, id string) *ordersv1.Order {
 	t.Helper()
-	resp, err := e.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: id})
+	resp, err := e.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: id})
 	if err != nil {
 		t.Fatalf("GetOrder %s: %v", id, err)
 	}
@@ -108,7 +108,7 @@ func TestConformance(t *testing.T) {
 				case "inventory":
 					return int(e.level(t, "sku-"+event.GetId()))
 				default:
-					_, err := e.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: "bad-order"})
+					_, err := e.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: "bad-order"})
 					if status.Code(err) == codes.NotFound {
 						return 0
 					}
@@ -203,7 +203,7 @@ func TestDeliverCodes(t *testing.T) {
 	if o := e.order(t, "o-tz"); o.GetCreateTime().AsTime() != time.Date(2026, 5, 1, 9, 0, 0, 5e8, time.UTC) {
 		t.Errorf("timestamp without zone: create_time = %v", o.GetCreateTime().AsTime())
 	}
-	if _, err := e.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: "o-x"}); status.Code(err) != codes.NotFound {
+	if _, err := e.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: "o-x"}); status.Code(err) != codes.NotFound {
 		t.Errorf("a rejected event was applied: %v", err)
 	}
 }
@@ -229,10 +229,10 @@ func TestInsufficientStock(t *testing.T) {
 		if got := e.level(t, "MUG"); got != 1 {
 			t.Errorf("stock = %d, want 1", got)
 		}
-		if _, err := e.orders.GetOrder(context.Background(), &ordersv1.GetOrderRequest{Id: "o-1"}); status.Code(err) != codes.NotFound {
+		if _, err := e.orders.GetOrder(t.Context(), &ordersv1.GetOrderRequest{Id: "o-1"}); status.Code(err) != codes.NotFound {
 			t.Errorf("order state applied: %v", err)
 		}
-		facts, err := e.st.ClaimFacts(context.Background(), time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
+		facts, err := e.st.ClaimFacts(t.Context(), time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), 10)
 		if err != nil || len(facts) != 1 || facts[0].Type != orders.TypeStockInsufficient || facts[0].Data["order_id"] != "o-1" {
 			t.Fatalf("facts = %+v, %v", facts, err)
 		}
@@ -240,7 +240,7 @@ func TestInsufficientStock(t *testing.T) {
 		if err := e.deliver(t, completion); status.Code(err) != codes.FailedPrecondition {
 			t.Fatalf("redelivery = %v", err)
 		}
-		if facts, _ := e.st.ClaimFacts(context.Background(), time.Now().Add(3*time.Hour), time.Now().Add(4*time.Hour), 10); len(facts) != 1 {
+		if facts, _ := e.st.ClaimFacts(t.Context(), time.Now().Add(3*time.Hour), time.Now().Add(4*time.Hour), 10); len(facts) != 1 {
 			t.Fatalf("facts after redelivery = %d, want 1 (one id)", len(facts))
 		}
 	})
@@ -248,7 +248,7 @@ func TestInsufficientStock(t *testing.T) {
 
 func TestPaymentsSubscriptionsBilling(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		e := newEnv(t, db)
 		e.mustDeliver(t, ev.Inventory("inv-a", "insert", nil, ev.InventoryRow("A", 100), t0))
 
@@ -338,7 +338,7 @@ func TestPaymentsSubscriptionsBilling(t *testing.T) {
 }
 
 func TestReadAPI(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	e := newEnv(t, sqlstoretest.SQLite(t, store.Migrations))
 	e.mustDeliver(t, ev.Inventory("inv", "insert", nil, ev.InventoryRow("A", 100), t0))
 	for i := range 5 {

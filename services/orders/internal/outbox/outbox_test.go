@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/services/orders/internal/outbox"
 )
 
@@ -47,9 +48,9 @@ func TestRelay(t *testing.T) {
 		}
 		stop := run(t, r)
 		defer stop()
-		waitFor(t, func() bool { return steps.Load() == 1 }) // the first look at start
+		eventually.True(t, 20*time.Second, "the outbox steps", func() bool { return steps.Load() == 1 }) // the first look at start
 		r.Wake()
-		waitFor(t, func() bool { return steps.Load() == 2 })
+		eventually.True(t, 20*time.Second, "the outbox steps", func() bool { return steps.Load() == 2 })
 	})
 
 	t.Run("a full batch is followed by another step", func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestRelay(t *testing.T) {
 		r, _ := outbox.NewRelay("t", func(context.Context) (bool, error) { return steps.Add(1) < 5, nil }, none, time.Hour, nil)
 		stop := run(t, r)
 		defer stop()
-		waitFor(t, func() bool { return steps.Load() == 5 })
+		eventually.True(t, 20*time.Second, "the outbox steps", func() bool { return steps.Load() == 5 })
 	})
 
 	t.Run("the next due row is waited for", func(t *testing.T) {
@@ -67,7 +68,7 @@ func TestRelay(t *testing.T) {
 		r, _ := outbox.NewRelay("t", func(context.Context) (bool, error) { steps.Add(1); return false, nil }, next, time.Hour, nil)
 		stop := run(t, r)
 		defer stop()
-		waitFor(t, func() bool { return steps.Load() == 2 })
+		eventually.True(t, 20*time.Second, "the outbox steps", func() bool { return steps.Load() == 2 })
 	})
 
 	t.Run("a failing step is retried at the poll interval", func(t *testing.T) {
@@ -75,7 +76,7 @@ func TestRelay(t *testing.T) {
 		r, _ := outbox.NewRelay("t", func(context.Context) (bool, error) { steps.Add(1); return true, errors.New("db down") }, none, 10*time.Millisecond, nil)
 		stop := run(t, r)
 		defer stop()
-		waitFor(t, func() bool { return steps.Load() >= 3 })
+		eventually.True(t, 20*time.Second, "the outbox steps", func() bool { return steps.Load() >= 3 })
 	})
 
 	t.Run("needs a step, a next-due function and a poll interval", func(t *testing.T) {
@@ -94,7 +95,7 @@ func TestRelay(t *testing.T) {
 
 func run(t *testing.T, r *outbox.Relay) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	return func() {
@@ -107,16 +108,5 @@ func run(t *testing.T, r *outbox.Relay) func() {
 		case <-time.After(10 * time.Second):
 			t.Error("Run did not stop")
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 	"github.com/hookmesh/hookmesh/services/orders/internal/outbox"
@@ -40,7 +41,7 @@ func start(t *testing.T, st *store.Store, client eventv1.PublisherServiceClient,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
@@ -51,19 +52,8 @@ func start(t *testing.T, st *store.Store, client eventv1.PublisherServiceClient,
 	})
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestPublisher(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("publishes the fact once with its envelope and trace", func(t *testing.T) {
 		st := store.New(sqlstoretest.SQLite(t, store.Migrations), nil)
@@ -74,7 +64,7 @@ func TestPublisher(t *testing.T) {
 			t.Fatal(err)
 		}
 		start(t, st, client, tp)
-		eventually(t, "published", func() bool { return len(rec.Events()) == 1 })
+		eventually.True(t, 15*time.Second, "published", func() bool { return len(rec.Events()) == 1 })
 		ev := rec.Events()[0]
 		if ev.GetId() != "f1" || ev.GetSource() != orders.Source || ev.GetType() != orders.TypeShipmentCreated || ev.GetSubject() != "orders/o-f1" {
 			t.Fatalf("envelope = %v", ev)
@@ -86,7 +76,7 @@ func TestPublisher(t *testing.T) {
 		if !strings.HasPrefix(ev.GetTraceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-") || ev.GetTraceparent() == parent {
 			t.Fatalf("traceparent = %q, want a child span of the stored trace", ev.GetTraceparent())
 		}
-		eventually(t, "the publish span ended", func() bool { return len(spans.Ended()) > 0 })
+		eventually.True(t, 15*time.Second, "the publish span ended", func() bool { return len(spans.Ended()) > 0 })
 		if got := spans.Ended()[0].Parent().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
 			t.Fatalf("publish span trace = %s", got)
 		}
@@ -94,9 +84,11 @@ func TestPublisher(t *testing.T) {
 		if rec.Calls() != 1 {
 			t.Fatalf("publish calls = %d, want 1", rec.Calls())
 		}
-		if _, ok, err := st.NextFactDue(ctx); err != nil || ok {
-			t.Fatalf("outbox still has a due fact (%v)", err)
-		}
+		// Marked after the publish returns: under load that can take longer than the sleep.
+		eventually.True(t, 15*time.Second, "the outbox to have no due fact", func() bool {
+			_, ok, err := st.NextFactDue(ctx)
+			return err == nil && !ok
+		})
 	})
 
 	t.Run("retries until the gateway takes it", func(t *testing.T) {
@@ -107,7 +99,7 @@ func TestPublisher(t *testing.T) {
 			t.Fatal(err)
 		}
 		start(t, st, client, nil)
-		eventually(t, "published", func() bool { return len(rec.Events()) == 1 })
+		eventually.True(t, 15*time.Second, "published", func() bool { return len(rec.Events()) == 1 })
 		if rec.Calls() != 4 {
 			t.Fatalf("publish calls = %d, want 4", rec.Calls())
 		}
@@ -124,7 +116,7 @@ func TestPublisher(t *testing.T) {
 			t.Fatal(err)
 		}
 		start(t, st, client, nil)
-		eventually(t, "published", func() bool { return len(rec.Events()) == 1 })
+		eventually.True(t, 15*time.Second, "published", func() bool { return len(rec.Events()) == 1 })
 		start(t, st, client, nil)
 		time.Sleep(150 * time.Millisecond)
 		if rec.Calls() != 1 {
@@ -150,7 +142,7 @@ func TestPublisher(t *testing.T) {
 func TestEventRejectsUnencodableData(t *testing.T) {
 	f := fact("bad")
 	f.Data = map[string]any{"ch": make(chan int)}
-	if _, err := publish.Event(context.Background(), f); err == nil {
+	if _, err := publish.Event(t.Context(), f); err == nil {
 		t.Fatal("Event encoded a channel")
 	}
 }

@@ -309,7 +309,7 @@ func (s *Store) activeSubscriptions(ctx context.Context, tx *sql.Tx, m orders.Mo
 	if err != nil {
 		return nil, fmt.Errorf("read subscriptions: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []orders.Subscription
 	for rows.Next() {
 		var sub orders.Subscription

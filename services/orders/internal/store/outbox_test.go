@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -15,7 +14,7 @@ import (
 
 func TestNotificationOutbox(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		f.stock(t, "A", 10)
 		if err := f.svc.ApplyOrder(ctx, f.ref(), completion("n1", orders.Item{SKU: "A", Quantity: 1})); err != nil {
@@ -88,7 +87,7 @@ func TestNotificationOutbox(t *testing.T) {
 
 func TestPaymentsConcurrently(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		var wg sync.WaitGroup
 		refs := []orders.EventRef{f.ref(), f.ref(), f.ref(), f.ref()}
@@ -125,7 +124,7 @@ func TestPaymentsConcurrently(t *testing.T) {
 
 func TestBillingConcurrently(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		f.stock(t, "A", 100)
 		for _, id := range []string{"b1", "b2", "b3"} {
@@ -182,7 +181,7 @@ func TestBillingConcurrently(t *testing.T) {
 
 func TestSubscriptionsOutOfOrder(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		sub := orders.Subscription{ID: "sub_9", CustomerID: "c9", StripeCustomerID: "cus_9", Status: "active", MonthlyPriceCents: 500, StartedAt: t0.AddDate(0, -3, 0)}
 		ended := sub
@@ -205,7 +204,7 @@ func TestSubscriptionsOutOfOrder(t *testing.T) {
 
 func TestListsPageAndSeed(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		levels := []orders.StockLevel{{SKU: "S1", Quantity: 1}, {SKU: "S2", Quantity: 2}, {SKU: "S3", Quantity: 3}}
 		for i, want := range []bool{true, false} {

@@ -65,7 +65,7 @@ func (s *Store) queryShipments(ctx context.Context, q querier, where string, arg
 	if err != nil {
 		return nil, fmt.Errorf("read shipments: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []orders.Shipment
 	for rows.Next() {
 		var sh orders.Shipment
@@ -193,7 +193,7 @@ func (s *Store) invoiceLines(ctx context.Context, id string) ([]orders.InvoiceLi
 	if err != nil {
 		return nil, fmt.Errorf("read invoice lines: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []orders.InvoiceLine
 	for rows.Next() {
 		var l orders.InvoiceLine
@@ -248,7 +248,7 @@ func (s *Store) queryNotifications(ctx context.Context, q querier, where string,
 	if err != nil {
 		return nil, fmt.Errorf("read fulfillment notifications: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []orders.Notification
 	for rows.Next() {
 		var n orders.Notification
@@ -289,7 +289,7 @@ func (s *Store) ListStock(ctx context.Context, p orders.Page) ([]orders.StockLev
 	if err != nil {
 		return nil, "", fmt.Errorf("read stock: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []orders.StockLevel
 	for rows.Next() {
 		var l orders.StockLevel

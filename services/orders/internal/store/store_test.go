@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -39,14 +38,14 @@ func (f *fixture) ref() orders.EventRef {
 
 func (f *fixture) stock(t *testing.T, sku string, q int64) {
 	t.Helper()
-	if err := f.svc.ApplyStock(context.Background(), f.ref(), orders.StockChange{Op: orders.StockSet, SKU: sku, Name: sku, Quantity: q}); err != nil {
+	if err := f.svc.ApplyStock(t.Context(), f.ref(), orders.StockChange{Op: orders.StockSet, SKU: sku, Name: sku, Quantity: q}); err != nil {
 		t.Fatalf("set stock %s: %v", sku, err)
 	}
 }
 
 func (f *fixture) level(t *testing.T, sku string) int64 {
 	t.Helper()
-	levels, _, err := f.st.ListStock(context.Background(), orders.Page{Size: 1000})
+	levels, _, err := f.st.ListStock(t.Context(), orders.Page{Size: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func completion(id string, items ...orders.Item) orders.OrderChange {
 
 func (f *fixture) outboxCount(t *testing.T) int {
 	t.Helper()
-	facts, err := f.st.ClaimFacts(context.Background(), t0.Add(time.Hour), t0.Add(2*time.Hour), 1000)
+	facts, err := f.st.ClaimFacts(t.Context(), t0.Add(time.Hour), t0.Add(2*time.Hour), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,7 @@ func (f *fixture) outboxCount(t *testing.T) int {
 
 func TestStock(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		tests := []struct {
 			name   string
@@ -131,7 +130,7 @@ func TestStock(t *testing.T) {
 
 func TestOrderCompletion(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		f.stock(t, "SKU-1", 10)
 		f.stock(t, "SKU-2", 5)
@@ -217,7 +216,7 @@ func TestOrderCompletion(t *testing.T) {
 
 func TestInsufficientStock(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		f.stock(t, "A", 5)
 		f.stock(t, "B", 1)
@@ -257,7 +256,7 @@ func TestInsufficientStock(t *testing.T) {
 
 func TestConcurrentDuplicateCompletion(t *testing.T) {
 	sqlstoretest.ForEachDialect(t, store.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
+		ctx := t.Context()
 		f := newFixture(t, db)
 		f.stock(t, "A", 10)
 		items := []orders.Item{{SKU: "A", Quantity: 3, PriceCents: 100}}

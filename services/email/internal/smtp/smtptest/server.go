@@ -174,7 +174,7 @@ func (s *Server) accept() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			ss := &session{srv: s, conn: c}
 			if s.cfg.ImplicitTLS {
 				tc := tls.Server(c, s.cfg.TLS)

@@ -19,6 +19,7 @@ import (
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
+	"github.com/hookmesh/hookmesh/platform/grpcserver/grpcservertest"
 )
 
 // Recorder records publishes.
@@ -39,7 +40,7 @@ type Recorder struct {
 func Start(tb testing.TB) (eventv1.PublisherServiceClient, *Recorder) {
 	tb.Helper()
 	r := &Recorder{seen: map[string]bool{}, perID: map[string]int{}}
-	conn := grpcserver.MustStart(tb, func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
+	conn := grpcservertest.MustStart(tb, func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
 	r.Addr = conn.Target()
 	return eventv1.NewPublisherServiceClient(conn), r
 }
@@ -50,7 +51,7 @@ func Start(tb testing.TB) (eventv1.PublisherServiceClient, *Recorder) {
 func StartRequiringToken(tb testing.TB, token string) *Recorder {
 	tb.Helper()
 	r := &Recorder{seen: map[string]bool{}, perID: map[string]int{}}
-	conn := grpcserver.MustStartWith(tb, grpcserver.Config{Options: grpcauth.Require(token)},
+	conn := grpcservertest.MustStartWith(tb, grpcserver.Config{Options: grpcauth.Require(token)},
 		func(s *grpc.Server) { eventv1.RegisterPublisherServiceServer(s, r) })
 	r.Addr = conn.Target()
 	return r

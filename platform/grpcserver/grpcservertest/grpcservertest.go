@@ -1,4 +1,6 @@
-package grpcserver
+// Package grpcservertest starts grpcserver.Servers on loopback for tests and
+// dials them.
+package grpcservertest
 
 import (
 	"context"
@@ -9,6 +11,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hookmesh/hookmesh/platform/grpcserver"
 )
 
 // MustStart serves the services that register adds on a loopback port (port
@@ -16,14 +20,14 @@ import (
 // the global provider). The server stops and the connection closes at cleanup.
 func MustStart(tb testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 	tb.Helper()
-	return MustStartWith(tb, Config{}, register)
+	return MustStartWith(tb, grpcserver.Config{}, register)
 }
 
 // MustStartWith is MustStart with a Config, e.g. to trace into a test
 // TracerProvider. The client uses the same TracerProvider and propagators.
-func MustStartWith(tb testing.TB, cfg Config, register func(*grpc.Server)) *grpc.ClientConn {
+func MustStartWith(tb testing.TB, cfg grpcserver.Config, register func(*grpc.Server)) *grpc.ClientConn {
 	tb.Helper()
-	srv, err := New(cfg)
+	srv, err := grpcserver.New(cfg)
 	if err != nil {
 		tb.Fatalf("grpcserver: new: %v", err)
 	}
@@ -34,21 +38,25 @@ func MustStartWith(tb testing.TB, cfg Config, register func(*grpc.Server)) *grpc
 	if err != nil {
 		tb.Fatalf("grpcserver: listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// Not tb.Context(): that ends before every cleanup, also those that still
+	// need the server.
+	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
 
 	conn, err := grpc.NewClient(lis.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-			otelgrpc.WithTracerProvider(srv.cfg.TracerProvider),
-			otelgrpc.WithPropagators(srv.cfg.Propagators),
+			otelgrpc.WithTracerProvider(srv.Config().TracerProvider),
+			otelgrpc.WithPropagators(srv.Config().Propagators),
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 		)),
 	)
 	if err != nil {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			tb.Logf("grpcserver: serve: %v", err)
+		}
 		tb.Fatalf("grpcserver: dial: %v", err)
 	}
 	tb.Cleanup(func() {

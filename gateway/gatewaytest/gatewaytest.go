@@ -1,4 +1,6 @@
-package gateway
+// Package gatewaytest runs a whole gateway for the tests of the gateway and
+// of the packages that need one.
+package gatewaytest
 
 import (
 	"context"
@@ -7,13 +9,21 @@ import (
 	"time"
 )
 
-// RunInTest runs g (from New) for the rest of the test: it waits until /readyz
+// Gateway is what Run needs of a *gateway.Gateway (an interface, so the
+// gateway's own tests can use this package without an import cycle).
+type Gateway interface {
+	Run(ctx context.Context) error
+	HTTPAddr() string
+}
+
+// Run runs g (from gateway.New) for the rest of the test: it waits until /readyz
 // answers 200 and, at cleanup, stops g and reports a Run error or a stop that
-// takes over 30 s. It returns the base URL of g's HTTP listener. For the tests
-// of this and other packages that need a whole gateway.
-func RunInTest(tb testing.TB, g *Gateway) string {
+// takes over 30 s. It returns the base URL of g's HTTP listener.
+func Run(tb testing.TB, g Gateway) string {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	// Not tb.Context(): that ends before every cleanup, also those that still
+	// need the gateway.
+	ctx, cancel := context.WithCancel(context.Background()) //nolint:usetesting // see above
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	tb.Cleanup(func() {
@@ -32,7 +42,7 @@ func RunInTest(tb testing.TB, g *Gateway) string {
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return base
 			}

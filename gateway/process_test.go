@@ -1,21 +1,28 @@
-package main
+package gateway
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hookmesh/hookmesh/platform/envconfig"
 )
+
+// The gateway as its own process (gateway/cmd/hookmesh-gateway): Run and Health as
+// standalone.Main calls them, with the config loaded from the environment.
 
 // freeAddr returns a loopback address nothing listens on (port 0 picked, then freed).
 func freeAddr(t *testing.T) string {
@@ -57,7 +64,7 @@ func TestHealth(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := health(context.Background(), c.addr)
+			err := Health(t.Context(), ProcessConfig{Gateway: Config{HTTPAddr: c.addr}})
 			switch {
 			case c.wantErr == "" && err != nil:
 				t.Fatalf("health(%s): %v", c.addr, err)
@@ -96,20 +103,31 @@ func gatewayEnv(t *testing.T) (httpAddr, grpcAddr string) {
 	return httpAddr, grpcAddr
 }
 
+// processConfig loads ProcessConfig from the environment, as standalone.Main does.
+func processConfig(t *testing.T) ProcessConfig {
+	t.Helper()
+	var cfg ProcessConfig
+	if err := envconfig.Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func TestServeAndHealth(t *testing.T) {
 	httpAddr, grpcAddr := gatewayEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	cfg := processConfig(t)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs bytes.Buffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, &logs) }()
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &logs) }()
 
 	// `health` as compose runs it: same environment, separate invocation.
 	deadline := time.Now().Add(60 * time.Second)
-	for run(context.Background(), []string{"health"}, &bytes.Buffer{}) != 0 {
+	for Health(t.Context(), processConfig(t)) != nil {
 		select {
-		case code := <-done:
-			t.Fatalf("gateway exited with %d before it was healthy:\n%s", code, logs.String())
+		case err := <-done:
+			t.Fatalf("gateway stopped before it was healthy: %v\n%s", err, logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -126,7 +144,7 @@ func TestServeAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("webhook: status %d, want 200", resp.StatusCode)
 	}
@@ -136,7 +154,7 @@ func TestServeAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer hcancel()
 	hr, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{})
@@ -146,9 +164,9 @@ func TestServeAndHealth(t *testing.T) {
 
 	cancel()
 	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code after SIGTERM-like stop: %d, want 0\n%s", code, logs.String())
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after SIGTERM-like stop: %v, want nil\n%s", err, logs.String())
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("gateway did not stop within 60s")
@@ -162,15 +180,11 @@ func TestRunErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		env  map[string]string
-		args []string
-		want int
+		want string // in Run's error
 	}{
-		{"unknown command", nil, []string{"frobnicate"}, 2},
-		{"token and token file both set", map[string]string{"HOOKMESH_ADMIN_TOKEN": "a", "HOOKMESH_ADMIN_TOKEN_FILE": "/nonexistent"}, nil, 2},
-		{"grpc address refused", map[string]string{"HOOKMESH_GRPC_ADDR": "127.0.0.1:99999"}, nil, 1},
-		{"public grpc address without token", map[string]string{"HOOKMESH_GRPC_ADDR": "0.0.0.0:0"}, nil, 1},
-		{"config file missing", map[string]string{"HOOKMESH_CONFIG": "/nonexistent/hookmesh.yaml"}, nil, 1},
-		{"health with nothing serving", nil, []string{"health"}, 1},
+		{"grpc address refused", map[string]string{"HOOKMESH_GRPC_ADDR": "127.0.0.1:99999"}, "HOOKMESH_GRPC_ADDR"},
+		{"public grpc address without token", map[string]string{"HOOKMESH_GRPC_ADDR": "0.0.0.0:0"}, "HOOKMESH_ADMIN_TOKEN"},
+		{"config file missing", map[string]string{"HOOKMESH_CONFIG": "/nonexistent/hookmesh.yaml"}, "read config"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,12 +192,27 @@ func TestRunErrors(t *testing.T) {
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
-			var logs bytes.Buffer
-			if got := run(context.Background(), c.args, &logs); got != c.want {
-				t.Errorf("exit code %d, want %d\n%s", got, c.want, logs.String())
+			var logs syncBuffer
+			if err := run(t.Context(), processConfig(t), &logs); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Run: %v, want an error containing %q\n%s", err, c.want, logs.String())
 			}
 		})
 	}
+	t.Run("token and token file both set", func(t *testing.T) {
+		gatewayEnv(t)
+		t.Setenv("HOOKMESH_ADMIN_TOKEN", "a")
+		t.Setenv("HOOKMESH_ADMIN_TOKEN_FILE", "/nonexistent")
+		var cfg ProcessConfig
+		if err := envconfig.Load(&cfg); err == nil {
+			t.Error("config loaded with both HOOKMESH_ADMIN_TOKEN and HOOKMESH_ADMIN_TOKEN_FILE set")
+		}
+	})
+	t.Run("health with nothing serving", func(t *testing.T) {
+		gatewayEnv(t)
+		if err := Health(t.Context(), processConfig(t)); err == nil {
+			t.Error("healthy with nothing serving")
+		}
+	})
 }
 
 // The gRPC listener is released when the gateway cannot be built, so a restart
@@ -191,12 +220,31 @@ func TestRunErrors(t *testing.T) {
 func TestServeReleasesGRPCListenerOnError(t *testing.T) {
 	_, grpcAddr := gatewayEnv(t)
 	t.Setenv("HOOKMESH_CONFIG", "/nonexistent/hookmesh.yaml")
-	if got := run(context.Background(), nil, &bytes.Buffer{}); got != 1 {
-		t.Fatalf("exit code %d, want 1", got)
+	if err := run(t.Context(), processConfig(t), io.Discard); err == nil {
+		t.Fatal("Run succeeded without a config file")
 	}
 	l, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
 		t.Fatalf("HOOKMESH_GRPC_ADDR still held after a failed start: %v", err)
 	}
 	_ = l.Close()
+}
+
+// syncBuffer is a bytes.Buffer the gateway's goroutines may log into while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

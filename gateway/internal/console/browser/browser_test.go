@@ -1,4 +1,4 @@
-package console_test
+package browser_test
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookmesh/hookmesh/gateway"
+	"github.com/hookmesh/hookmesh/gateway/gatewaytest"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 )
@@ -32,6 +33,7 @@ import (
 const (
 	chromiumPath = "/usr/bin/chromium"
 	hasuraSecret = "browser-test-hasura-secret"
+	token        = "console-test-token"
 )
 
 // browserConsumer is a real EventConsumerService on loopback gRPC serving three
@@ -100,7 +102,7 @@ func startBrowserGateway(t *testing.T, c *browserConsumer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	g, err := gateway.New(ctx, gateway.Config{DataDir: t.TempDir(), AdminToken: token}, gateway.Deps{
 		Logger:         slog.New(slog.DiscardHandler),
 		TracerProvider: sdktrace.NewTracerProvider(), // attempts get trace ids
@@ -115,7 +117,7 @@ func startBrowserGateway(t *testing.T, c *browserConsumer) string {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(cancel)
-	return gateway.RunInTest(t, g)
+	return gatewaytest.Run(t, g)
 }
 
 // postHasura sends a Hasura event trigger body with the shared secret.
@@ -134,7 +136,7 @@ func postHasura(t *testing.T, base, id, table, op, oldRow, newRow string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("webhook %s: status %d", id, resp.StatusCode)
 	}
@@ -145,6 +147,9 @@ func postHasura(t *testing.T, base, id, table, op, oldRow, newRow string) {
 // delivered, pause and resume a subscription. UPDATE_SCREENSHOTS=1 saves the pages
 // under docs/img/.
 func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skipping the browser test")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is missing; CI installs Debian's chromium (.ci/run)", chromiumPath)
@@ -162,7 +167,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	postHasura(t, base, "e2a1c4d2-orders-1001", "orders", "INSERT", "null",
 		`{"id":1001,"customer_id":42,"status":"pending","items":[{"sku":"SKU-NOTEBOOK","quantity":2,"price":12.5}],"total":25}`)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
@@ -212,7 +217,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		dir := filepath.Join("..", "..", "..", "docs", "img")
+		dir := filepath.Join("..", "..", "..", "..", "docs", "img")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +280,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		resp, rerr := http.DefaultClient.Do(req)
 		if rerr == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			t.Logf("event: %s", b)
 		}
 		t.Fatalf("delivered after the replay: %v", err)
