@@ -33,10 +33,10 @@ const (
 	// MaxMaxBodyBytes keeps one event well inside the log's largest max_payload.
 	MaxMaxBodyBytes = 16 << 20
 	// DefaultBodyTimeout is how long a source's body may take to arrive (408 after).
-	DefaultBodyTimeout    = 20 * time.Second
-	MaxBodyTimeout        = 5 * time.Minute
-	DefaultTimeout        = 30 * time.Second
-	DefaultMaxInFlight    = 64
+	DefaultBodyTimeout = 20 * time.Second
+	MaxBodyTimeout     = 5 * time.Minute
+	DefaultTimeout     = 30 * time.Second
+	DefaultMaxInFlight = 64
 	// DefaultBatchMaxEvents and the batch limits match dispatch's.
 	DefaultBatchMaxEvents = 64
 	MaxBatchMaxEvents     = 1024
