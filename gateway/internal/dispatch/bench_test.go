@@ -31,23 +31,37 @@ import (
 // or DeliverBatch.
 type benchConsumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
-	n    atomic.Int64
-	mu   sync.Mutex
-	seen map[string]time.Time // id -> arrival, for one subscription
+	// commit, when set, is a single writer's commit (an fsync): one at a time,
+	// once per call, whatever the call carries.
+	commit   time.Duration
+	commitMu sync.Mutex
+	n        atomic.Int64
+	mu       sync.Mutex
+	seen     map[string]time.Time // id -> arrival, for one subscription
 }
 
 func (c *benchConsumer) Deliver(_ context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
+	c.commitOnce()
 	c.record(req.GetSubscription(), req.GetEvent())
 	return &consumerv1.DeliverResponse{}, nil
 }
 
 func (c *benchConsumer) DeliverBatch(_ context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	c.commitOnce()
 	resp := &consumerv1.DeliverBatchResponse{Statuses: make([]*consumerv1.DeliveryStatus, len(req.GetDeliveries()))}
 	for i, bd := range req.GetDeliveries() {
 		c.record(req.GetSubscription(), bd.GetEvent())
 		resp.Statuses[i] = &consumerv1.DeliveryStatus{}
 	}
 	return resp, nil
+}
+
+func (c *benchConsumer) commitOnce() {
+	if c.commit > 0 {
+		c.commitMu.Lock()
+		time.Sleep(c.commit)
+		c.commitMu.Unlock()
+	}
 }
 
 func (c *benchConsumer) record(sub string, ev *eventv1.Event) {
@@ -179,12 +193,21 @@ var benchBatches = []struct {
 // DeliverBatch to the same counting consumer.
 func BenchmarkDispatchDrain(b *testing.B) {
 	for _, m := range benchBatches {
-		b.Run(m.name, func(b *testing.B) { benchDrain(b, m.batch) })
+		b.Run(m.name, func(b *testing.B) { benchDrain(b, m.batch, 0) })
 	}
 }
 
-func benchDrain(b *testing.B, batch Batch) {
+// BenchmarkDispatchDrainSerialCommit is the drain to a consumer that commits
+// each call on a single writer (200µs, an fsync): what group commit is for.
+func BenchmarkDispatchDrainSerialCommit(b *testing.B) {
+	for _, m := range benchBatches[:2] {
+		b.Run(m.name, func(b *testing.B) { benchDrain(b, m.batch, 200*time.Microsecond) })
+	}
+}
+
+func benchDrain(b *testing.B, batch Batch, commit time.Duration) {
 	e := newBenchEnv(b)
+	e.c.commit = commit
 	d := e.dispatcher(b, 3, batch)
 	e.appendAll(b, "d", b.N)
 	e.c.seen = nil
