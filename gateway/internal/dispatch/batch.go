@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -63,6 +64,8 @@ type batcher struct {
 	max    int
 	wait   time.Duration
 	calls  int // the limit of calls in flight
+	// fallback is hookmesh_dispatch_batch_fallback of the subscription.
+	fallback prometheus.Gauge
 
 	mu      sync.Mutex
 	queue   []*pendingCall
@@ -78,6 +81,8 @@ func newBatcher(w *worker, client consumerv1.EventConsumerServiceClient) *batche
 		wait:   w.sub.Batch.MaxWait,
 		calls:  max(1, min(batchCalls, w.sub.MaxInFlight)),
 		full:   make(chan struct{}, 1),
+
+		fallback: w.d.m.batchFallback.WithLabelValues(w.sub.Name),
 	}
 }
 
@@ -112,7 +117,7 @@ func (u *unimplemented) mark(conn grpc.ClientConnInterface, now time.Time) {
 // otherwise queued for the next batch.
 func (b *batcher) deliver(ctx context.Context, req *consumerv1.DeliverRequest) error {
 	if b.w.d.unimpl.fallback(b.w.conn, b.w.d.now()) {
-		b.w.d.m.batchFallback.WithLabelValues(b.w.sub.Name).Set(1)
+		b.fallback.Set(1)
 		return b.single(ctx, req)
 	}
 	p := &pendingCall{ctx: ctx, req: req, done: make(chan error, 1)}
@@ -125,15 +130,16 @@ func (b *batcher) deliver(ctx context.Context, req *consumerv1.DeliverRequest) e
 	}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	switch {
-	case b.running == 0 || (len(b.queue) >= b.max && b.running < b.calls):
-		b.running++
-		go b.run(b.running == 1 && b.wait > 0)
-	case len(b.queue) >= b.max:
-		select {
+	full := len(b.queue) >= b.max
+	if full {
+		select { // ends a linger
 		case b.full <- struct{}{}:
 		default:
 		}
+	}
+	if b.running == 0 || (full && b.running < b.calls) {
+		b.running++
+		go b.run(b.running == 1 && b.wait > 0)
 	}
 	b.mu.Unlock()
 	select {
@@ -154,14 +160,7 @@ func (b *batcher) single(ctx context.Context, req *consumerv1.DeliverRequest) er
 // run makes batch calls until the queue is empty.
 func (b *batcher) run(linger bool) {
 	if linger {
-		t := time.NewTimer(b.wait)
-		select {
-		case <-t.C:
-		case <-b.full:
-			t.Stop()
-		case <-b.w.runCtx.Done():
-			t.Stop()
-		}
+		b.linger()
 	}
 	for {
 		b.mu.Lock()
@@ -173,6 +172,27 @@ func (b *batcher) run(linger bool) {
 		}
 		b.mu.Unlock()
 		b.call(batch)
+	}
+}
+
+// linger waits up to max_wait for a full batch.
+func (b *batcher) linger() {
+	select { // a full signal from before this call is stale
+	case <-b.full:
+	default:
+	}
+	b.mu.Lock()
+	full := len(b.queue) >= b.max
+	b.mu.Unlock()
+	if full {
+		return
+	}
+	t := time.NewTimer(b.wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.full:
+	case <-b.w.runCtx.Done():
 	}
 }
 
@@ -225,7 +245,7 @@ func (b *batcher) call(batch []*pendingCall) {
 		// No DeliverBatch: these events and the subscription's next ones go by
 		// Deliver at once, not to dead letters.
 		w.d.unimpl.mark(w.conn, w.d.now())
-		w.d.m.batchFallback.WithLabelValues(w.sub.Name).Set(1)
+		b.fallback.Set(1)
 		w.d.log.Info("target has no DeliverBatch; delivering one event per call", "subscription", w.sub.Name, "target", w.sub.Target)
 		var wg sync.WaitGroup
 		for _, p := range batch {
@@ -238,7 +258,7 @@ func (b *batcher) call(batch []*pendingCall) {
 		wg.Wait()
 		return
 	}
-	w.d.m.batchFallback.WithLabelValues(w.sub.Name).Set(0)
+	b.fallback.Set(0)
 	if err == nil && len(resp.GetStatuses()) != len(batch) {
 		err = status.Errorf(codes.Internal, "DeliverBatch answered %d statuses for %d events", len(resp.GetStatuses()), len(batch))
 	}

@@ -326,6 +326,36 @@ func TestDeliverBatchFallback(t *testing.T) {
 	}
 }
 
+// max_wait lingers for more events; max_events caps a batch and ends the linger.
+func TestBatchMaxWaitAndMaxEvents(t *testing.T) {
+	e := newEnv(t)
+	c := &batchConsumer{testConsumer: &testConsumer{fx: newEffects()}}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	s := sub("svc", addr, "b.*")
+	s.Batch = Batch{MaxEvents: 4, MaxWait: time.Second}
+	e.start(e.config(s))
+	start := time.Now()
+	for i := range 4 {
+		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
+	}
+	eventually(t, 5*time.Second, "the first batch", func() bool { return len(c.seen()) > 0 })
+	if took := time.Since(start); took > 800*time.Millisecond {
+		t.Errorf("first batch after %s: a full batch should end the 1s linger", took)
+	}
+	if b := c.seen()[0]; len(b) != 4 {
+		t.Errorf("first batch of %d, want 4 (lingered for the rest)", len(b))
+	}
+	for i := 4; i < 9; i++ {
+		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
+	}
+	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 9 })
+	for _, b := range c.seen() {
+		if len(b) > 4 {
+			t.Errorf("batch of %d beyond max_events 4", len(b))
+		}
+	}
+}
+
 // max_events 1 is one Deliver per event, DeliverBatch never tried.
 func TestBatchOff(t *testing.T) {
 	e := newEnv(t)
