@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
@@ -28,6 +30,10 @@ const (
 	// batchCalls bounds the DeliverBatch calls of one subscription in flight at
 	// once: a second one starts only for a full batch (pipelining).
 	batchCalls = 2
+	// batchMaxBytes keeps a call under gRPC's default 4 MiB receive limit,
+	// which most consumers keep: a batch closes before it would pass this (one
+	// event alone may be larger, as by Deliver).
+	batchMaxBytes = 3 << 20
 	// reprobeAfter is how long a target that answered UNIMPLEMENTED gets Deliver
 	// only before DeliverBatch is tried again (it may have been upgraded).
 	reprobeAfter = 10 * time.Minute
@@ -51,6 +57,7 @@ type pendingCall struct {
 	req  *consumerv1.DeliverRequest
 	link trace.Link
 	bd   *consumerv1.BatchDelivery
+	size int        // of bd, encoded
 	done chan error // buffered: the call never blocks on an abandoned caller
 }
 
@@ -69,6 +76,7 @@ type batcher struct {
 
 	mu      sync.Mutex
 	queue   []*pendingCall
+	queued  int // bytes in queue
 	running int
 	full    chan struct{} // wakes a lingering call when the queue is full
 }
@@ -128,9 +136,11 @@ func (b *batcher) deliver(ctx context.Context, req *consumerv1.DeliverRequest) e
 		b.w.d.cfg.Propagator.Inject(ctx, carrier)
 		p.bd.Traceparent, p.bd.Tracestate = carrier["traceparent"], carrier["tracestate"]
 	}
+	p.size = proto.Size(p.bd)
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	full := len(b.queue) >= b.max
+	b.queued += p.size
+	full := len(b.queue) >= b.max || b.queued >= batchMaxBytes
 	if full {
 		select { // ends a linger
 		case b.full <- struct{}{}:
@@ -182,7 +192,7 @@ func (b *batcher) linger() {
 	default:
 	}
 	b.mu.Lock()
-	full := len(b.queue) >= b.max
+	full := len(b.queue) >= b.max || b.queued >= batchMaxBytes
 	b.mu.Unlock()
 	if full {
 		return
@@ -196,22 +206,23 @@ func (b *batcher) linger() {
 	}
 }
 
-// take removes up to max live callers from the queue (b.mu held); callers that
-// gave up already are dropped.
+// take removes up to max live callers, within batchMaxBytes, from the queue
+// (b.mu held); callers that gave up already are dropped.
 func (b *batcher) take() []*pendingCall {
 	var batch []*pendingCall
-	n := 0
+	n, bytes := 0, 0
 	for _, p := range b.queue {
+		if p.ctx.Err() == nil {
+			if len(batch) == b.max || (len(batch) > 0 && bytes+p.size > batchMaxBytes) {
+				break
+			}
+			batch = append(batch, p)
+			bytes += p.size
+		}
 		n++
-		if p.ctx.Err() != nil {
-			continue
-		}
-		batch = append(batch, p)
-		if len(batch) == b.max {
-			break
-		}
+		b.queued -= p.size
 	}
-	b.queue = append(b.queue[:0], b.queue[n:]...)
+	b.queue = slices.Delete(b.queue, 0, n)
 	return batch
 }
 

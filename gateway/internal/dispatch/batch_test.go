@@ -15,10 +15,12 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
 
 // batchConsumer is a testConsumer that also implements DeliverBatch: each
@@ -353,6 +355,38 @@ func TestBatchMaxWaitAndMaxEvents(t *testing.T) {
 		if len(b) > 4 {
 			t.Errorf("batch of %d beyond max_events 4", len(b))
 		}
+	}
+}
+
+// A batch stays under gRPC's default 4 MiB message limit whatever max_events says.
+func TestBatchBoundedByBytes(t *testing.T) {
+	e := newEnv(t)
+	c := &batchConsumer{testConsumer: &testConsumer{fx: newEffects()}, gate: make(chan struct{})}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	e.start(e.config(sub("svc", addr, "b.*")))
+	big := func(id string) *eventv1.Event {
+		ev := event(id, "b.x")
+		ev.OriginalBody = make([]byte, 700<<10)
+		return ev
+	}
+	e.append(big("first"))
+	eventually(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
+	for i := range 12 {
+		e.append(big(fmt.Sprintf("ev-%d", i)))
+	}
+	time.Sleep(200 * time.Millisecond) // let them queue behind the gate
+	close(c.gate)
+	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 13 })
+	biggest := 0
+	for _, b := range c.seen() {
+		size := proto.Size(&consumerv1.DeliverBatchRequest{Subscription: "svc", Deliveries: b})
+		if size > batchMaxBytes+1024 {
+			t.Errorf("batch of %d events is %d bytes", len(b), size)
+		}
+		biggest = max(biggest, len(b))
+	}
+	if biggest < 2 {
+		t.Errorf("biggest batch %d, want several events", biggest)
 	}
 }
 

@@ -23,7 +23,8 @@ import (
 // worker runs one subscription in this process: its two consumers (events, and
 // parked retries/replays) feed attempts bounded by MaxInFlight slots. A message
 // goes through process (job.go: decode, filter, the finished check), attempt
-// (attempt.go: one Deliver call in its span) and settle (settle.go: the record
+// (attempt.go: one Deliver call in its span, or its place in a DeliverBatch
+// call, batch.go) and settle (settle.go: the record
 // and the message moved on in the order doc.go states).
 type worker struct {
 	d      *Dispatcher
