@@ -272,23 +272,45 @@ func TestDeliverBatchPerEventStatuses(t *testing.T) {
 // wrong number of statuses.
 func TestDeliverBatchWholeCallFailure(t *testing.T) {
 	e := newEnv(t)
-	c := &batchConsumer{testConsumer: &testConsumer{fx: newEffects()}}
+	c := &batchConsumer{testConsumer: &testConsumer{fx: newEffects()}, gate: make(chan struct{})}
 	c.whole = func(n int, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
-		switch n {
-		case 1:
+		first := req.GetDeliveries()[0]
+		switch {
+		case n == 2:
 			return nil, statusError(&consumerv1.DeliveryStatus{Code: int32(codes.Unavailable), Message: "restarting"})
-		case 2:
+		case first.GetEvent().GetId() == "count" && first.GetAttempt() == 1:
 			return &consumerv1.DeliverBatchResponse{Statuses: make([]*consumerv1.DeliveryStatus, len(req.GetDeliveries())+1)}, nil
 		}
 		return nil, nil
 	}
 	addr, _ := serve(t, c, "127.0.0.1:0")
 	d := e.start(e.config(sub("svc", addr, "b.*")))
-	ev := event("one", "b.x")
+	e.append(event("first", "b.x"))
+	eventually(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
+	var evs []*eventv1.Event
+	for i := range 3 {
+		ev := event(fmt.Sprintf("ev-%d", i), "b.x")
+		evs = append(evs, ev)
+		e.append(ev)
+	}
+	eventually(t, 10*time.Second, "events queued", func() bool {
+		return testutil.ToFloat64(d.m.inFlight.WithLabelValues("svc")) == 4
+	})
+	close(c.gate) // call 2 carries the three and fails as a whole
+	for _, ev := range evs {
+		a := waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED).GetAttempts()
+		if len(a) != 2 || a[0].GetCode() != "UNAVAILABLE" || a[0].GetMessage() != "restarting" || a[1].GetCode() != "OK" {
+			t.Errorf("%s attempts %v", ev.GetId(), a)
+		}
+	}
+	if b := c.seen()[1]; len(b) != 3 {
+		t.Fatalf("call 2 carried %d events, want 3", len(b))
+	}
+
+	ev := event("count", "b.x")
 	e.append(ev)
-	dl := waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
-	a := dl.GetAttempts()
-	if len(a) != 3 || a[0].GetCode() != "UNAVAILABLE" || a[1].GetCode() != "INTERNAL" || !strings.Contains(a[1].GetMessage(), "2 statuses for 1 events") || a[2].GetCode() != "OK" {
+	a := waitState(t, d, ev, "svc", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED).GetAttempts()
+	if len(a) != 2 || a[0].GetCode() != "INTERNAL" || !strings.Contains(a[0].GetMessage(), "2 statuses for 1 events") || a[1].GetCode() != "OK" {
 		t.Fatalf("attempts %v", a)
 	}
 }
