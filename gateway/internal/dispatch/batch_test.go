@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,6 +410,43 @@ func TestBatchBoundedByBytes(t *testing.T) {
 	}
 	if biggest < 2 {
 		t.Errorf("biggest batch %d, want several events", biggest)
+	}
+}
+
+type stepClock struct{ off atomic.Int64 }
+
+func (c *stepClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// A target remembered without DeliverBatch is asked again after reprobeAfter
+// (it may have been upgraded meanwhile).
+func TestBatchReprobe(t *testing.T) {
+	e := newEnv(t)
+	var upgraded atomic.Bool
+	c := &batchConsumer{testConsumer: &testConsumer{fx: newEffects()}}
+	c.whole = func(int, *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+		if !upgraded.Load() {
+			return nil, statusError(&consumerv1.DeliveryStatus{Code: int32(codes.Unimplemented)})
+		}
+		return nil, nil
+	}
+	addr, _ := serve(t, c, "127.0.0.1:0")
+	clk := &stepClock{}
+	cfg := e.config(sub("svc", addr, "b.*"))
+	cfg.Clock = clk
+	e.start(cfg)
+	e.append(event("old-1", "b.x"))
+	eventually(t, 10*time.Second, "old-1 by Deliver", func() bool { return c.fx.total() == 1 })
+	e.append(event("old-2", "b.x"))
+	eventually(t, 10*time.Second, "old-2 by Deliver", func() bool { return c.fx.total() == 2 })
+	if len(c.seen()) != 1 || c.numCalls() != 2 {
+		t.Fatalf("%d batch calls, %d Deliver calls: want 1 and 2", len(c.seen()), c.numCalls())
+	}
+	upgraded.Store(true)
+	clk.off.Store(int64(reprobeAfter + time.Second))
+	e.append(event("new", "b.x"))
+	eventually(t, 10*time.Second, "new by DeliverBatch", func() bool { return c.batchOf("new") != nil && c.fx.total() == 3 })
+	if c.numCalls() != 2 {
+		t.Errorf("%d Deliver calls after the upgrade", c.numCalls()-2)
 	}
 }
 
