@@ -12,6 +12,7 @@ replace (
 )
 
 require (
+	github.com/bufbuild/protocompile v0.14.1
 	github.com/google/uuid v1.6.0
 	github.com/hookmesh/hookmesh/gateway v0.0.0-00010101000000-000000000000
 	github.com/hookmesh/hookmesh/gen/go v0.0.0

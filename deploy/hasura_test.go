@@ -16,8 +16,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"gopkg.in/yaml.v3"
 
+	demov1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/demo/v1"
 	ordersapp "github.com/hookmesh/hookmesh/services/orders/app"
 )
 
@@ -575,5 +577,26 @@ func TestHasuraMigrationOnPostgres(t *testing.T) {
 	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&n); err != nil || n != 0 {
 		t.Errorf("after the down migration: %d tables (%v), want 0", n, err)
+	}
+}
+
+// Hasura sends every column (columns: "*"), and the demo config maps the tables to
+// hookmesh.demo.v1: each migration column needs its field, or rows are refused.
+func TestDemoMessagesMatchTheMigration(t *testing.T) {
+	up, _ := upMigration(t)
+	tables := migrationColumns(t, up)
+	for table, msg := range map[string]protoreflect.MessageDescriptor{
+		"users":     (&demov1.User{}).ProtoReflect().Descriptor(),
+		"orders":    (&demov1.Order{}).ProtoReflect().Descriptor(),
+		"inventory": (&demov1.InventoryItem{}).ProtoReflect().Descriptor(),
+	} {
+		var fields []string
+		for i := 0; i < msg.Fields().Len(); i++ {
+			fields = append(fields, string(msg.Fields().Get(i).Name()))
+		}
+		sort.Strings(fields)
+		if got := sortedKeys(tables[table]); strings.Join(got, ",") != strings.Join(fields, ",") {
+			t.Errorf("%s: migration columns %v, %s fields %v", table, got, msg.FullName(), fields)
+		}
 	}
 }

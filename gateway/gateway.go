@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
+	"github.com/hookmesh/hookmesh/gateway/internal/catalog"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/console"
 	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
@@ -348,6 +349,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	adminMux.Handle("GET /metrics", metricsAuth(cfg.AdminToken, restLis.Addr(), metrics))
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
+	adminMux.Handle("GET /v1/schemas", console.Auth(cfg.AdminToken)(withToken(cfg.AdminToken, catalog.New(g.file))))
 	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
 		return nil, err

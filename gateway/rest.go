@@ -45,6 +45,15 @@ func restHandler(conn *grpc.ClientConn, token string, services []RESTService, pu
 	}), nil
 }
 
+// withToken requires "Authorization: Bearer <token>" when token is set (plain HTTP
+// routes beside the grpc-gateway ones, e.g. GET /v1/schemas).
+func withToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	return restgw.BearerAuth(token)(h)
+}
+
 func promHandler(reg prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -43,6 +43,8 @@ Usage:
   hookmesh subscriptions ls|pause NAME|resume NAME
   hookmesh bench [--rate N | --concurrency N] [--duration D] [--source S]
                                            load generator with a latency summary
+  hookmesh schema gen --database-url URL --table SCHEMA.TABLE ... [--out DIR]
+                                           a .proto message per table from Postgres' catalog
 
 Connection (every subcommand but serve):
   --addr URL     gateway address (env HOOKMESH_ADDR, default http://127.0.0.1:8090)
@@ -74,6 +76,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSubscriptions(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "schema":
+		return runSchema(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK

@@ -47,12 +47,16 @@ type Config struct {
 	// GRPCAddr is the gateway's gRPC API (AdminService, PublisherService,
 	// reflection); empty picks a free loopback port.
 	GRPCAddr string
+	// PprofAddr, when set, serves net/http/pprof (opt-in; off loopback only with
+	// the admin token).
+	PprofAddr string
 }
 
 // own is the all-in-one process's own environment. HOOKMESH_GRPC_ADDR's
 // default sits beside HOOKMESH_HTTP_ADDR's 8090.
 type own struct {
-	GRPCAddr string `env:"HOOKMESH_GRPC_ADDR" default:"127.0.0.1:8091"`
+	GRPCAddr  string `env:"HOOKMESH_GRPC_ADDR" default:"127.0.0.1:8091"`
+	PprofAddr string `env:"HOOKMESH_PPROF_ADDR"`
 }
 
 // LoadConfig reads every component's Config from the environment.
@@ -64,7 +68,7 @@ func LoadConfig() (Config, error) {
 			return Config{}, fmt.Errorf("%s config: %w", name, err)
 		}
 	}
-	cfg.GRPCAddr = self.GRPCAddr
+	cfg.GRPCAddr, cfg.PprofAddr = self.GRPCAddr, self.PprofAddr
 	return cfg, nil
 }
 
@@ -117,6 +121,17 @@ func RunWith(ctx context.Context, cfg Config, out io.Writer, opts Options) (err 
 	cfg.Email.DataDir, cfg.Analytics.DataDir, cfg.Orders.DataDir = dataDir, dataDir, dataDir
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+
+	if cfg.PprofAddr != "" {
+		lis, perr := listenPprof(cfg.PprofAddr, cfg.Gateway.AdminToken)
+		if perr != nil {
+			return perr
+		}
+		pctx, stopPprof := context.WithCancel(ctx)
+		defer stopPprof()
+		go servePprof(pctx, lis, cfg.Gateway.AdminToken, cfg.Gateway.AllowedHosts, logger)
+		logger.InfoContext(ctx, "profiling listener", "addr", lis.Addr().String())
 	}
 
 	var generated []GeneratedSecret

@@ -109,6 +109,10 @@ func TestMeshMetrics(t *testing.T) {
 		`hookmesh_orders_shipments_total`:                                                                1,
 		`hookmesh_orders_stock_insufficient_total`:                                                       0,
 		`hookmesh_dispatch_subscription_health{health="degraded",subscription="orders"}`:                 1,
+		// Everything owed is done once the confirmation was sent.
+		`hookmesh_pending_work_items{queue="send",service="email"}`:                  0,
+		`hookmesh_pending_work_items{queue="publish",service="orders"}`:              0,
+		`hookmesh_pending_work_oldest_age_seconds{queue="publish",service="orders"}`: 0,
 	}
 	present := []string{
 		`hookmesh_eventlog_append_duration_seconds_bucket{result="accepted",le="+Inf"}`,
@@ -116,6 +120,7 @@ func TestMeshMetrics(t *testing.T) {
 		`hookmesh_dispatch_backlog{subscription="email"}`,
 		`hookmesh_dispatch_oldest_undelivered_age_seconds{subscription="email"}`,
 		`hookmesh_analytics_batch_commit_seconds_count`,
+		`hookmesh_pending_work_items{queue="fulfillment",service="orders"}`,
 		`go_goroutines`, // runtime metrics, once, from the gateway's registry
 	}
 	var got map[string]float64

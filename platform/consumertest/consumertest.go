@@ -1,7 +1,8 @@
 // Package consumertest is the conformance suite every EventConsumerService
 // implementation passes (the contract in hookmesh/consumer/v1): idempotent on
 // (source, id) including concurrent duplicates, status codes as the contract
-// says, deadlines honoured without a second effect.
+// says, deadlines honoured without a second effect, and DeliverBatch giving each
+// event the status Deliver would have (one event failing fails only itself).
 //
 //	func TestConformance(t *testing.T) {
 //		consumertest.Run(t, consumertest.Config{
@@ -30,7 +31,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Config describes the consumer under test.
+// Config describes the consumer under test. The batch checks use DeliverBatch and
+// skip when the consumer answers it UNIMPLEMENTED (the RPC is optional).
 type Config struct {
 	// Client reaches the consumer, normally over real gRPC on loopback.
 	Client consumerv1.EventConsumerServiceClient
@@ -40,6 +42,10 @@ type Config struct {
 	// Invalid is an event the consumer must reject with a terminal code. Nil
 	// skips that check (say why in your test if so).
 	Invalid *eventv1.Event
+	// Retryable returns an event the consumer answers with a retry code for now
+	// (e.g. one that refers to something not yet known), with the given id; used
+	// by the batch checks. Nil skips the retry part of them (say why if so).
+	Retryable func(id string) *eventv1.Event
 	// Effects reports how many times the effect of ev is visible (0, 1, …),
 	// read from the consumer's own storage once Deliver has returned.
 	Effects func(t testing.TB, ev *eventv1.Event) int
@@ -101,6 +107,10 @@ var checks = []check{
 	{"invalid_event", checkInvalid},
 	{"missing_identity", checkMissingIdentity},
 	{"deadline", checkDeadline},
+	{"batch", checkBatch},
+	{"batch_terminal_and_retry", checkBatchTerminalAndRetry},
+	{"batch_redelivery", checkBatchRedelivery},
+	{"batch_missing_identity", checkBatchMissingIdentity},
 }
 
 // Run runs every check as a subtest of t.

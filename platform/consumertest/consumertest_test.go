@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hookmesh/hookmesh/platform/consumerbatch"
 	"github.com/hookmesh/hookmesh/platform/grpcserver"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/platform/sqlstore/sqlstoretest"
@@ -53,9 +54,36 @@ func (s server) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) (*c
 	return &consumerv1.DeliverResponse{}, nil
 }
 
+// DeliverBatch runs each event through Deliver (platform/consumerbatch).
+func (s server) DeliverBatch(ctx context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	return consumerbatch.Deliver(ctx, req, s.Deliver)
+}
+
+// allOrNothing fails a whole batch with the first event's failure, as one
+// transaction without savepoints would (the fault the batch checks look for).
+type allOrNothing struct{ server }
+
+func (s allOrNothing) DeliverBatch(ctx context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	for _, d := range req.GetDeliveries() {
+		if err := validate(d.GetEvent()); err != nil {
+			st := consumerbatch.ToStatus(err)
+			out := make([]*consumerv1.DeliveryStatus, len(req.GetDeliveries()))
+			for i := range out {
+				out[i] = st
+			}
+			return &consumerv1.DeliverBatchResponse{Statuses: out}, nil
+		}
+	}
+	return s.server.DeliverBatch(ctx, req)
+}
+
 func startConsumer(t *testing.T, fn consumerFunc) consumerv1.EventConsumerServiceClient {
+	return startServer(t, server{fn: fn})
+}
+
+func startServer(t *testing.T, srv consumerv1.EventConsumerServiceServer) consumerv1.EventConsumerServiceClient {
 	conn := grpcserver.MustStartWith(t, grpcserver.Config{Logger: quiet}, func(s *grpc.Server) {
-		consumerv1.RegisterEventConsumerServiceServer(s, server{fn: fn})
+		consumerv1.RegisterEventConsumerServiceServer(s, srv)
 	})
 	return consumerv1.NewEventConsumerServiceClient(conn)
 }
@@ -85,6 +113,9 @@ func sqlConsumer(db *sqlstore.DB) consumerFunc {
 		ev := req.GetEvent()
 		if err := validate(ev); err != nil {
 			return err
+		}
+		if ev.GetSubject() == laterSubject {
+			return status.Error(codes.Unavailable, "not yet")
 		}
 		err := db.Tx(ctx, func(tx *sql.Tx) error {
 			first, err := sqlstore.MarkProcessed(ctx, tx, db.Dialect(), "test", ev.GetSource(), ev.GetId())
@@ -131,9 +162,47 @@ func TestCorrectConsumerPasses(t *testing.T) {
 			Client:   startConsumer(t, sqlConsumer(db)),
 			NewEvent: newTestEvent,
 			Invalid:  invalidEvent,
-			Effects:  sqlEffects(db),
+			Retryable: func(id string) *eventv1.Event {
+				ev := newTestEvent(id)
+				ev.Subject = laterSubject
+				return ev
+			},
+			Effects: sqlEffects(db),
 		})
 	})
+}
+
+// laterSubject marks an event the correct consumer answers UNAVAILABLE.
+const laterSubject = "not-yet"
+
+// TestBatchChecksFlagAllOrNothing: a DeliverBatch that fails every event of a
+// batch when one is bad breaks the contract (one event's failure fails only it).
+func TestBatchChecksFlagAllOrNothing(t *testing.T) {
+	m := newMemory()
+	fn := func(_ context.Context, req *consumerv1.DeliverRequest) error {
+		if err := validate(req.GetEvent()); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.seen[key(req.GetEvent())] {
+			return status.Error(codes.AlreadyExists, "seen")
+		}
+		m.seen[key(req.GetEvent())] = true
+		m.effects[key(req.GetEvent())]++
+		return nil
+	}
+	cfg := Config{Client: startServer(t, allOrNothing{server{fn: fn}}), NewEvent: newTestEvent, Invalid: invalidEvent, Effects: m.count}
+	for _, name := range []string{"batch_terminal_and_retry", "batch_missing_identity"} {
+		if rec := runCheck(t, cfg, name); !rec.Failed() {
+			t.Errorf("check %s passed an all-or-nothing batch consumer", name)
+		}
+	}
+	for _, name := range []string{"batch", "batch_redelivery"} {
+		if rec := runCheck(t, cfg, name); rec.Failed() {
+			t.Errorf("check %s failed where the consumer is right: %s", name, strings.Join(rec.msgs, "; "))
+		}
+	}
 }
 
 // memory is an in-memory effect log for the faulty consumers.

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -16,20 +15,5 @@ func Savepoint(ctx context.Context, tx *sql.Tx, name string, fn func() error) er
 	if !identRE.MatchString(name) {
 		return fmt.Errorf("savepoint: name %q is not a plain identifier", name)
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return fmt.Errorf("savepoint %s: %w", name, err)
-	}
-	if err := fn(); err != nil {
-		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
-			return errors.Join(err, fmt.Errorf("rollback to savepoint %s: %w", name, rbErr))
-		}
-		if _, relErr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); relErr != nil {
-			return errors.Join(err, fmt.Errorf("release savepoint %s: %w", name, relErr))
-		}
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
-		return fmt.Errorf("release savepoint %s: %w", name, err)
-	}
-	return nil
+	return runSavepoint(ctx, tx, name, fn)
 }

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,6 +106,9 @@ type DB struct {
 	dialect Dialect
 	writer  *sql.DB
 	reader  *sql.DB
+
+	mu     sync.Mutex
+	groups []*Group // closed (their last batches committed) by Close
 }
 
 // Open connects, creates the schema (PostgreSQL), the bookkeeping tables and
@@ -296,9 +300,19 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection.
+// Close commits what the DB's Groups were given, then closes every connection.
 func (db *DB) Close() error {
-	err := db.writer.Close()
+	db.mu.Lock()
+	groups := db.groups
+	db.groups = nil
+	db.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	for _, g := range groups {
+		err = errors.Join(err, g.c.Close(ctx))
+	}
+	err = errors.Join(err, db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -20,8 +21,13 @@ import (
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	"github.com/hookmesh/hookmesh/gateway/internal/ratelimit"
 	"github.com/hookmesh/hookmesh/gateway/internal/scheduler/cron"
+	"github.com/hookmesh/hookmesh/gateway/internal/typedrows"
 	"github.com/hookmesh/hookmesh/gateway/internal/webhook"
 	"github.com/hookmesh/hookmesh/platform/yamlconfig"
+
+	// The demo config's tables name these messages; linking them here keeps the
+	// embedded default working without the repository's .proto files.
+	_ "github.com/hookmesh/hookmesh/gen/go/hookmesh/demo/v1"
 )
 
 //go:embed demo.yaml
@@ -90,7 +96,25 @@ type Source struct {
 	IDFrom          string `yaml:"id_from"`
 	TypeFrom        string `yaml:"type_from"`
 	SubjectFrom     string `yaml:"subject_from"`
+
+	// Hasura sources: tables mapped to protobuf messages, and where those are defined.
+	Tables  map[string]string `yaml:"tables"`
+	Schemas *Schemas          `yaml:"schemas"`
+
+	rows *typedrows.Converter // resolved Tables; nil without tables
 }
+
+// Schemas names the .proto files (compiled at start) or the buf image that define a
+// hasura source's table messages; without it, tables name messages linked into
+// hookmesh (hookmesh.demo.v1). Relative paths are from the config file's directory.
+type Schemas struct {
+	ProtoPaths []string `yaml:"proto_paths"`
+	Files      []string `yaml:"files"`
+	Image      string   `yaml:"image"`
+}
+
+// Rows is the converter of the source's mapped tables; nil when it maps none.
+func (s *Source) Rows() *typedrows.Converter { return s.rows }
 
 // RateLimit is a source's token bucket, counted after verification.
 type RateLimit struct {
@@ -176,7 +200,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := parse(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -186,8 +210,11 @@ func Load(path string) (*File, error) {
 // Demo returns the built-in demo config.
 func Demo() (*File, error) { return Load("") }
 
-// Parse decodes and validates a config document and fills defaults.
-func Parse(data []byte) (*File, error) {
+// Parse decodes and validates a config document and fills defaults; relative paths
+// in it are from the working directory.
+func Parse(data []byte) (*File, error) { return parse(data, "") }
+
+func parse(data []byte, dir string) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
@@ -202,7 +229,7 @@ func Parse(data []byte) (*File, error) {
 	if err := yamlconfig.Decode(data, f); err != nil {
 		return nil, err
 	}
-	v := validator{doc: &doc}
+	v := validator{doc: &doc, dir: dir}
 	f.validate(&v)
 	if err := errors.Join(v.errs...); err != nil {
 		return nil, err
@@ -213,6 +240,7 @@ func Parse(data []byte) (*File, error) {
 
 type validator struct {
 	doc  *yaml.Node
+	dir  string // the config file's directory: relative schema paths start there
 	errs []error
 }
 
@@ -365,6 +393,7 @@ func (s *Source) validate(v *validator, i int) {
 			v.add(key+" applies only to hmac sources", at(key)...)
 		}
 	}
+	s.validateTables(v, i, known)
 	if s.Kind == webhook.KindHMAC {
 		if s.Header == "" {
 			v.add("an hmac source needs header (the signature header)", "sources", i)
@@ -373,6 +402,36 @@ func (s *Source) validate(v *validator, i int) {
 		if err := s.hmacConfig(nil).Validate(); err != nil && !errors.Is(err, webhook.ErrNoSecrets) {
 			v.add(err.Error(), "sources", i)
 		}
+	}
+}
+
+// validateTables resolves tables: against schemas: now, so that a missing file or
+// message fails the start with its key and line.
+func (s *Source) validateTables(v *validator, i int, known bool) {
+	if len(s.Tables) == 0 && s.Schemas == nil {
+		return
+	}
+	if s.Kind != webhook.KindHasura && known {
+		v.add("tables and schemas apply only to hasura sources", "sources", i)
+		return
+	}
+	if len(s.Tables) == 0 {
+		v.add("schemas needs tables, the tables mapped to its messages", "sources", i, "schemas")
+		return
+	}
+	cfg := typedrows.Config{Tables: s.Tables, BaseDir: v.dir}
+	if s.Schemas != nil {
+		cfg.ProtoPaths, cfg.Files, cfg.Image = s.Schemas.ProtoPaths, s.Schemas.Files, s.Schemas.Image
+	}
+	rows, err := typedrows.New(cfg)
+	var te *typedrows.Error
+	switch {
+	case errors.As(err, &te):
+		v.add(te.Msg, append([]any{"sources", i}, te.Path...)...)
+	case err != nil:
+		v.add(err.Error(), "sources", i, "tables")
+	default:
+		s.rows = rows
 	}
 }
 

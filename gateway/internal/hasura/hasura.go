@@ -335,7 +335,8 @@ var timeLayouts = []string{
 	"2006-01-02T15:04:05.999999999",
 }
 
-func parseTime(s string) (time.Time, bool) {
+// ParseTime reads a timestamp in the forms above (a space for the T too), in UTC.
+func ParseTime(s string) (time.Time, bool) {
 	if len(s) > 10 && s[10] == ' ' {
 		s = s[:10] + "T" + s[11:]
 	}
@@ -358,7 +359,7 @@ func optTime(d *doc, obj int32, key string) (*timestamppb.Timestamp, error) {
 	if err != nil || s == "" {
 		return nil, err
 	}
-	t, ok := parseTime(s)
+	t, ok := ParseTime(s)
 	if !ok {
 		return nil, invalid(key + " " + strconv.Quote(truncate(s, 64)) + " is not an ISO-8601 timestamp")
 	}

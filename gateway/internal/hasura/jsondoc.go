@@ -375,6 +375,12 @@ func (d *doc) toValue(i int32) *structpb.Value {
 		v.v.Kind = &v.k
 		return &v.v
 	case kindNumber:
+		if !exactNumber(d.raw(i), n.num) {
+			// A double would change it (a bigint beyond 2^53): keep every digit as text.
+			v := &stringValue{k: structpb.Value_StringValue{StringValue: string(d.raw(i))}}
+			v.v.Kind = &v.k
+			return &v.v
+		}
 		v := &numberValue{k: structpb.Value_NumberValue{NumberValue: n.num}}
 		v.v.Kind = &v.k
 		return &v.v
@@ -427,3 +433,33 @@ type (
 
 // isInt reports whether f is an integer float64 holds exactly.
 func isInt(f float64) bool { return f == math.Trunc(f) && math.Abs(f) < 1<<53 }
+
+// exactNumber reports whether the double f keeps the number written as raw: an
+// integer below 2^53, or a number of at most 15 significant digits (which any
+// double round-trips).
+func exactNumber(raw []byte, f float64) bool {
+	if isInt(f) && !hasFraction(raw) {
+		return true
+	}
+	digits, leading := 0, true
+	for _, c := range raw {
+		switch {
+		case c == 'e' || c == 'E':
+			return digits <= 15
+		case c == '0' && leading:
+		case c >= '0' && c <= '9':
+			leading = false
+			digits++
+		}
+	}
+	return digits <= 15
+}
+
+func hasFraction(raw []byte) bool {
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
+}

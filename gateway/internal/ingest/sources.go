@@ -51,7 +51,11 @@ func newSource(s *config.Source, secrets []string) (webhook.Source, error) {
 	)
 	switch s.Kind {
 	case webhook.KindHasura:
-		src, err = hasura.New(hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets})
+		hc := hasura.Config{Name: s.Name, Header: s.Header, Secrets: secrets}
+		if rows := s.Rows(); rows != nil {
+			hc.Rows = rows
+		}
+		src, err = hasura.New(hc)
 	case webhook.KindStripe:
 		src, err = webhook.NewStripe(webhook.StripeConfig{Secrets: secrets, Tolerance: s.Tolerance.Std()})
 	case webhook.KindGitHub:

@@ -506,6 +506,115 @@ type HookmeshEventV1ScheduledEvent struct {
 	Scheduler *string `json:"scheduler,omitempty"`
 }
 
+// HookmeshOrdersV1Order Order is an order as last seen in hasura.public.orders.* events.
+type HookmeshOrdersV1Order struct {
+	// CreateTime When the order row was created (orders.created_at).
+	CreateTime *time.Time `json:"create_time,omitempty"`
+
+	// CustomerId The customer (orders.customer_id).
+	CustomerId *string `json:"customer_id,omitempty"`
+
+	// DeleteTime Set when the row was deleted.
+	DeleteTime *time.Time `json:"delete_time,omitempty"`
+
+	// Id The order id (orders.id).
+	Id *string `json:"id,omitempty"`
+
+	// Items The items (orders.items).
+	Items *[]HookmeshOrdersV1OrderItem `json:"items,omitempty"`
+
+	// Payment The payment state; PENDING when no payment event was seen.
+	Payment *V1Payment `json:"payment,omitempty"`
+
+	// Shipment The shipment; unset until the order is completed and fulfilled.
+	Shipment *V1Shipment `json:"shipment,omitempty"`
+
+	// Status The order status as in the table, e.g. "pending" or "completed".
+	Status *string `json:"status,omitempty"`
+
+	// TotalCents The total in cents (orders.total).
+	TotalCents *string `json:"total_cents,omitempty"`
+
+	// UpdateTime When the applied change happened (the event's time).
+	UpdateTime *time.Time `json:"update_time,omitempty"`
+}
+
+// HookmeshOrdersV1OrderItem OrderItem is one line of an order, as in the orders.items jsonb column.
+type HookmeshOrdersV1OrderItem struct {
+	// PriceCents Unit price in cents.
+	PriceCents *string `json:"price_cents,omitempty"`
+
+	// Quantity How many units were ordered.
+	Quantity *string `json:"quantity,omitempty"`
+
+	// Sku The stock keeping unit.
+	Sku *string `json:"sku,omitempty"`
+}
+
+// ProtobufAny `Any` contains an arbitrary serialized protocol buffer message along with a
+// URL that describes the type of the serialized message.
+//
+// In its binary encoding, an `Any` is an ordinary message; but in other wire
+// forms like JSON, it has a special encoding. The format of the type URL is
+// described on the `type_url` field.
+//
+// Protobuf APIs provide utilities to interact with `Any` values:
+//
+//   - A 'pack' operation accepts a message and constructs a generic `Any` wrapper
+//     around it.
+//   - An 'unpack' operation reads the content of an `Any` message, either into an
+//     existing message or a new one. Unpack operations must check the type of the
+//     value they unpack against the declared `type_url`.
+//   - An 'is' operation decides whether an `Any` contains a message of the given
+//     type, i.e. whether it can 'unpack' that type.
+//
+// The JSON format representation of an `Any` follows one of these cases:
+//
+//   - For types without special-cased JSON encodings, the JSON format
+//     representation of the `Any` is the same as that of the message, with an
+//     additional `@type` field which contains the type URL.
+//   - For types with special-cased JSON encodings (typically called 'well-known'
+//     types, listed in https://protobuf.dev/programming-guides/json/#any), the
+//     JSON format representation has a key `@type` which contains the type URL
+//     and a key `value` which contains the JSON-serialized value.
+//
+// The text format representation of an `Any` is like a message with one field
+// whose name is the type URL in brackets. For example, an `Any` containing a
+// `foo.Bar` message may be written `[type.googleapis.com/foo.Bar] { a: 2 }`.
+type ProtobufAny struct {
+	// Type Identifies the type of the serialized Protobuf message with a URI reference
+	// consisting of a prefix ending in a slash and the fully-qualified type name.
+	//
+	// Example: type.googleapis.com/google.protobuf.StringValue
+	//
+	// This string must contain at least one `/` character, and the content after
+	// the last `/` must be the fully-qualified name of the type in canonical
+	// form, without a leading dot. Do not write a scheme on these URI references
+	// so that clients do not attempt to contact them.
+	//
+	// The prefix is arbitrary and Protobuf implementations are expected to
+	// simply strip off everything up to and including the last `/` to identify
+	// the type. `type.googleapis.com/` is a common default prefix that some
+	// legacy implementations require. This prefix does not indicate the origin of
+	// the type, and URIs containing it are not expected to respond to any
+	// requests.
+	//
+	// All type URL strings must be legal URI references with the additional
+	// restriction (for the text format) that the content of the reference
+	// must consist only of alphanumeric characters, percent-encoded escapes, and
+	// characters in the following set (not including the outer backticks):
+	// `/-.~_!$&()*+,;=`. Despite our allowing percent encodings, implementations
+	// should not unescape them to prevent confusion with existing parsers. For
+	// example, `type.googleapis.com%2FFoo` should be rejected.
+	//
+	// In the original design of `Any`, the possibility of launching a type
+	// resolution service at these type URLs was considered but Protobuf never
+	// implemented one and considers contacting these URLs to be problematic and
+	// a potential security issue. Do not attempt to contact type URLs.
+	Type                 *string                `json:"@type,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
 // V1Attempt Attempt is one call to a consumer.
 type V1Attempt struct {
 	// Code The gRPC status code name, e.g. "OK" or "UNAVAILABLE".
@@ -842,7 +951,7 @@ type V1GetMessageResponse struct {
 // V1GetOrderResponse GetOrderResponse carries the order.
 type V1GetOrderResponse struct {
 	// Order The order.
-	Order *V1Order `json:"order,omitempty"`
+	Order *HookmeshOrdersV1Order `json:"order,omitempty"`
 }
 
 // V1GetReplayResponse GetReplayResponse is the job and its progress.
@@ -916,6 +1025,14 @@ type V1HasuraTableEvent struct {
 
 	// TriggerName Name of the Hasura event trigger.
 	TriggerName *string `json:"trigger_name,omitempty"`
+
+	// TypedNew The new row as the protobuf message its table is mapped to; unset when the table
+	// is unmapped or the row is absent. new stays set.
+	TypedNew *ProtobufAny `json:"typed_new,omitempty"`
+
+	// TypedOld The old row as the protobuf message its table is mapped to (a source's tables:
+	// key); unset when the table is unmapped or the row is absent. old stays set.
+	TypedOld *ProtobufAny `json:"typed_old,omitempty"`
 }
 
 // V1HasuraTraceContext HasuraTraceContext is the event.trace_context object of a Hasura body.
@@ -1134,51 +1251,6 @@ type V1MessageStatus string
 //   - NOTIFICATION_STATUS_DELIVERED: The receiver answered 2xx.
 //   - NOTIFICATION_STATUS_FAILED: Every attempt failed; no further attempt is made.
 type V1NotificationStatus string
-
-// V1Order Order is an order as last seen in hasura.public.orders.* events.
-type V1Order struct {
-	// CreateTime When the order row was created (orders.created_at).
-	CreateTime *time.Time `json:"create_time,omitempty"`
-
-	// CustomerId The customer (orders.customer_id).
-	CustomerId *string `json:"customer_id,omitempty"`
-
-	// DeleteTime Set when the row was deleted.
-	DeleteTime *time.Time `json:"delete_time,omitempty"`
-
-	// Id The order id (orders.id).
-	Id *string `json:"id,omitempty"`
-
-	// Items The items (orders.items).
-	Items *[]V1OrderItem `json:"items,omitempty"`
-
-	// Payment The payment state; PENDING when no payment event was seen.
-	Payment *V1Payment `json:"payment,omitempty"`
-
-	// Shipment The shipment; unset until the order is completed and fulfilled.
-	Shipment *V1Shipment `json:"shipment,omitempty"`
-
-	// Status The order status as in the table, e.g. "pending" or "completed".
-	Status *string `json:"status,omitempty"`
-
-	// TotalCents The total in cents (orders.total).
-	TotalCents *string `json:"total_cents,omitempty"`
-
-	// UpdateTime When the applied change happened (the event's time).
-	UpdateTime *time.Time `json:"update_time,omitempty"`
-}
-
-// V1OrderItem OrderItem is one line of an order, as in the orders.items jsonb column.
-type V1OrderItem struct {
-	// PriceCents Unit price in cents.
-	PriceCents *string `json:"price_cents,omitempty"`
-
-	// Quantity How many units were ordered.
-	Quantity *string `json:"quantity,omitempty"`
-
-	// Sku The stock keeping unit.
-	Sku *string `json:"sku,omitempty"`
-}
 
 // V1PauseSubscriptionResponse PauseSubscriptionResponse is the subscription after pausing.
 type V1PauseSubscriptionResponse struct {
@@ -1415,7 +1487,7 @@ type V1Shipment struct {
 	InvoiceId *string `json:"invoice_id,omitempty"`
 
 	// Items The items shipped (the order's items at completion).
-	Items *[]V1OrderItem `json:"items,omitempty"`
+	Items *[]HookmeshOrdersV1OrderItem `json:"items,omitempty"`
 
 	// OrderId The order it ships.
 	OrderId *string `json:"order_id,omitempty"`
@@ -1760,6 +1832,74 @@ type AdminServicePauseSubscriptionJSONRequestBody = AdminServicePauseSubscriptio
 
 // AdminServiceResumeSubscriptionJSONRequestBody defines body for AdminServiceResumeSubscription for application/json ContentType.
 type AdminServiceResumeSubscriptionJSONRequestBody = AdminServiceResumeSubscriptionBody
+
+// Getter for additional properties for ProtobufAny. Returns the specified
+// element and whether it was found
+func (a ProtobufAny) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ProtobufAny
+func (a *ProtobufAny) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ProtobufAny to handle AdditionalProperties
+func (a *ProtobufAny) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["@type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading '@type': %w", err)
+		}
+		delete(object, "@type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ProtobufAny to handle AdditionalProperties
+func (a ProtobufAny) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Type != nil {
+		object["@type"], err = json.Marshal(a.Type)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '@type': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error

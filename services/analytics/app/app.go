@@ -15,9 +15,9 @@ import (
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
-	"github.com/hookmesh/hookmesh/services/analytics/internal/batch"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/grpcapi"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/store"
 
@@ -45,7 +45,7 @@ type Service struct {
 	logger    *slog.Logger
 	db        *sqlstore.DB
 	store     *store.Store
-	committer *batch.Committer[analytics.Record]
+	committer *groupcommit.Committer[analytics.Record]
 	consumer  *grpcapi.Consumer
 	api       *grpcapi.API
 }
@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, err
 	}
 	tracer := deps.TracerProvider.Tracer(instrumentation)
-	bc := batch.Config{MaxBatch: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Tracer: tracer, Logger: deps.Logger}
+	bc := groupcommit.Config{MaxBatch: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Tracer: tracer, Logger: deps.Logger}
 	if deps.Registerer != nil {
 		m, err := newBatchMetrics(deps.Registerer)
 		if err != nil {
@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		}
 		bc.Observe = m.observe
 	}
-	s.committer, err = batch.New[analytics.Record](bc, s.store)
+	s.committer, err = groupcommit.New[analytics.Record](bc, s.store)
 	if err != nil {
 		return nil, err
 	}

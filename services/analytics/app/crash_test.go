@@ -66,7 +66,12 @@ func runChild() int {
 		logger.Error("child telemetry", "error", err.Error())
 		return 2
 	}
-	if err := serve(ctx, cfg, tel, logger, lis, nil); err != nil {
+	if os.Getenv(killAfterBatchEnv) != "" {
+		err = serveKillingAfterBatch(ctx, cfg, logger, lis)
+	} else {
+		err = serve(ctx, cfg, tel, logger, lis, nil)
+	}
+	if err != nil {
 		logger.Error("child serve", "error", err.Error())
 		return 1
 	}

@@ -23,7 +23,9 @@ import (
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	emailv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/email/v1"
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
+	"github.com/hookmesh/hookmesh/platform/pendingwork"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/email/internal/analytics"
 	"github.com/hookmesh/hookmesh/services/email/internal/compose"
@@ -60,6 +62,7 @@ type Service struct {
 	api      *grpcapi.API
 	// Transport is "smtp" or "outbox".
 	transport string
+	smtp      *smtp.Transport  // nil with the outbox; its idle connections close with the service
 	conn      *grpc.ClientConn // analytics, dialled by New
 }
 
@@ -94,6 +97,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, fmt.Errorf("open email store: %w", err)
 	}
 	s.store = store.New(s.db)
+	group, err := s.db.Group(groupcommit.Config{Tracer: deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/email"), Logger: deps.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.store.GroupCommit(group)
+	if err := pendingwork.Register(deps.Registerer, "email", pendingwork.Queue{Name: "send", Pending: s.store.PendingSends}); err != nil {
+		return nil, fmt.Errorf("register email metrics: %w", err)
+	}
 
 	secret := []byte(cfg.TokenSecret)
 	if len(secret) == 0 {
@@ -112,9 +123,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		if err != nil {
 			return nil, errors.New("SMTP_URL is not a valid smtp:// or smtps:// URL")
 		}
-		if tr, err = smtp.New(scfg); err != nil {
+		st, err := smtp.New(scfg)
+		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
+		tr, s.smtp = st, st
 	} else if tr, err = outbox.New(outbox.Config{Dir: cfg.outboxDir()}); err != nil {
 		return nil, err
 	}
@@ -194,6 +207,9 @@ func (s *Service) OutboxDir() string { return s.cfg.outboxDir() }
 // Close closes the store and the analytics connection New dialled.
 func (s *Service) Close() error {
 	var errs []error
+	if s.smtp != nil {
+		errs = append(errs, s.smtp.Close())
+	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())
 	}

@@ -135,6 +135,13 @@ func TestConformance(t *testing.T) {
 				NewEvent: func(id string) *eventv1.Event { return userInsert(id, id+"@example.com") },
 				// A new user without an address: no usable address, dead letter.
 				Invalid: userInsert("no-address", ""),
+				// An order confirmation for a customer not heard of yet: retried.
+				Retryable: func(id string) *eventv1.Event {
+					data, _ := structpb.NewValue(map[string]any{"order_id": id, "customer_id": 99999.0, "tracking_number": "TRK-1",
+						"items": []any{map[string]any{"sku": "MUG", "quantity": 1.0, "price": "12.50"}}, "total": "12.50"})
+					return &eventv1.Event{Id: id, Source: "orders", Type: "orders.shipment.created", Subject: "orders/" + id,
+						Payload: &eventv1.Event_Fact{Fact: &eventv1.ServiceFact{Service: "orders", Data: data}}}
+				},
 				Effects: func(_ testing.TB, ev *eventv1.Event) int { return m.sentFor(ev) },
 			})
 		})

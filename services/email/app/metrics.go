@@ -36,6 +36,12 @@ func (c *countingTransport) Send(ctx context.Context, env email.Envelope) error 
 	return err
 }
 
+// Rewrites passes on the wrapped transport's email.Rewriter.
+func (c *countingTransport) Rewrites() bool {
+	rw, ok := c.Transport.(email.Rewriter)
+	return ok && rw.Rewrites()
+}
+
 // sendResult names a send's outcome for metrics and spans.
 func sendResult(err error) string {
 	switch {

@@ -17,7 +17,9 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 	ordersv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/orders/v1"
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/platform/grpcauth"
+	"github.com/hookmesh/hookmesh/platform/pendingwork"
 	"github.com/hookmesh/hookmesh/platform/sqlstore"
 	"github.com/hookmesh/hookmesh/services/orders/internal/fulfillment"
 	"github.com/hookmesh/hookmesh/services/orders/internal/grpcapi"
@@ -86,6 +88,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		return nil, fmt.Errorf("open orders store: %w", err)
 	}
 	s.store = store.New(s.db, nil)
+	tracer := deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/orders")
+	group, err := s.db.Group(groupcommit.Config{Tracer: tracer, Logger: deps.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.store.GroupCommit(group)
 
 	pub := deps.Publisher
 	if pub == nil {
@@ -121,6 +129,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 		deps.Logger.WarnContext(ctx, "FULFILLMENT_WEBHOOK_URL is not set: fulfillment notifications stay pending until it is")
 	}
 
+	if err := pendingwork.Register(deps.Registerer, "orders",
+		pendingwork.Queue{Name: "publish", Pending: s.store.PendingFacts},
+		pendingwork.Queue{Name: "fulfillment", Pending: s.store.PendingNotifications}); err != nil {
+		return nil, fmt.Errorf("register orders metrics: %w", err)
+	}
 	var domainStore orders.Store = s.store
 	if deps.Registerer != nil {
 		if domainStore, err = newCountingStore(s.store, deps.Registerer); err != nil {
@@ -131,7 +144,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.consumer, err = grpcapi.NewConsumer(domain, deps.TracerProvider.Tracer("github.com/hookmesh/hookmesh/services/orders"), deps.Logger); err != nil {
+	if s.consumer, err = grpcapi.NewConsumer(domain, tracer, deps.Logger); err != nil {
 		return nil, err
 	}
 	if s.read, err = grpcapi.NewOrders(s.store, deps.Logger); err != nil {

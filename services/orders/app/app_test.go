@@ -479,11 +479,15 @@ func TestTraceContinuesAcrossHops(t *testing.T) {
 		t.Errorf("webhook traceparent %q is not in trace %s", got, traceID)
 	}
 	names := map[string]bool{}
-	for _, s := range spans.Ended() {
-		if s.SpanContext().TraceID().String() == traceID {
-			names[s.Name()] = true
+	// The sender ends its span after the receiver answered: wait for it.
+	eventually(t, "fulfillment span ended", func() bool {
+		for _, s := range spans.Ended() {
+			if s.SpanContext().TraceID().String() == traceID {
+				names[s.Name()] = true
+			}
 		}
-	}
+		return names["fulfillment.notify"]
+	})
 	for _, want := range []string{"hookmesh.consumer.v1.EventConsumerService/Deliver", "process orders", "orders.publish orders.shipment.created", "fulfillment.notify"} {
 		if !names[want] {
 			t.Errorf("no %q span in the trace (spans: %v)", want, names)

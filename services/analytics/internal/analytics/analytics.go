@@ -1,7 +1,7 @@
 // Package analytics is the analytics domain: what a routed event contributes to the
 // figures (Track), and the questions asked of them (Service: counts per type, distinct
 // users, daily and weekly reports). Storage and transport live in internal/store,
-// internal/batch and internal/grpcapi.
+// platform/groupcommit and internal/grpcapi.
 package analytics
 
 import (

@@ -130,21 +130,23 @@ func (t *Tracker) cleanupBefore(ev *eventv1.Event) time.Time {
 }
 
 func trackUserRegistered(ev *eventv1.Event, rec *Record) error {
-	row := ev.GetHasuraTable().GetNew()
-	id := idString(field(row, "id"))
-	if id == "" {
+	h := ev.GetHasuraTable()
+	u, err := readUser(h.GetTypedNew(), h.GetNew())
+	if err != nil {
+		return err
+	}
+	if u.ID == "" {
 		return errors.New("new row has no id")
 	}
-	method := stringField(row, "registration_method")
-	if method == "" {
-		method = "email"
+	if u.Method == "" {
+		u.Method = "email"
 	}
 	rec.Metrics = append(rec.Metrics, Metric{Name: UserRegistered})
-	addUser(rec, id)
-	rec.Properties["user_id"] = id
-	rec.Properties["email"] = stringField(row, "email")
-	rec.Properties["name"] = stringField(row, "name")
-	rec.Properties["registration_method"] = method
+	addUser(rec, u.ID)
+	rec.Properties["user_id"] = u.ID
+	rec.Properties["email"] = u.Email
+	rec.Properties["name"] = u.Name
+	rec.Properties["registration_method"] = u.Method
 	return nil
 }
 
@@ -184,14 +186,19 @@ func trackUserUpdated(ev *eventv1.Event, rec *Record) error {
 // update of a completed order adds nothing.
 func trackOrder(ev *eventv1.Event, rec *Record) error {
 	h := ev.GetHasuraTable()
-	newRow := h.GetNew()
-	if newRow == nil {
+	if h.GetNew() == nil {
 		return nil
 	}
-	customer := idString(field(newRow, "customer_id"))
-	addUser(rec, customer)
-	oldStatus, newStatus := stringField(h.GetOld(), "status"), stringField(newRow, "status")
-	if newStatus != "completed" || oldStatus == newStatus {
+	newRow, err := readOrder(h.GetTypedNew(), h.GetNew())
+	if err != nil {
+		return err
+	}
+	oldRow, err := readOrder(h.GetTypedOld(), h.GetOld())
+	if err != nil {
+		return err
+	}
+	addUser(rec, newRow.CustomerID)
+	if newRow.Status != "completed" || oldRow.Status == newRow.Status {
 		return nil
 	}
 	switch h.GetOp() {
@@ -199,17 +206,17 @@ func trackOrder(ev *eventv1.Event, rec *Record) error {
 	default:
 		return nil
 	}
-	amount, err := cents(field(newRow, "total"))
+	amount, err := newRow.amount()
 	if err != nil {
 		return fmt.Errorf("order total: %w", err)
 	}
-	items, err := itemCount(field(newRow, "items"))
+	items, err := newRow.items()
 	if err != nil {
 		return fmt.Errorf("order items: %w", err)
 	}
 	rec.Metrics = append(rec.Metrics, Metric{Name: OrderCompleted, AmountCents: amount, Items: items})
-	rec.Properties["order_id"] = idString(field(newRow, "id"))
-	rec.Properties["customer_id"] = customer
+	rec.Properties["order_id"] = newRow.ID
+	rec.Properties["customer_id"] = newRow.CustomerID
 	rec.Properties["amount"] = FormatCents(amount)
 	rec.Properties["items"] = items
 	return nil

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/hookmesh/hookmesh/services/analytics/internal/batch"
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 
 	analyticsv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/analytics/v1"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
@@ -49,7 +49,7 @@ func (a *API) fail(ctx context.Context, err error) error {
 		return st.Err()
 	}
 	a.logger.ErrorContext(ctx, "read API call failed", "error", err.Error())
-	if errors.Is(err, analytics.ErrUnavailable) || errors.Is(err, batch.ErrClosed) {
+	if errors.Is(err, analytics.ErrUnavailable) || errors.Is(err, groupcommit.ErrClosed) {
 		return status.Error(codes.Unavailable, "analytics cannot answer now; retry")
 	}
 	return status.Error(codes.Internal, "internal error")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/consumerbatch"
 	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
 	"go.opentelemetry.io/otel/attribute"
@@ -64,6 +65,12 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 		return nil, st
 	}
 	return &consumerv1.DeliverResponse{}, nil
+}
+
+// DeliverBatch delivers each event of the batch as Deliver would, concurrently,
+// so their writes share group commits; each event has its own status and trace.
+func (c *Consumer) DeliverBatch(ctx context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	return consumerbatch.Deliver(ctx, req, c.Deliver)
 }
 
 // carriesTrace reports whether the call's metadata carried trace context (W3C or

@@ -9,8 +9,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
-	"github.com/hookmesh/hookmesh/services/analytics/internal/batch"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,8 +40,8 @@ func Status(err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
-	default: // ErrUnavailable, batch.ErrClosed, database errors
-		if errors.Is(err, batch.ErrClosed) {
+	default: // ErrUnavailable, groupcommit.ErrClosed, database errors
+		if errors.Is(err, groupcommit.ErrClosed) {
 			err = errors.New("analytics is shutting down")
 		}
 		st := status.New(codes.Unavailable, err.Error())

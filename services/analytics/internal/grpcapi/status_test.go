@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/hookmesh/hookmesh/platform/groupcommit"
 	"github.com/hookmesh/hookmesh/services/analytics/internal/analytics"
-	"github.com/hookmesh/hookmesh/services/analytics/internal/batch"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,7 +24,7 @@ func TestStatus(t *testing.T) {
 		{"duplicate", fmt.Errorf("x: %w", analytics.ErrDuplicate), codes.AlreadyExists, false},
 		{"invalid", fmt.Errorf("x: %w", analytics.ErrInvalid), codes.InvalidArgument, false},
 		{"unavailable", fmt.Errorf("x: %w", analytics.ErrUnavailable), codes.Unavailable, true},
-		{"closed", batch.ErrClosed, codes.Unavailable, true},
+		{"closed", groupcommit.ErrClosed, codes.Unavailable, true},
 		{"database", errors.New("commit transaction: disk I/O error"), codes.Unavailable, true},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), codes.DeadlineExceeded, false},
 		{"cancelled", context.Canceled, codes.Canceled, false},

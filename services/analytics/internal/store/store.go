@@ -2,7 +2,7 @@
 // through platform/sqlstore): raw events until retention, and hourly counts and
 // hourly active users, which are kept.
 //
-// Apply is the batch.Applier of the group committer: one transaction per batch, one
+// Apply is the groupcommit.Applier of the group committer: one transaction per batch, one
 // savepoint per event (so one bad event never fails its batch), the (source, id)
 // marker in the same transaction as the effect, and the batch's aggregate updates
 // summed in memory and written once per key, in key order, at the end.

@@ -71,8 +71,8 @@ func customerChange(ev *eventv1.Event, now time.Time) *CustomerChange {
 		return nil
 	}
 	var (
-		c   CustomerChange
-		row = t.GetNew()
+		c          CustomerChange
+		row, typed = t.GetNew(), t.GetTypedNew()
 	)
 	switch ev.GetType() {
 	case "hasura.public.users.insert":
@@ -80,16 +80,17 @@ func customerChange(ev *eventv1.Event, now time.Time) *CustomerChange {
 	case "hasura.public.users.update":
 		c.Op = CustomerUpdated
 	case "hasura.public.users.delete":
-		c.Op, c.Deleted, row = CustomerDeleted, true, t.GetOld()
+		c.Op, c.Deleted, row, typed = CustomerDeleted, true, t.GetOld(), t.GetTypedOld()
 	default:
 		return nil
 	}
-	if c.ID = text(field(row, "id")); c.ID == "" {
+	u := readUser(typed, row)
+	if c.ID = u.ID; c.ID == "" {
 		return nil
 	}
 	if !c.Deleted {
-		c.Email, _ = address(text(field(row, "email")))
-		c.Name = cleanName(text(field(row, "name")))
+		c.Email, _ = address(u.Email)
+		c.Name = cleanName(u.Name)
 	}
 	switch {
 	case t.GetCreatedAt() != nil:

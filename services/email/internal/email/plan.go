@@ -181,11 +181,12 @@ func (p *Planner) welcome(ev *eventv1.Event) ([]Draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, ok := address(text(field(row, "email")))
+	u := readUser(ev.GetHasuraTable().GetTypedNew(), row)
+	addr, ok := address(u.Email)
 	if !ok {
 		return nil, invalidf("users insert: no usable address")
 	}
-	d := WelcomeData{Name: cleanName(text(field(row, "name"))), Email: addr, UserID: text(field(row, "id"))}
+	d := WelcomeData{Name: cleanName(u.Name), Email: addr, UserID: u.ID}
 	return []Draft{{Kind: KindWelcome, To: []mail.Address{{Name: d.Name, Address: addr}}, Data: d}}, nil
 }
 
@@ -194,7 +195,9 @@ func (p *Planner) verify(ev *eventv1.Event) ([]Draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	before, after := text(field(old, "email")), text(field(row, "email"))
+	t := ev.GetHasuraTable()
+	u := readUser(t.GetTypedNew(), row)
+	before, after := readUser(t.GetTypedOld(), old).Email, u.Email
 	if before == after || after == "" {
 		// Not an address change (or the address was removed): nothing to verify.
 		return nil, nil
@@ -203,7 +206,7 @@ func (p *Planner) verify(ev *eventv1.Event) ([]Draft, error) {
 	if !ok {
 		return nil, invalidf("users update: no usable address")
 	}
-	userID := text(field(row, "id"))
+	userID := u.ID
 	if userID == "" {
 		return nil, invalidf("users update: no user id")
 	}
@@ -215,7 +218,7 @@ func (p *Planner) verify(ev *eventv1.Event) ([]Draft, error) {
 		return nil, err
 	}
 	d := VerifyData{
-		Name:    cleanName(text(field(row, "name"))),
+		Name:    cleanName(u.Name),
 		Email:   addr,
 		UserID:  userID,
 		Link:    strings.TrimRight(p.PublicURL, "/") + "/v1/email/verify?token=" + url.QueryEscape(token),

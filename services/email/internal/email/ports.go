@@ -49,6 +49,16 @@ type Transport interface {
 	Send(ctx context.Context, env Envelope) error
 }
 
+// Rewriter is a Transport whose second send of a message replaces the first
+// rather than adding one (the file outbox writes the same file again): a resend is
+// harmless, so a crashed send's lease is kept short (RewriteLease).
+type Rewriter interface {
+	Rewrites() bool
+}
+
+// RewriteLease is the send lease with a Rewriter transport.
+const RewriteLease = 10 * time.Second
+
 // Intents stores what an event is to send, once per event.
 type Intents interface {
 	// Record marks the event processed, stores msgs (status queued) and applies

@@ -101,6 +101,9 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if rw, ok := cfg.Transport.(Rewriter); ok && rw.Rewrites() {
+		cfg.Lease = min(cfg.Lease, RewriteLease)
+	}
 	if cfg.Planner.Now == nil {
 		cfg.Planner.Now = cfg.Now
 	}

@@ -6,6 +6,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/consumerbatch"
 	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/email/internal/email"
 	"go.opentelemetry.io/otel/attribute"
@@ -57,6 +58,12 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 		return nil, status.Error(codes.AlreadyExists, "event already processed: its messages were sent")
 	}
 	return &consumerv1.DeliverResponse{}, nil
+}
+
+// DeliverBatch delivers each event of the batch as Deliver would, concurrently,
+// so their writes share group commits; each event has its own status and trace.
+func (c *Consumer) DeliverBatch(ctx context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	return consumerbatch.Deliver(ctx, req, c.Deliver)
 }
 
 // carriesTrace reports whether the call's metadata carried trace context (W3C

@@ -42,6 +42,10 @@ func New(cfg Config) (*Outbox, error) {
 // Name implements email.Transport.
 func (o *Outbox) Name() string { return "outbox" }
 
+// Rewrites implements email.Rewriter: a resend writes the same file with the same
+// bytes (Message-ID included), so it never makes a second mail.
+func (o *Outbox) Rewrites() bool { return true }
+
 // Path is where the message with this id is (or will be) written.
 func (o *Outbox) Path(id string) string { return filepath.Join(o.dir, id+".eml") }
 

@@ -1,6 +1,7 @@
 // Package smtp is the SMTP transport: a real SMTP conversation over net/smtp
 // with STARTTLS (required, opportunistic or off), implicit TLS (smtps://),
-// AUTH PLAIN, and a deadline on the whole conversation.
+// AUTH PLAIN, and a deadline on each message; connections are reused between
+// messages (RSET first; one that saw an error is closed).
 package smtp
 
 import (
@@ -56,6 +57,11 @@ type Config struct {
 	// ConnRetryAfter after a connection failure (default 5s).
 	RetryAfter     time.Duration
 	ConnRetryAfter time.Duration
+	// MaxIdle connections are kept open between messages (default 8; negative:
+	// one connection per message), each for at most IdleTimeout (default 30s, below
+	// the 5 minutes RFC 5321 lets a server wait).
+	MaxIdle     int
+	IdleTimeout time.Duration
 }
 
 // ParseURL reads SMTP_URL: smtp://user:pass@host:port?starttls=required|opportunistic|off
@@ -121,10 +127,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Transport sends over SMTP; one connection per message.
+// Transport sends over SMTP, reusing up to MaxIdle connections between messages.
 type Transport struct {
 	cfg  Config
 	host string
+	idle chan *session
 }
 
 // New fills defaults and validates cfg.
@@ -141,6 +148,12 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.ConnRetryAfter == 0 {
 		cfg.ConnRetryAfter = 5 * time.Second
 	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = 8
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
 	if cfg.Helo == "" {
 		if h, err := os.Hostname(); err == nil && h != "" {
 			cfg.Helo = h
@@ -152,7 +165,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(cfg.Addr)
-	return &Transport{cfg: cfg, host: host}, nil
+	return &Transport{cfg: cfg, host: host, idle: make(chan *session, max(cfg.MaxIdle, 0))}, nil
 }
 
 // Name implements email.Transport.
@@ -204,18 +217,115 @@ func (t *Transport) refuse(stage, why string) error {
 	return &Error{Stage: stage, Err: errors.New(why), permanent: true}
 }
 
-// Send implements email.Transport: one conversation, MAIL/RCPT/DATA, QUIT.
-// Once the server accepted the data, a failing QUIT does not fail the send.
+// session is an open, greeted (and authenticated) SMTP connection.
+type session struct {
+	conn net.Conn
+	c    *smtp.Client
+	idle time.Time // when it went back to the pool
+}
+
+func (s *session) close() {
+	_ = s.c.Close()
+	_ = s.conn.Close()
+}
+
+// Send implements email.Transport: MAIL/RCPT/DATA on an idle connection of the
+// pool (checked with RSET) or a new one. Once the server accepted the data, the
+// send has succeeded whatever happens to the connection after. A connection that
+// saw any error is closed, never reused.
 func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
+	s := t.reuse(ctx)
+	if s == nil {
+		var err error
+		if s, err = t.open(ctx); err != nil {
+			return err
+		}
+	}
+	// Every read and write stops at the deadline, and at once when ctx ends.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetDeadline(time.Unix(1, 0)) })
+	if err := t.deliver(s.c, env); err != nil {
+		stop()
+		s.close()
+		return err
+	}
+	if !stop() { // ctx ended meanwhile: the connection's deadline is spent
+		s.close()
+		return nil
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	t.release(s)
+	return nil
+}
+
+// reuse takes an idle connection that still answers RSET, or returns nil.
+func (t *Transport) reuse(ctx context.Context) *session {
+	for {
+		var s *session
+		select {
+		case s = <-t.idle:
+		default:
+			return nil
+		}
+		if time.Since(s.idle) > t.cfg.IdleTimeout {
+			_ = s.c.Quit()
+			s.close()
+			continue
+		}
+		dl := time.Now().Add(5 * time.Second)
+		if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+			dl = d
+		}
+		_ = s.conn.SetDeadline(dl)
+		if err := s.c.Reset(); err != nil {
+			s.close() // the server closed it meanwhile: nothing of this message was sent
+			continue
+		}
+		return s
+	}
+}
+
+// release keeps s for the next send, or says goodbye when the pool is full.
+func (t *Transport) release(s *session) {
+	s.idle = time.Now()
+	select {
+	case t.idle <- s:
+	default:
+		_ = s.c.Quit()
+		s.close()
+	}
+}
+
+// Close says goodbye on the idle connections.
+func (t *Transport) Close() error {
+	for {
+		select {
+		case s := <-t.idle:
+			_ = s.conn.SetDeadline(time.Now().Add(time.Second))
+			_ = s.c.Quit()
+			s.close()
+		default:
+			return nil
+		}
+	}
+}
+
+// open dials, greets, upgrades to TLS and authenticates as configured.
+func (t *Transport) open(ctx context.Context) (_ *session, err error) {
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", t.cfg.Addr)
 	if err != nil {
-		return t.fail("connect", err)
+		return nil, t.fail("connect", err)
 	}
-	defer conn.Close()
-	// Every read and write stops at the deadline, and at once when ctx ends.
+	defer func() {
+		if err != nil {
+			_ = conn.Close()
+		}
+	}()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
@@ -226,15 +336,23 @@ func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 	if t.cfg.ImplicitTLS {
 		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return t.fail("tls", err)
+			return nil, t.fail("tls", err)
 		}
 		conn = tc
 	}
 	c, err := smtp.NewClient(conn, t.host)
 	if err != nil {
-		return t.fail("greeting", err)
+		return nil, t.fail("greeting", err)
 	}
-	defer c.Close()
+	if err := t.greet(c, tlsCfg); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return &session{conn: conn, c: c}, nil
+}
+
+// greet sends EHLO, STARTTLS and AUTH as configured.
+func (t *Transport) greet(c *smtp.Client, tlsCfg *tls.Config) error {
 	if err := c.Hello(t.cfg.Helo); err != nil {
 		return t.fail("EHLO", err)
 	}
@@ -262,6 +380,11 @@ func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 			return t.fail("AUTH", err)
 		}
 	}
+	return nil
+}
+
+// deliver is one message: MAIL, RCPT per recipient, DATA.
+func (t *Transport) deliver(c *smtp.Client, env email.Envelope) error {
 	if err := c.Mail(env.From); err != nil {
 		return t.fail("MAIL", err)
 	}
@@ -281,7 +404,6 @@ func (t *Transport) Send(ctx context.Context, env email.Envelope) error {
 		// No reply to the final "." is the window: the server may have stored it.
 		return t.fail("DATA end", err)
 	}
-	_ = c.Quit() // accepted already; a lost QUIT changes nothing
 	return nil
 }
 

@@ -47,6 +47,7 @@ func newTransport(t *testing.T, cfg smtp.Config) *smtp.Transport {
 	if err != nil {
 		t.Fatalf("smtp.New: %v", err)
 	}
+	t.Cleanup(func() { _ = tr.Close() }) // before the server's cleanup, which waits for sessions
 	return tr
 }
 
@@ -310,5 +311,46 @@ func TestParseURL(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Sends reuse an idle connection (RSET between messages); a connection that saw
+// an error is never reused; MaxIdle -1 is one connection per message.
+func TestSendReusesConnections(t *testing.T) {
+	serverTLS, clientTLS := smtptest.SelfSigned(t)
+	srv := smtptest.Start(t, smtptest.Config{TLS: serverTLS, Users: map[string]string{"mailer": "s3cret"}, RequireAuth: true})
+	tr := newTransport(t, smtp.Config{Addr: srv.Addr, TLS: clientTLS, Username: "mailer", Password: "s3cret"})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := tr.Send(ctx, envelope(t)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if got := srv.Sessions(); got != 1 {
+		t.Errorf("3 sequential sends took %d connections, want 1", got)
+	}
+	srv.Fail(smtptest.StageRcpt, 451, "4.3.0 try later")
+	if err := tr.Send(ctx, envelope(t)); err == nil {
+		t.Fatal("send with a 451 at RCPT succeeded")
+	}
+	if err := tr.Send(ctx, envelope(t)); err != nil {
+		t.Fatalf("send after a failure: %v", err)
+	}
+	if got := srv.Sessions(); got != 2 {
+		t.Errorf("after a failed send: %d connections, want 2 (the failed one closed)", got)
+	}
+	if got := len(srv.Messages()); got != 4 {
+		t.Errorf("%d messages accepted, want 4", got)
+	}
+
+	one := newTransport(t, smtp.Config{Addr: srv.Addr, TLS: clientTLS, Username: "mailer", Password: "s3cret", MaxIdle: -1})
+	before := srv.Sessions()
+	for range 2 {
+		if err := one.Send(ctx, envelope(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.Sessions() - before; got != 2 {
+		t.Errorf("MaxIdle -1: %d connections for 2 sends, want 2", got)
 	}
 }

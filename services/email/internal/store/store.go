@@ -31,13 +31,19 @@ const Consumer = "email"
 // Store implements email.Store.
 type Store struct {
 	db *sqlstore.DB
+	w  sqlstore.Writer // the deliveries' transactions: Record, Claim, Finish
 	d  sqlstore.Dialect
 }
 
 var _ email.Store = (*Store)(nil)
 
 // New wraps an open, migrated database.
-func New(db *sqlstore.DB) *Store { return &Store{db: db, d: db.Dialect()} }
+func New(db *sqlstore.DB) *Store { return &Store{db: db, w: db.Writer(), d: db.Dialect()} }
+
+// GroupCommit makes the writes of concurrent deliveries share transactions (a
+// savepoint each, one commit); g writes to the same DB. Each call still returns
+// only after its own write committed, so the intent is durable before the send.
+func (s *Store) GroupCommit(g *sqlstore.Group) { s.w = g }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -51,7 +57,7 @@ func fromMicros(v sql.NullInt64) time.Time {
 // Record implements email.Intents.
 func (s *Store) Record(ctx context.Context, ev email.EventRef, msgs []*email.Message, dir *email.CustomerChange) (bool, error) {
 	first := false
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.w.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		first, err = sqlstore.MarkProcessed(ctx, tx, s.d, Consumer, ev.Source, ev.ID)
 		if err != nil || !first {
@@ -169,7 +175,7 @@ func (s *Store) Claim(ctx context.Context, id string, now time.Time, lease time.
 		return email.Claim{}, fmt.Errorf("claim token: %w", err)
 	}
 	c := email.Claim{Token: hex.EncodeToString(tok[:])}
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.w.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE messages
 			SET lease_until = ?, claim_token = ?, attempts = attempts + 1, updated_at = ?
 			WHERE id = ? AND status <> 'sent' AND (lease_until IS NULL OR lease_until <= ?)`),
@@ -210,11 +216,14 @@ func (s *Store) Finish(ctx context.Context, c email.Claim, a email.Attempt) erro
 	if a.Status == email.StatusSent {
 		sent = micros(a.At)
 	}
-	_, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE messages
-		SET status = ?, failure_reason = ?, transport = ?, sent_at = COALESCE(?, sent_at), updated_at = ?,
-		    lease_until = NULL, claim_token = NULL
-		WHERE id = ? AND claim_token = ?`),
-		string(a.Status), a.Reason, a.Transport, sent, micros(a.At), c.Message.ID, c.Token)
+	err := s.w.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE messages
+			SET status = ?, failure_reason = ?, transport = ?, sent_at = COALESCE(?, sent_at), updated_at = ?,
+			    lease_until = NULL, claim_token = NULL
+			WHERE id = ? AND claim_token = ?`),
+			string(a.Status), a.Reason, a.Transport, sent, micros(a.At), c.Message.ID, c.Token)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("finish message: %w", err)
 	}
@@ -377,4 +386,17 @@ func (s *Store) Customer(ctx context.Context, id string) (email.Customer, bool, 
 	}
 	c.Deleted = deleted == 1
 	return c, true, nil
+}
+
+// PendingSends counts the messages recorded and not sent yet (queued, including
+// those a delivery is sending now) and says when the oldest was recorded
+// (hookmesh_pending_work_*{queue="send"}).
+func (s *Store) PendingSends(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT COUNT(*), MIN(created_at) FROM messages WHERE status = ?`), string(email.StatusQueued)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count pending sends: %w", err)
+	}
+	return n, fromMicros(oldest), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/consumerbatch"
 	"github.com/hookmesh/hookmesh/platform/deliverytrace"
 	"github.com/hookmesh/hookmesh/services/orders/internal/orders"
 )
@@ -80,6 +81,12 @@ func (c *Consumer) Deliver(ctx context.Context, req *consumerv1.DeliverRequest) 
 		c.logger.DebugContext(ctx, "event not for orders, acknowledged", "event_id", ev.GetId(), "type", ev.GetType())
 	}
 	return &consumerv1.DeliverResponse{}, nil
+}
+
+// DeliverBatch delivers each event of the batch as Deliver would, concurrently,
+// so their writes share group commits; each event has its own status and trace.
+func (c *Consumer) DeliverBatch(ctx context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	return consumerbatch.Deliver(ctx, req, c.Deliver)
 }
 
 // fail answers err as a status and marks the span (ALREADY_EXISTS is done, not an error).

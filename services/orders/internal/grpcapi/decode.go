@@ -45,12 +45,12 @@ func decodeOrderChange(ev *eventv1.Event, ht *eventv1.HasuraTableEvent) (orders.
 		return c, orders.Invalidf("hasura event has no operation")
 	}
 	if c.Op != orders.OpInsert && c.Op != orders.OpManual && ht.GetOld() != nil {
-		if c.Old, err = decodeOrderRow(ht.GetOld()); err != nil {
+		if c.Old, err = orderRow(ht.GetTypedOld(), ht.GetOld()); err != nil {
 			return c, err
 		}
 	}
 	if c.Op != orders.OpDelete && ht.GetNew() != nil {
-		if c.New, err = decodeOrderRow(ht.GetNew()); err != nil {
+		if c.New, err = orderRow(ht.GetTypedNew(), ht.GetNew()); err != nil {
 			return c, err
 		}
 	}
@@ -208,30 +208,16 @@ func parseTime(s string) (time.Time, error) {
 
 // decodeStockChange reads a hasura.public.inventory.* event.
 func decodeStockChange(ht *eventv1.HasuraTableEvent) (orders.StockChange, error) {
-	row := func(s *structpb.Struct) (sku, name string, qty int64, err error) {
-		if s == nil {
-			return "", "", 0, orders.Invalidf("inventory event has no row")
-		}
-		f := s.GetFields()
-		if sku, err = idString(f["sku"], "sku"); err != nil {
-			return "", "", 0, err
-		}
-		name = f["name"].GetStringValue()
-		if qty, err = integer(f["quantity"].AsInterface()); err != nil {
-			return "", "", 0, orders.Invalidf("inventory %s quantity: %v", sku, err)
-		}
-		return sku, name, qty, nil
-	}
 	switch ht.GetOp() {
 	case eventv1.HasuraOperation_HASURA_OPERATION_INSERT, eventv1.HasuraOperation_HASURA_OPERATION_MANUAL:
-		sku, name, qty, err := row(ht.GetNew())
+		sku, name, qty, err := inventoryRow(ht.GetTypedNew(), ht.GetNew())
 		return orders.StockChange{Op: orders.StockSet, SKU: sku, Name: name, Quantity: qty}, err
 	case eventv1.HasuraOperation_HASURA_OPERATION_UPDATE:
-		sku, name, qty, err := row(ht.GetNew())
+		sku, name, qty, err := inventoryRow(ht.GetTypedNew(), ht.GetNew())
 		if err != nil {
 			return orders.StockChange{}, err
 		}
-		oldSKU, _, oldQty, err := row(ht.GetOld())
+		oldSKU, _, oldQty, err := inventoryRow(ht.GetTypedOld(), ht.GetOld())
 		if err != nil {
 			return orders.StockChange{}, err
 		}
@@ -247,4 +233,20 @@ func decodeStockChange(ht *eventv1.HasuraTableEvent) (orders.StockChange, error)
 		return orders.StockChange{Op: orders.StockRemove, SKU: sku}, err
 	}
 	return orders.StockChange{}, orders.Invalidf("hasura event has no operation")
+}
+
+// structInventoryRow reads an inventory row from the Struct.
+func structInventoryRow(s *structpb.Struct) (sku, name string, qty int64, err error) {
+	if s == nil {
+		return "", "", 0, orders.Invalidf("inventory event has no row")
+	}
+	f := s.GetFields()
+	if sku, err = idString(f["sku"], "sku"); err != nil {
+		return "", "", 0, err
+	}
+	name = f["name"].GetStringValue()
+	if qty, err = integer(f["quantity"].AsInterface()); err != nil {
+		return "", "", 0, orders.Invalidf("inventory %s quantity: %v", sku, err)
+	}
+	return sku, name, qty, nil
 }

@@ -128,7 +128,10 @@ func (p *Publisher) step(ctx context.Context) (bool, error) {
 	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := p.cfg.Now()
-	due, err := p.store.ClaimFacts(claimCtx, now, now.Add(p.cfg.Timeout+30*time.Second), p.cfg.Batch)
+	// The lease only has to outlast one call: publishing a fact twice is harmless
+	// (the gateway de-duplicates on its event id), so a crash mid-publish delays
+	// the fact by about Timeout, not more.
+	due, err := p.store.ClaimFacts(claimCtx, now, now.Add(p.cfg.Timeout+time.Second), p.cfg.Batch)
 	if err != nil {
 		return false, err
 	}

@@ -13,7 +13,7 @@ import (
 // ApplyStock implements orders.Store.
 func (s *Store) ApplyStock(ctx context.Context, ref orders.EventRef, c orders.StockChange) error {
 	now := us(s.now())
-	return s.tx(ctx, ref, func(tx *sql.Tx) error {
+	return s.tx(ctx, ref, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		switch c.Op {
 		case orders.StockSet:
@@ -43,7 +43,7 @@ func (s *Store) ApplyStock(ctx context.Context, ref orders.EventRef, c orders.St
 // ApplyOrder implements orders.Store.
 func (s *Store) ApplyOrder(ctx context.Context, ref orders.EventRef, c orders.OrderChange, plan func(email string) (orders.Fulfilment, error)) (bool, error) {
 	fulfilled := false
-	err := s.tx(ctx, ref, func(tx *sql.Tx) error {
+	err := s.tx(ctx, ref, func(ctx context.Context, tx *sql.Tx) error {
 		fulfilled = false
 		if err := s.upsertOrder(ctx, tx, c); err != nil {
 			return err
@@ -191,12 +191,12 @@ func (s *Store) insertFact(ctx context.Context, tx *sql.Tx, f orders.Fact) error
 
 // RecordFact implements orders.Store.
 func (s *Store) RecordFact(ctx context.Context, f orders.Fact) error {
-	return classify(s.db.Tx(ctx, func(tx *sql.Tx) error { return s.insertFact(ctx, tx, f) }))
+	return classify(s.w.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.insertFact(ctx, tx, f) }))
 }
 
 // ApplyPayment implements orders.Store.
 func (s *Store) ApplyPayment(ctx context.Context, ref orders.EventRef, p orders.Payment) error {
-	return s.tx(ctx, ref, func(tx *sql.Tx) error {
+	return s.tx(ctx, ref, func(ctx context.Context, tx *sql.Tx) error {
 		cur := orders.Payment{OrderID: p.OrderID}
 		var status string
 		var eventUS int64
@@ -241,7 +241,7 @@ func (s *Store) ApplySubscription(ctx context.Context, ref orders.EventRef, c or
 	if c.Deleted {
 		ended = max(us(sub.EndedAt), 1)
 	}
-	return s.tx(ctx, ref, func(tx *sql.Tx) error {
+	return s.tx(ctx, ref, func(ctx context.Context, tx *sql.Tx) error {
 		// A deletion that arrived first is kept when the creation comes later.
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO subscriptions
 				(id, customer_id, stripe_customer_id, status, monthly_price_cents, currency, started_us, ended_us)
@@ -263,7 +263,7 @@ func (s *Store) ApplySubscription(ctx context.Context, ref orders.EventRef, c or
 // Bill implements orders.Store.
 func (s *Store) Bill(ctx context.Context, ref orders.EventRef, m orders.Month, build func([]orders.Shipment, []orders.Subscription) []orders.Invoice) ([]orders.Invoice, error) {
 	var written []orders.Invoice
-	err := s.tx(ctx, ref, func(tx *sql.Tx) error {
+	err := s.tx(ctx, ref, func(ctx context.Context, tx *sql.Tx) error {
 		written = nil
 		unbilled, err := s.queryShipments(ctx, tx, `WHERE invoice_id = '' AND completed_us < ? ORDER BY created_us, id`, us(m.End()))
 		if err != nil {

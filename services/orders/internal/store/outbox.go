@@ -178,3 +178,24 @@ func (s *Store) SeedStock(ctx context.Context, marker string, levels []orders.St
 	})
 	return seeded, classify(err)
 }
+
+// PendingFacts counts the facts not yet published and says when the oldest was
+// recorded (hookmesh_pending_work_*{queue="publish"}).
+func (s *Store) PendingFacts(ctx context.Context) (int64, time.Time, error) {
+	return s.pending(ctx, `SELECT COUNT(*), MIN(created_us) FROM publish_outbox WHERE published_us = 0`)
+}
+
+// PendingNotifications counts the fulfillment webhooks not yet delivered (nor
+// given up on) and says when the oldest was recorded.
+func (s *Store) PendingNotifications(ctx context.Context) (int64, time.Time, error) {
+	return s.pending(ctx, `SELECT COUNT(*), MIN(created_us) FROM fulfillment_notifications WHERE status = ?`, string(orders.NotificationPending))
+}
+
+func (s *Store) pending(ctx context.Context, query string, args ...any) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("count pending work: %w", err)
+	}
+	return n, fromUS(oldest.Int64), nil
+}

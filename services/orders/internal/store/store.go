@@ -32,6 +32,7 @@ var Migrations fs.FS = migrations
 // and the fulfillment sender.
 type Store struct {
 	db  *sqlstore.DB
+	w   sqlstore.Writer // the effects' transactions
 	d   sqlstore.Dialect
 	now func() time.Time
 }
@@ -46,14 +47,18 @@ func New(db *sqlstore.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, d: db.Dialect(), now: now}
+	return &Store{db: db, w: db.Writer(), d: db.Dialect(), now: now}
 }
+
+// GroupCommit makes the effects of concurrent deliveries share transactions
+// (a savepoint each, one commit); g writes to the same DB.
+func (s *Store) GroupCommit(g *sqlstore.Group) { s.w = g }
 
 func (s *Store) q(query string) string { return s.d.Rebind(query) }
 
 // tx runs fn in a transaction that first records ref as processed.
-func (s *Store) tx(ctx context.Context, ref orders.EventRef, fn func(tx *sql.Tx) error) error {
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+func (s *Store) tx(ctx context.Context, ref orders.EventRef, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	err := s.w.Tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		first, err := sqlstore.MarkProcessed(ctx, tx, s.d, orders.Consumer, ref.Source, ref.ID)
 		if err != nil {
 			return err
@@ -61,7 +66,7 @@ func (s *Store) tx(ctx context.Context, ref orders.EventRef, fn func(tx *sql.Tx)
 		if !first {
 			return fmt.Errorf("event %s/%s was processed before: %w", ref.Source, ref.ID, orders.ErrConflict)
 		}
-		return fn(tx)
+		return fn(ctx, tx)
 	})
 	return classify(err)
 }

@@ -9,6 +9,7 @@ package eventv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -394,7 +395,13 @@ type HasuraTableEvent struct {
 	// Trace context Hasura stored with the event row, if any.
 	TraceContext *HasuraTraceContext `protobuf:"bytes,10,opt,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty"`
 	// When Hasura created the event row (a value without a zone is read as UTC).
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The old row as the protobuf message its table is mapped to (a source's tables:
+	// key); unset when the table is unmapped or the row is absent. old stays set.
+	TypedOld *anypb.Any `protobuf:"bytes,12,opt,name=typed_old,json=typedOld,proto3" json:"typed_old,omitempty"`
+	// The new row as the protobuf message its table is mapped to; unset when the table
+	// is unmapped or the row is absent. new stays set.
+	TypedNew      *anypb.Any `protobuf:"bytes,13,opt,name=typed_new,json=typedNew,proto3" json:"typed_new,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +509,20 @@ func (x *HasuraTableEvent) GetTraceContext() *HasuraTraceContext {
 func (x *HasuraTableEvent) GetCreatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *HasuraTableEvent) GetTypedOld() *anypb.Any {
+	if x != nil {
+		return x.TypedOld
+	}
+	return nil
+}
+
+func (x *HasuraTableEvent) GetTypedNew() *anypb.Any {
+	if x != nil {
+		return x.TypedNew
 	}
 	return nil
 }
@@ -930,7 +951,7 @@ var File_hookmesh_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_hookmesh_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1dhookmesh/event/v1/event.proto\x12\x11hookmesh.event.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x06\n" +
+	"\x1dhookmesh/event/v1/event.proto\x12\x11hookmesh.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x06\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
@@ -958,7 +979,7 @@ const file_hookmesh_event_v1_event_proto_rawDesc = "" +
 	"\x0fExtensionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
-	"\apayload\"\xa3\x05\n" +
+	"\apayload\"\x89\x06\n" +
 	"\x10HasuraTableEvent\x122\n" +
 	"\x02op\x18\x01 \x01(\x0e2\".hookmesh.event.v1.HasuraOperationR\x02op\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
@@ -972,7 +993,9 @@ const file_hookmesh_event_v1_event_proto_rawDesc = "" +
 	"\rtrace_context\x18\n" +
 	" \x01(\v2%.hookmesh.event.v1.HasuraTraceContextR\ftraceContext\x129\n" +
 	"\n" +
-	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x1aC\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x121\n" +
+	"\ttyped_old\x18\f \x01(\v2\x14.google.protobuf.AnyR\btypedOld\x121\n" +
+	"\ttyped_new\x18\r \x01(\v2\x14.google.protobuf.AnyR\btypedNew\x1aC\n" +
 	"\x15SessionVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
@@ -1051,7 +1074,8 @@ var file_hookmesh_event_v1_event_proto_goTypes = []any{
 	nil,                           // 12: hookmesh.event.v1.ProviderWebhook.HeadersEntry
 	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
-	(*structpb.Value)(nil),        // 15: google.protobuf.Value
+	(*anypb.Any)(nil),             // 15: google.protobuf.Any
+	(*structpb.Value)(nil),        // 16: google.protobuf.Value
 }
 var file_hookmesh_event_v1_event_proto_depIdxs = []int32{
 	13, // 0: hookmesh.event.v1.Event.time:type_name -> google.protobuf.Timestamp
@@ -1068,19 +1092,21 @@ var file_hookmesh_event_v1_event_proto_depIdxs = []int32{
 	4,  // 11: hookmesh.event.v1.HasuraTableEvent.delivery_info:type_name -> hookmesh.event.v1.HasuraDeliveryInfo
 	5,  // 12: hookmesh.event.v1.HasuraTableEvent.trace_context:type_name -> hookmesh.event.v1.HasuraTraceContext
 	13, // 13: hookmesh.event.v1.HasuraTableEvent.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 14: hookmesh.event.v1.ScheduledEvent.kind:type_name -> hookmesh.event.v1.ScheduledKind
-	13, // 15: hookmesh.event.v1.ScheduledEvent.scheduled_time:type_name -> google.protobuf.Timestamp
-	15, // 16: hookmesh.event.v1.ScheduledEvent.payload:type_name -> google.protobuf.Value
-	13, // 17: hookmesh.event.v1.ScheduledEvent.created_at:type_name -> google.protobuf.Timestamp
-	15, // 18: hookmesh.event.v1.ProviderWebhook.payload:type_name -> google.protobuf.Value
-	12, // 19: hookmesh.event.v1.ProviderWebhook.headers:type_name -> hookmesh.event.v1.ProviderWebhook.HeadersEntry
-	15, // 20: hookmesh.event.v1.ServiceFact.data:type_name -> google.protobuf.Value
-	9,  // 21: hookmesh.event.v1.ServiceFact.caused_by:type_name -> hookmesh.event.v1.EventRef
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 14: hookmesh.event.v1.HasuraTableEvent.typed_old:type_name -> google.protobuf.Any
+	15, // 15: hookmesh.event.v1.HasuraTableEvent.typed_new:type_name -> google.protobuf.Any
+	1,  // 16: hookmesh.event.v1.ScheduledEvent.kind:type_name -> hookmesh.event.v1.ScheduledKind
+	13, // 17: hookmesh.event.v1.ScheduledEvent.scheduled_time:type_name -> google.protobuf.Timestamp
+	16, // 18: hookmesh.event.v1.ScheduledEvent.payload:type_name -> google.protobuf.Value
+	13, // 19: hookmesh.event.v1.ScheduledEvent.created_at:type_name -> google.protobuf.Timestamp
+	16, // 20: hookmesh.event.v1.ProviderWebhook.payload:type_name -> google.protobuf.Value
+	12, // 21: hookmesh.event.v1.ProviderWebhook.headers:type_name -> hookmesh.event.v1.ProviderWebhook.HeadersEntry
+	16, // 22: hookmesh.event.v1.ServiceFact.data:type_name -> google.protobuf.Value
+	9,  // 23: hookmesh.event.v1.ServiceFact.caused_by:type_name -> hookmesh.event.v1.EventRef
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_hookmesh_event_v1_event_proto_init() }

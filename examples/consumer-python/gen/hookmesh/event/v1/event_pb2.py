@@ -14,6 +14,7 @@ from google.protobuf import descriptor_pb2
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
@@ -22,9 +23,9 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='hookmesh/event/v1/event.proto',
   package='hookmesh.event.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1dhookmesh/event/v1/event.proto\x12\x11hookmesh.event.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x04\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rreceived_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64\x61tacontenttype\x18\x07 \x01(\t\x12\x12\n\ndataschema\x18\x08 \x01(\t\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x12\n\ntracestate\x18\n \x01(\t\x12<\n\nextensions\x18\x0b \x03(\x0b\x32(.hookmesh.event.v1.Event.ExtensionsEntry\x12\x15\n\roriginal_body\x18\x0c \x01(\x0c\x12;\n\x0chasura_table\x18\x14 \x01(\x0b\x32#.hookmesh.event.v1.HasuraTableEventH\x00\x12\x36\n\tscheduled\x18\x15 \x01(\x0b\x32!.hookmesh.event.v1.ScheduledEventH\x00\x12\x36\n\x08provider\x18\x16 \x01(\x0b\x32\".hookmesh.event.v1.ProviderWebhookH\x00\x12.\n\x04\x66\x61\x63t\x18\x17 \x01(\x0b\x32\x1e.hookmesh.event.v1.ServiceFactH\x00\x1a\x31\n\x0f\x45xtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07payload\"\x9e\x04\n\x10HasuraTableEvent\x12.\n\x02op\x18\x01 \x01(\x0e\x32\".hookmesh.event.v1.HasuraOperation\x12\x0e\n\x06schema\x18\x02 \x01(\t\x12\r\n\x05table\x18\x03 \x01(\t\x12\x14\n\x0ctrigger_name\x18\x04 \x01(\t\x12$\n\x03old\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x03new\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12T\n\x11session_variables\x18\x07 \x03(\x0b\x32\x39.hookmesh.event.v1.HasuraTableEvent.SessionVariablesEntry\x12\x1e\n\x16session_variables_null\x18\x08 \x01(\x08\x12<\n\rdelivery_info\x18\t \x01(\x0b\x32%.hookmesh.event.v1.HasuraDeliveryInfo\x12<\n\rtrace_context\x18\n \x01(\x0b\x32%.hookmesh.event.v1.HasuraTraceContext\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x37\n\x15SessionVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x12HasuraDeliveryInfo\x12\x15\n\rcurrent_retry\x18\x01 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"O\n\x12HasuraTraceContext\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x16\n\x0esampling_state\x18\x03 \x01(\t\"\xff\x01\n\x0eScheduledEvent\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookmesh.event.v1.ScheduledKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x0escheduled_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tscheduler\x18\x07 \x01(\t\"\xf0\x01\n\x0fProviderWebhook\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x1b\n\x13provider_event_type\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12@\n\x07headers\x18\x05 \x03(\x0b\x32/.hookmesh.event.v1.ProviderWebhook.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0bServiceFact\x12\x0f\n\x07service\x18\x01 \x01(\t\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12.\n\tcaused_by\x18\x03 \x01(\x0b\x32\x1b.hookmesh.event.v1.EventRef\"&\n\x08\x45ventRef\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t*\xa7\x01\n\x0fHasuraOperation\x12 \n\x1cHASURA_OPERATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17HASURA_OPERATION_INSERT\x10\x01\x12\x1b\n\x17HASURA_OPERATION_UPDATE\x10\x02\x12\x1b\n\x17HASURA_OPERATION_DELETE\x10\x03\x12\x1b\n\x17HASURA_OPERATION_MANUAL\x10\x04*d\n\rScheduledKind\x12\x1e\n\x1aSCHEDULED_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13SCHEDULED_KIND_CRON\x10\x01\x12\x1a\n\x16SCHEDULED_KIND_ONE_OFF\x10\x02\x42?Z=github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1;eventv1b\x06proto3')
+  serialized_pb=_b('\n\x1dhookmesh/event/v1/event.proto\x12\x11hookmesh.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x04\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rreceived_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64\x61tacontenttype\x18\x07 \x01(\t\x12\x12\n\ndataschema\x18\x08 \x01(\t\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x12\n\ntracestate\x18\n \x01(\t\x12<\n\nextensions\x18\x0b \x03(\x0b\x32(.hookmesh.event.v1.Event.ExtensionsEntry\x12\x15\n\roriginal_body\x18\x0c \x01(\x0c\x12;\n\x0chasura_table\x18\x14 \x01(\x0b\x32#.hookmesh.event.v1.HasuraTableEventH\x00\x12\x36\n\tscheduled\x18\x15 \x01(\x0b\x32!.hookmesh.event.v1.ScheduledEventH\x00\x12\x36\n\x08provider\x18\x16 \x01(\x0b\x32\".hookmesh.event.v1.ProviderWebhookH\x00\x12.\n\x04\x66\x61\x63t\x18\x17 \x01(\x0b\x32\x1e.hookmesh.event.v1.ServiceFactH\x00\x1a\x31\n\x0f\x45xtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\t\n\x07payload\"\xf0\x04\n\x10HasuraTableEvent\x12.\n\x02op\x18\x01 \x01(\x0e\x32\".hookmesh.event.v1.HasuraOperation\x12\x0e\n\x06schema\x18\x02 \x01(\t\x12\r\n\x05table\x18\x03 \x01(\t\x12\x14\n\x0ctrigger_name\x18\x04 \x01(\t\x12$\n\x03old\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x03new\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12T\n\x11session_variables\x18\x07 \x03(\x0b\x32\x39.hookmesh.event.v1.HasuraTableEvent.SessionVariablesEntry\x12\x1e\n\x16session_variables_null\x18\x08 \x01(\x08\x12<\n\rdelivery_info\x18\t \x01(\x0b\x32%.hookmesh.event.v1.HasuraDeliveryInfo\x12<\n\rtrace_context\x18\n \x01(\x0b\x32%.hookmesh.event.v1.HasuraTraceContext\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\ttyped_old\x18\x0c \x01(\x0b\x32\x14.google.protobuf.Any\x12\'\n\ttyped_new\x18\r \x01(\x0b\x32\x14.google.protobuf.Any\x1a\x37\n\x15SessionVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x12HasuraDeliveryInfo\x12\x15\n\rcurrent_retry\x18\x01 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x02 \x01(\x05\"O\n\x12HasuraTraceContext\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x16\n\x0esampling_state\x18\x03 \x01(\t\"\xff\x01\n\x0eScheduledEvent\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookmesh.event.v1.ScheduledKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x0escheduled_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tscheduler\x18\x07 \x01(\t\"\xf0\x01\n\x0fProviderWebhook\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x1b\n\x13provider_event_type\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\x12\'\n\x07payload\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12@\n\x07headers\x18\x05 \x03(\x0b\x32/.hookmesh.event.v1.ProviderWebhook.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0bServiceFact\x12\x0f\n\x07service\x18\x01 \x01(\t\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12.\n\tcaused_by\x18\x03 \x01(\x0b\x32\x1b.hookmesh.event.v1.EventRef\"&\n\x08\x45ventRef\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t*\xa7\x01\n\x0fHasuraOperation\x12 \n\x1cHASURA_OPERATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17HASURA_OPERATION_INSERT\x10\x01\x12\x1b\n\x17HASURA_OPERATION_UPDATE\x10\x02\x12\x1b\n\x17HASURA_OPERATION_DELETE\x10\x03\x12\x1b\n\x17HASURA_OPERATION_MANUAL\x10\x04*d\n\rScheduledKind\x12\x1e\n\x1aSCHEDULED_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13SCHEDULED_KIND_CRON\x10\x01\x12\x1a\n\x16SCHEDULED_KIND_ONE_OFF\x10\x02\x42?Z=github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1;eventv1b\x06proto3')
   ,
-  dependencies=[google_dot_protobuf_dot_struct__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
+  dependencies=[google_dot_protobuf_dot_any__pb2.DESCRIPTOR,google_dot_protobuf_dot_struct__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
 _HASURAOPERATION = _descriptor.EnumDescriptor(
   name='HasuraOperation',
@@ -55,8 +56,8 @@ _HASURAOPERATION = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=2083,
-  serialized_end=2250,
+  serialized_start=2192,
+  serialized_end=2359,
 )
 _sym_db.RegisterEnumDescriptor(_HASURAOPERATION)
 
@@ -82,8 +83,8 @@ _SCHEDULEDKIND = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=2252,
-  serialized_end=2352,
+  serialized_start=2361,
+  serialized_end=2461,
 )
 _sym_db.RegisterEnumDescriptor(_SCHEDULEDKIND)
 
@@ -132,8 +133,8 @@ _EVENT_EXTENSIONSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=669,
-  serialized_end=718,
+  serialized_start=696,
+  serialized_end=745,
 )
 
 _EVENT = _descriptor.Descriptor(
@@ -270,8 +271,8 @@ _EVENT = _descriptor.Descriptor(
       name='payload', full_name='hookmesh.event.v1.Event.payload',
       index=0, containing_type=None, fields=[]),
   ],
-  serialized_start=116,
-  serialized_end=729,
+  serialized_start=143,
+  serialized_end=756,
 )
 
 
@@ -308,8 +309,8 @@ _HASURATABLEEVENT_SESSIONVARIABLESENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1219,
-  serialized_end=1274,
+  serialized_start=1328,
+  serialized_end=1383,
 )
 
 _HASURATABLEEVENT = _descriptor.Descriptor(
@@ -396,6 +397,20 @@ _HASURATABLEEVENT = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='typed_old', full_name='hookmesh.event.v1.HasuraTableEvent.typed_old', index=11,
+      number=12, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='typed_new', full_name='hookmesh.event.v1.HasuraTableEvent.typed_new', index=12,
+      number=13, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -408,8 +423,8 @@ _HASURATABLEEVENT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=732,
-  serialized_end=1274,
+  serialized_start=759,
+  serialized_end=1383,
 )
 
 
@@ -446,8 +461,8 @@ _HASURADELIVERYINFO = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1276,
-  serialized_end=1340,
+  serialized_start=1385,
+  serialized_end=1449,
 )
 
 
@@ -491,8 +506,8 @@ _HASURATRACECONTEXT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1342,
-  serialized_end=1421,
+  serialized_start=1451,
+  serialized_end=1530,
 )
 
 
@@ -564,8 +579,8 @@ _SCHEDULEDEVENT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1424,
-  serialized_end=1679,
+  serialized_start=1533,
+  serialized_end=1788,
 )
 
 
@@ -602,8 +617,8 @@ _PROVIDERWEBHOOK_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1876,
-  serialized_end=1922,
+  serialized_start=1985,
+  serialized_end=2031,
 )
 
 _PROVIDERWEBHOOK = _descriptor.Descriptor(
@@ -660,8 +675,8 @@ _PROVIDERWEBHOOK = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1682,
-  serialized_end=1922,
+  serialized_start=1791,
+  serialized_end=2031,
 )
 
 
@@ -705,8 +720,8 @@ _SERVICEFACT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1924,
-  serialized_end=2040,
+  serialized_start=2033,
+  serialized_end=2149,
 )
 
 
@@ -743,8 +758,8 @@ _EVENTREF = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2042,
-  serialized_end=2080,
+  serialized_start=2151,
+  serialized_end=2189,
 )
 
 _EVENT_EXTENSIONSENTRY.containing_type = _EVENT
@@ -775,6 +790,8 @@ _HASURATABLEEVENT.fields_by_name['session_variables'].message_type = _HASURATABL
 _HASURATABLEEVENT.fields_by_name['delivery_info'].message_type = _HASURADELIVERYINFO
 _HASURATABLEEVENT.fields_by_name['trace_context'].message_type = _HASURATRACECONTEXT
 _HASURATABLEEVENT.fields_by_name['created_at'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_HASURATABLEEVENT.fields_by_name['typed_old'].message_type = google_dot_protobuf_dot_any__pb2._ANY
+_HASURATABLEEVENT.fields_by_name['typed_new'].message_type = google_dot_protobuf_dot_any__pb2._ANY
 _SCHEDULEDEVENT.fields_by_name['kind'].enum_type = _SCHEDULEDKIND
 _SCHEDULEDEVENT.fields_by_name['scheduled_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _SCHEDULEDEVENT.fields_by_name['payload'].message_type = google_dot_protobuf_dot_struct__pb2._VALUE

@@ -1,4 +1,4 @@
-// Package batch is a group committer: concurrent callers each submit one item and
+// Package groupcommit is a group committer: concurrent callers each submit one item and
 // wait; one writer goroutine applies the waiting items together in one transaction
 // and answers each caller with its own result only after that transaction committed.
 //
@@ -6,7 +6,7 @@
 // arrived meanwhile goes in at once) or, while the writer is idle, when MaxBatch
 // items are waiting or FlushInterval has passed since the first one — never on a
 // timer alone, and no caller hears "done" before its item is durable.
-package batch
+package groupcommit
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 )
 
 // ErrClosed is returned by Submit after Close began.
-var ErrClosed = errors.New("batch committer closed")
+var ErrClosed = errors.New("group committer closed")
 
 // Applier writes a batch.
 type Applier[T any] interface {
@@ -72,11 +72,11 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	switch {
 	case c.MaxBatch < 1:
-		return fmt.Errorf("batch: MaxBatch %d must be at least 1", c.MaxBatch)
+		return fmt.Errorf("groupcommit: MaxBatch %d must be at least 1", c.MaxBatch)
 	case c.FlushInterval < 0:
-		return fmt.Errorf("batch: FlushInterval %s must not be negative", c.FlushInterval)
+		return fmt.Errorf("groupcommit: FlushInterval %s must not be negative", c.FlushInterval)
 	case c.CommitTimeout <= 0:
-		return fmt.Errorf("batch: CommitTimeout %s must be positive", c.CommitTimeout)
+		return fmt.Errorf("groupcommit: CommitTimeout %s must be positive", c.CommitTimeout)
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func New[T any](cfg Config, applier Applier[T]) (*Committer[T], error) {
 		return nil, err
 	}
 	if applier == nil {
-		return nil, errors.New("batch: applier is required")
+		return nil, errors.New("groupcommit: applier is required")
 	}
 	c := &Committer[T]{
 		cfg:     cfg,
@@ -160,7 +160,7 @@ func (c *Committer[T]) Close(ctx context.Context) error {
 	case <-c.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("batch: close: %w", ctx.Err())
+		return fmt.Errorf("groupcommit: close: %w", ctx.Err())
 	}
 }
 
@@ -273,7 +273,7 @@ func (c *Committer[T]) commit(batch []*request[T]) {
 	began := time.Now()
 	results, err := c.apply(ctx, items)
 	if err == nil && len(results) != len(items) {
-		err = fmt.Errorf("batch: applier returned %d results for %d items", len(results), len(items))
+		err = fmt.Errorf("groupcommit: applier returned %d results for %d items", len(results), len(items))
 	}
 	if c.cfg.Observe != nil {
 		c.cfg.Observe(len(items), time.Since(began), err)
@@ -296,7 +296,7 @@ func (c *Committer[T]) commit(batch []*request[T]) {
 func (c *Committer[T]) apply(ctx context.Context, items []T) (results []error, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			results, err = nil, fmt.Errorf("batch: applier panicked: %v", p)
+			results, err = nil, fmt.Errorf("groupcommit: applier panicked: %v", p)
 		}
 	}()
 	return c.applier.Apply(ctx, items)
