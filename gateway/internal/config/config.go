@@ -39,10 +39,14 @@ const (
 	// MaxMaxBodyBytes keeps one event well inside the log's largest max_payload.
 	MaxMaxBodyBytes = 16 << 20
 	// DefaultBodyTimeout is how long a source's body may take to arrive (408 after).
-	DefaultBodyTimeout    = 20 * time.Second
-	MaxBodyTimeout        = 5 * time.Minute
-	DefaultTimeout        = 30 * time.Second
-	DefaultMaxInFlight    = 64
+	DefaultBodyTimeout = 20 * time.Second
+	MaxBodyTimeout     = 5 * time.Minute
+	DefaultTimeout     = 30 * time.Second
+	DefaultMaxInFlight = 64
+	// DefaultBatchMaxEvents and the batch limits match dispatch's.
+	DefaultBatchMaxEvents = 64
+	MaxBatchMaxEvents     = 1024
+	MaxBatchMaxWait       = time.Second
 	DefaultScheduleTZ     = "UTC"
 	DefaultScheduleWindow = 6 * time.Hour
 )
@@ -137,6 +141,7 @@ type Subscription struct {
 	MaxInFlight int      `yaml:"max_in_flight"`
 	TLS         *TLS     `yaml:"tls"`
 	Breaker     *Breaker `yaml:"breaker"`
+	Batch       Batch    `yaml:"batch"`
 	// TokenFromEnv names the variable whose value is sent to the target as
 	// "authorization: Bearer …" (its SERVICE_TOKEN); resolved by File.Access.
 	TokenFromEnv string `yaml:"token_from_env"`
@@ -165,6 +170,12 @@ type TLS struct {
 type Breaker struct {
 	Failures int      `yaml:"failures"`
 	Cooldown Duration `yaml:"cooldown"`
+}
+
+// Batch groups a subscription's ready attempts into DeliverBatch calls.
+type Batch struct {
+	MaxEvents int      `yaml:"max_events"` // 1..1024; 1 is one Deliver per event
+	MaxWait   Duration `yaml:"max_wait"`   // linger before a call from idle, 0..1s
 }
 
 // Schedule is a cron schedule of hookmesh's own scheduler (events cron.<name>).
@@ -499,6 +510,12 @@ func (s *Subscription) validate(v *validator, i int) {
 	if s.Breaker != nil && (s.Breaker.Failures < 1 || s.Breaker.Cooldown <= 0) {
 		v.add("breaker needs failures >= 1 and a positive cooldown", at("breaker")...)
 	}
+	if s.Batch.MaxEvents < 0 || s.Batch.MaxEvents > MaxBatchMaxEvents {
+		v.add(fmt.Sprintf("max_events must be between 1 and %d", MaxBatchMaxEvents), at("batch", "max_events")...)
+	}
+	if s.Batch.MaxWait < 0 || s.Batch.MaxWait.Std() > MaxBatchMaxWait {
+		v.add(fmt.Sprintf("max_wait must be between 0 and %s", MaxBatchMaxWait), at("batch", "max_wait")...)
+	}
 }
 
 func checkTarget(t string) string {
@@ -600,6 +617,9 @@ func (f *File) setDefaults() {
 		}
 		if s.MaxInFlight == 0 {
 			s.MaxInFlight = DefaultMaxInFlight
+		}
+		if s.Batch.MaxEvents == 0 {
+			s.Batch.MaxEvents = DefaultBatchMaxEvents
 		}
 		r := &s.Retry
 		switch r.Policy {

@@ -157,6 +157,10 @@ subscriptions:
     retry: {policy: fixed, num_retries: 3, interval: 10s}
     tls: {ca_file: /etc/ca.pem}
     breaker: {failures: 5, cooldown: 30s}
+    batch: {max_events: 256, max_wait: 2ms}
+  - name: plain
+    target: builtin:email
+    events: [a]
 schedules:
   - name: nightly
     cron: "30 1 * * MON-FRI"
@@ -176,8 +180,12 @@ schedules:
 	}
 	sub := f.Subscriptions[0]
 	if sub.Retry.Interval.Std() != 10*time.Second || sub.Retry.NumRetries != 3 || sub.Timeout.Std() != DefaultTimeout ||
-		sub.MaxInFlight != DefaultMaxInFlight || sub.Breaker.Cooldown.Std() != 30*time.Second {
+		sub.MaxInFlight != DefaultMaxInFlight || sub.Breaker.Cooldown.Std() != 30*time.Second ||
+		sub.Batch.MaxEvents != 256 || sub.Batch.MaxWait.Std() != 2*time.Millisecond {
 		t.Errorf("subscription %+v", sub)
+	}
+	if b := f.Subscriptions[1].Batch; b.MaxEvents != DefaultBatchMaxEvents || b.MaxWait != 0 {
+		t.Errorf("default batch %+v", b)
 	}
 	p := f.Schedules[0].Payload.GetStructValue().GetFields()
 	if p["n"].GetNumberValue() != 1 || !p["ok"].GetBoolValue() || len(p["list"].GetListValue().GetValues()) != 3 {
@@ -269,6 +277,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown retry key", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    retry: {attempts: 3}\n", 9, `unknown key "attempts" in subscriptions[0].retry`},
 		{"bad timeout", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    timeout: 30\n", 9, `invalid duration "30"`},
 		{"bad max_in_flight", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    max_in_flight: many\n", 9, `"subscriptions[0].max_in_flight": cannot unmarshal !!str`},
+		{"batch max_events too large", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch:\n      max_events: 2000\n", 10, "subscriptions[0].batch.max_events: max_events must be between 1 and 1024"},
+		{"batch negative max_events", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch: {max_events: -1}\n", 9, "max_events must be between"},
+		{"batch max_wait too long", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch:\n      max_events: 8\n      max_wait: 2s\n", 11, "subscriptions[0].batch.max_wait: max_wait must be between 0 and 1s"},
+		{"batch bad max_wait", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch: {max_wait: soon}\n", 9, `invalid duration "soon"`},
+		{"batch unknown key", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch: {size: 3}\n", 9, `unknown key "size" in subscriptions[0].batch`},
 		{"duplicate subscription", minimal + "subscriptions:\n  - {name: s, target: builtin:a, events: [a]}\n  - {name: s, target: builtin:a, events: [a]}\n", 7, "duplicate subscription"},
 		{"bad breaker", minimal + "subscriptions:\n  - {name: s, target: builtin:a, events: [a], breaker: {failures: 0}}\n", 6, "breaker needs"},
 		{"schedule bad cron", minimal + "schedules:\n  - name: c\n    cron: \"61 * * * *\"\n", 7, "minute field"},

@@ -24,25 +24,54 @@ import (
 // loopback gRPC (a consumer that only counts, so the dispatcher is measured).
 //
 //	go test ./internal/dispatch -run '^$' -bench . -benchtime 20000x
+//	go test ./internal/dispatch -run '^$' -bench DispatchDrain -benchtime 20000x
 //	HOOKMESH_BENCH_RATE=5000 HOOKMESH_BENCH_SECONDS=10 go test ./internal/dispatch -run '^$' -bench Latency
 
-// benchConsumer counts deliveries and records when each arrived.
+// benchConsumer counts deliveries and records when each arrived, by Deliver
+// or DeliverBatch.
 type benchConsumer struct {
 	consumerv1.UnimplementedEventConsumerServiceServer
-	n    atomic.Int64
-	mu   sync.Mutex
-	seen map[string]time.Time // id -> arrival, for one subscription
+	// commit, when set, is a single writer's commit (an fsync): one at a time,
+	// once per call, whatever the call carries.
+	commit   time.Duration
+	commitMu sync.Mutex
+	n        atomic.Int64
+	mu       sync.Mutex
+	seen     map[string]time.Time // id -> arrival, for one subscription
 }
 
 func (c *benchConsumer) Deliver(_ context.Context, req *consumerv1.DeliverRequest) (*consumerv1.DeliverResponse, error) {
+	c.commitOnce()
+	c.record(req.GetSubscription(), req.GetEvent())
+	return &consumerv1.DeliverResponse{}, nil
+}
+
+func (c *benchConsumer) DeliverBatch(_ context.Context, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
+	c.commitOnce()
+	resp := &consumerv1.DeliverBatchResponse{Statuses: make([]*consumerv1.DeliveryStatus, len(req.GetDeliveries()))}
+	for i, bd := range req.GetDeliveries() {
+		c.record(req.GetSubscription(), bd.GetEvent())
+		resp.Statuses[i] = &consumerv1.DeliveryStatus{}
+	}
+	return resp, nil
+}
+
+func (c *benchConsumer) commitOnce() {
+	if c.commit > 0 {
+		c.commitMu.Lock()
+		time.Sleep(c.commit)
+		c.commitMu.Unlock()
+	}
+}
+
+func (c *benchConsumer) record(sub string, ev *eventv1.Event) {
 	now := time.Now()
-	c.n.Add(1)
 	if c.seen != nil {
 		c.mu.Lock()
-		c.seen[req.GetSubscription()+"/"+req.GetEvent().GetId()] = now
+		c.seen[sub+"/"+ev.GetId()] = now
 		c.mu.Unlock()
 	}
-	return &consumerv1.DeliverResponse{}, nil
+	c.n.Add(1) // after seen: a reader that saw the count finds the arrival
 }
 
 type benchEnv struct {
@@ -74,12 +103,14 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	return &benchEnv{log: l, conn: cc, c: c, addr: addr}
 }
 
-func (e *benchEnv) dispatcher(b *testing.B, subs int) *Dispatcher {
+// dispatcher has subs subscriptions with batch (the default when zero).
+func (e *benchEnv) dispatcher(b *testing.B, subs int, batch Batch) *Dispatcher {
 	b.Helper()
 	var ss []Subscription
 	for i := range subs {
 		s := sub(fmt.Sprintf("s%d", i), "builtin:svc", "bench.*")
 		s.MaxInFlight = 256
+		s.Batch = batch
 		ss = append(ss, s)
 	}
 	d, err := New(context.Background(), Config{
@@ -145,11 +176,39 @@ func BenchmarkUnaryBaseline(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
 
+// benchBatches are the delivery modes the drain and latency benchmarks compare
+// in one run: one Deliver per event, and DeliverBatch at a few settings.
+var benchBatches = []struct {
+	name  string
+	batch Batch
+}{
+	{"Deliver", Batch{MaxEvents: 1}},
+	{"DeliverBatch", Batch{}}, // the default
+	{"DeliverBatch/max_events=256", Batch{MaxEvents: 256}},
+	{"DeliverBatch/max_wait=1ms", Batch{MaxWait: time.Millisecond}},
+}
+
 // BenchmarkDispatchDrain: b.N events already in the log are drained to three
-// subscriptions (3*b.N deliveries): the backlog case.
+// subscriptions (3*b.N deliveries): the backlog case, by Deliver and by
+// DeliverBatch to the same counting consumer.
 func BenchmarkDispatchDrain(b *testing.B) {
+	for _, m := range benchBatches {
+		b.Run(m.name, func(b *testing.B) { benchDrain(b, m.batch, 0) })
+	}
+}
+
+// BenchmarkDispatchDrainSerialCommit is the drain to a consumer that commits
+// each call on a single writer (200µs, an fsync): what group commit is for.
+func BenchmarkDispatchDrainSerialCommit(b *testing.B) {
+	for _, m := range benchBatches[:2] {
+		b.Run(m.name, func(b *testing.B) { benchDrain(b, m.batch, 200*time.Microsecond) })
+	}
+}
+
+func benchDrain(b *testing.B, batch Batch, commit time.Duration) {
 	e := newBenchEnv(b)
-	d := e.dispatcher(b, 3)
+	e.c.commit = commit
+	d := e.dispatcher(b, 3, batch)
 	e.appendAll(b, "d", b.N)
 	e.c.seen = nil
 	b.ResetTimer()
@@ -170,11 +229,17 @@ func BenchmarkDispatchDrain(b *testing.B) {
 // and reports the latency from the append's acknowledgement to the consumer
 // having the event, p50 and p99 over every delivery.
 func BenchmarkEndToEndLatency(b *testing.B) {
+	for _, m := range benchBatches {
+		b.Run(m.name, func(b *testing.B) { benchLatency(b, m.batch) })
+	}
+}
+
+func benchLatency(b *testing.B, batch Batch) {
 	rate := envInt("HOOKMESH_BENCH_RATE", 2000)
 	secs := envInt("HOOKMESH_BENCH_SECONDS", 5)
 	for range b.N {
 		e := newBenchEnv(b)
-		d := e.dispatcher(b, 3)
+		d := e.dispatcher(b, 3, batch)
 		if err := d.Start(context.Background()); err != nil {
 			b.Fatal(err)
 		}

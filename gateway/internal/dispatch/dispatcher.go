@@ -176,6 +176,7 @@ type Dispatcher struct {
 	rndMu   sync.Mutex
 	owner   string   // names this dispatcher in replay job leases
 	jobs    sync.Map // ids of the replay jobs this dispatcher runs
+	unimpl  unimplemented
 
 	// runCtx carries attempts; cancelled when Stop's grace period ends.
 	runCtx    context.Context

@@ -18,6 +18,7 @@ func TestSubscriptionsFromConfig(t *testing.T) {
 		MaxInFlight: 64,
 		TLS:         &config.TLS{CAFile: "ca.pem", ServerName: "orders"},
 		Breaker:     &config.Breaker{Failures: 5, Cooldown: config.Duration(time.Minute)},
+		Batch:       config.Batch{MaxEvents: 128, MaxWait: config.Duration(2 * time.Millisecond)},
 	}, {
 		Name: "email", Target: "builtin:email", Events: []string{"users.*"},
 		Retry: config.Retry{Policy: "fixed", NumRetries: 3, Interval: config.Duration(10 * time.Second)},
@@ -30,7 +31,8 @@ func TestSubscriptionsFromConfig(t *testing.T) {
 	if o.Name != "orders" || o.Target != "dns:///orders:9090" || o.Filter != "true" || o.Timeout != 30*time.Second || o.MaxInFlight != 64 ||
 		o.Retry != (RetryPolicy{Policy: "exponential", MaxAttempts: 8, Initial: time.Second, Max: 10 * time.Minute}) ||
 		o.TLS == nil || o.TLS.CAFile != "ca.pem" || o.TLS.ServerName != "orders" ||
-		o.Breaker == nil || o.Breaker.Failures != 5 || o.Breaker.Cooldown != time.Minute {
+		o.Breaker == nil || o.Breaker.Failures != 5 || o.Breaker.Cooldown != time.Minute ||
+		o.Batch != (Batch{MaxEvents: 128, MaxWait: 2 * time.Millisecond}) {
 		t.Fatalf("orders = %+v", o)
 	}
 	if e := out[1]; e.Retry.Attempts() != 4 || e.Retry.Interval != 10*time.Second || e.TLS != nil || e.Breaker != nil {

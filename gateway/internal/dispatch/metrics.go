@@ -36,6 +36,10 @@ type metrics struct {
 	inFlight      *prometheus.GaugeVec
 	backlog       *prometheus.GaugeVec
 	oldest        *prometheus.GaugeVec
+	// batchEvents is the size of each DeliverBatch call; batchFallback is 1
+	// while a subscription's target answers it UNIMPLEMENTED.
+	batchEvents   *prometheus.HistogramVec
+	batchFallback *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -82,11 +86,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hookmesh_dispatch_oldest_undelivered_age_seconds",
 			Help: "Age of the oldest event not yet handled, by subscription (0 when none).",
 		}, []string{"subscription"}),
+		batchEvents: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookmesh_dispatch_batch_events",
+			Help:    "Events in one DeliverBatch call, by subscription.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+		}, []string{"subscription"}),
+		batchFallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookmesh_dispatch_batch_fallback",
+			Help: "1 while the subscription's target answers DeliverBatch UNIMPLEMENTED and gets one Deliver call per event.",
+		}, []string{"subscription"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.attempt, m.lag, m.retries, m.redeliveries, m.replaySkipped, m.deadLetters, m.inFlight, m.backlog, m.oldest} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempt, m.lag, m.retries, m.redeliveries, m.replaySkipped, m.deadLetters, m.inFlight, m.backlog, m.oldest, m.batchEvents, m.batchFallback} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

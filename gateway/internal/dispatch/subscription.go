@@ -49,6 +49,8 @@ type Subscription struct {
 	MaxInFlight int
 	// Breaker, when set, stops calling a target that keeps failing for a while.
 	Breaker *Breaker
+	// Batch groups attempts ready together into DeliverBatch calls (batch.go).
+	Batch Batch
 }
 
 // TLS configures TLS to a target.
@@ -101,6 +103,9 @@ func (s *Subscription) setDefaults() {
 	if s.MaxInFlight == 0 {
 		s.MaxInFlight = 64
 	}
+	if s.Batch.MaxEvents == 0 {
+		s.Batch.MaxEvents = DefaultBatchMaxEvents
+	}
 	if s.Retry.Policy == "" {
 		s.Retry.Policy = PolicyExponential
 	}
@@ -150,6 +155,12 @@ func (s *Subscription) Validate() error {
 	}
 	if s.Breaker != nil && (s.Breaker.Failures < 1 || s.Breaker.Cooldown <= 0) {
 		add("breaker needs failures >= 1 and a positive cooldown")
+	}
+	if s.Batch.MaxEvents < 0 || s.Batch.MaxEvents > MaxBatchMaxEvents {
+		add("batch: max_events must be between 1 and %d", MaxBatchMaxEvents)
+	}
+	if s.Batch.MaxWait < 0 || s.Batch.MaxWait > MaxBatchMaxWait {
+		add("batch: max_wait must be between 0 and %s", MaxBatchMaxWait)
 	}
 	if err := s.Retry.validate(); err != nil {
 		add("retry: %w", err)

@@ -23,7 +23,8 @@ import (
 // worker runs one subscription in this process: its two consumers (events, and
 // parked retries/replays) feed attempts bounded by MaxInFlight slots. A message
 // goes through process (job.go: decode, filter, the finished check), attempt
-// (attempt.go: one Deliver call in its span) and settle (settle.go: the record
+// (attempt.go: one Deliver call in its span, or its place in a DeliverBatch
+// call, batch.go) and settle (settle.go: the record
 // and the message moved on in the order doc.go states).
 type worker struct {
 	d      *Dispatcher
@@ -33,8 +34,9 @@ type worker struct {
 	conn   grpc.ClientConnInterface
 	call   middleware.Handler
 	slots  chan struct{}
-	// spanName is the delivery span's name, built once.
-	spanName string
+	// spanName is the delivery span's name, built once; batchSpanName the
+	// DeliverBatch call's.
+	spanName, batchSpanName string
 
 	events, retry jetstream.Consumer
 
@@ -83,6 +85,8 @@ func (d *Dispatcher) newWorker(s *Subscription) (*worker, error) {
 		conn:     conn,
 		slots:    make(chan struct{}, s.MaxInFlight),
 		spanName: deliverySpanName(s.Name),
+
+		batchSpanName: batchSpanName(s.Name),
 	}
 	w.runCtx, w.cancelRun = context.WithCancel(d.runCtx)
 	w.mx = workerMetrics{
@@ -97,7 +101,8 @@ func (d *Dispatcher) newWorker(s *Subscription) (*worker, error) {
 }
 
 // deliverChain is the Deliver call behind the subscription's middleware: the
-// breaker (when configured) outside the per-attempt timeout.
+// breaker (when configured) outside the per-attempt timeout; with batching, the
+// call is the batcher's (batch.go).
 func (w *worker) deliverChain(client consumerv1.EventConsumerServiceClient) middleware.Handler {
 	mws := []middleware.Middleware{middleware.Timeout(w.sub.Timeout)}
 	if b := w.sub.Breaker; b != nil {
@@ -107,6 +112,9 @@ func (w *worker) deliverChain(client consumerv1.EventConsumerServiceClient) midd
 			Counts:   func(err error) bool { return Classify(status.Code(err)) == Retry },
 			Now:      w.d.now,
 		})}, mws...)
+	}
+	if w.sub.Batch.MaxEvents > 1 {
+		return middleware.Chain(newBatcher(w, client).deliver, mws...)
 	}
 	return middleware.Chain(func(ctx context.Context, req *consumerv1.DeliverRequest) error {
 		// Waiting for a (re)connecting target counts against the attempt's deadline
