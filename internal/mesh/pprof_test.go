@@ -60,7 +60,7 @@ func TestPprofListener(t *testing.T) {
 				t.Fatal(err)
 			}
 			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.want, body)
 			}

@@ -20,7 +20,7 @@ func (s *suite) batch(tb testing.TB, evs ...*eventv1.Event) []*consumerv1.Delive
 	for _, ev := range evs {
 		req.Deliveries = append(req.Deliveries, &consumerv1.BatchDelivery{Event: ev, Attempt: 1})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(tb.Context(), s.cfg.Timeout)
 	defer cancel()
 	resp, err := s.cfg.Client.DeliverBatch(ctx, req)
 	if status.Code(err) == codes.Unimplemented {

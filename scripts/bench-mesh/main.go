@@ -78,7 +78,7 @@ func drain(ctx context.Context, admin string, start time.Time, timeout time.Dura
 			if err != nil {
 				return err
 			}
-			fmt.Printf("drained %.3f dead_letters %d pending_work %.0f\n", took.Seconds(), dead, m["hookmesh_pending_work_items"])
+			fmt.Fprintf(os.Stdout, "drained %.3f dead_letters %d pending_work %.0f\n", took.Seconds(), dead, m["hookmesh_pending_work_items"])
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -98,7 +98,7 @@ func scrape(ctx context.Context, admin string) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -167,7 +167,7 @@ func latency(ctx context.Context, admin, since string) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%d of %d events unreadable: %w", len(errs), len(ids), errors.Join(errs[0]))
 	}
-	fmt.Printf("events %d\n", len(ids))
+	fmt.Fprintf(os.Stdout, "events %d\n", len(ids))
 	subs := make([]string, 0, len(lat))
 	for s := range lat {
 		subs = append(subs, s)
@@ -176,10 +176,10 @@ func latency(ctx context.Context, admin, since string) error {
 	for _, s := range subs {
 		l := lat[s]
 		slices.Sort(l)
-		fmt.Printf("subscription %s delivered %d p50 %s p99 %s max %s\n", s, len(l), ms(pct(l, 0.5)), ms(pct(l, 0.99)), ms(l[len(l)-1]))
+		fmt.Fprintf(os.Stdout, "subscription %s delivered %d p50 %s p99 %s max %s\n", s, len(l), ms(pct(l, 0.5)), ms(pct(l, 0.99)), ms(l[len(l)-1]))
 	}
 	for k, n := range other {
-		fmt.Printf("not delivered %s %d\n", k, n)
+		fmt.Fprintf(os.Stdout, "not delivered %s %d\n", k, n)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func getJSON(ctx context.Context, u string, into proto.Message) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err

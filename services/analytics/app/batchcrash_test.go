@@ -66,7 +66,7 @@ func TestBatchOnceAcrossKill(t *testing.T) {
 
 	first := startChild(t, append(env, killAfterBatchEnv+"=1"))
 	consumer, _ := clients(t, first.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	_, err := consumer.DeliverBatch(ctx, req)
 	cancel()
 	if err == nil {
@@ -81,7 +81,7 @@ func TestBatchOnceAcrossKill(t *testing.T) {
 	for _, d := range req.Deliveries {
 		d.Attempt = 2
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	resp, err := consumer2.DeliverBatch(ctx, req)
 	if err != nil {

@@ -132,7 +132,7 @@ func TestBatchOnceAcrossKill(t *testing.T) {
 	}
 
 	first, conn, stderr := startChild(t, append(env, killEnv+"=1")...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := consumerv1.NewEventConsumerServiceClient(conn).DeliverBatch(ctx, req); err == nil {
 		t.Fatal("DeliverBatch answered: the child should have died before its answer")

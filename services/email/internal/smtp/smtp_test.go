@@ -320,7 +320,7 @@ func TestSendReusesConnections(t *testing.T) {
 	serverTLS, clientTLS := smtptest.SelfSigned(t)
 	srv := smtptest.Start(t, smtptest.Config{TLS: serverTLS, Users: map[string]string{"mailer": "s3cret"}, RequireAuth: true})
 	tr := newTransport(t, smtp.Config{Addr: srv.Addr, TLS: clientTLS, Username: "mailer", Password: "s3cret"})
-	ctx := context.Background()
+	ctx := t.Context()
 	for i := range 3 {
 		if err := tr.Send(ctx, envelope(t)); err != nil {
 			t.Fatalf("send %d: %v", i, err)

@@ -1,7 +1,6 @@
 package grpcapi_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -101,7 +100,7 @@ func BenchmarkDeliverConcurrent(b *testing.B) {
 							break
 						}
 					}
-					resp, err := e.consumer.DeliverBatch(context.Background(), req)
+					resp, err := e.consumer.DeliverBatch(b.Context(), req)
 					if err != nil {
 						b.Error(err)
 						continue
