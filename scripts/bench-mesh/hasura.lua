@@ -18,7 +18,7 @@ request = function()
   local key = tid * 10000000 + n
   local new
   if tbl == "orders" then
-    new = '{"id":' .. key .. ',"customer_id":' .. (key % 5000) .. ',"status":"pending",' ..
+    new = '{"id":' .. key .. ',"customer_id":' .. (key % 5000 + 1) .. ',"status":"pending",' ..
       '"items":[{"sku":"TSHIRT-BLK-M","quantity":2,"price":19.0},{"sku":"MUG-LOGO","quantity":1,"price":12.0}],' ..
       '"total":50.0,"created_at":"2026-11-26T10:00:00Z"}'
   else
