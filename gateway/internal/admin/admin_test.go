@@ -22,7 +22,7 @@ import (
 
 func openLog(t *testing.T) *eventlog.Log {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -38,7 +38,7 @@ func openLog(t *testing.T) *eventlog.Log {
 func appendEvents(t *testing.T, l *eventlog.Log, evs ...*eventv1.Event) {
 	t.Helper()
 	for _, ev := range evs {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		_, err := l.Append(ctx, ev)
 		cancel()
 		if err != nil {
@@ -69,7 +69,7 @@ func TestListAndGetEvents(t *testing.T) {
 	}
 	appendEvents(t, l, ev("github", "g-1", "github.push"), ev("github", "g-2", "github.pull_request.opened"))
 	c := client(t, Config{Events: l})
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("pages cover everything newest first", func(t *testing.T) {
 		var ids []string
@@ -167,7 +167,7 @@ func TestUnavailableLog(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ListEvents(context.Background(), &adminv1.ListEventsRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := c.ListEvents(t.Context(), &adminv1.ListEventsRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("list on a closed log: %v", err)
 	}
 }
@@ -175,7 +175,7 @@ func TestUnavailableLog(t *testing.T) {
 func TestUnwiredSeamsAreUnimplemented(t *testing.T) {
 	l := openLog(t)
 	c := client(t, Config{Events: l})
-	ctx := context.Background()
+	ctx := t.Context()
 	calls := map[string]func() error{
 		"ReplayEvent":     func() error { _, err := c.ReplayEvent(ctx, &adminv1.ReplayEventRequest{Id: "x"}); return err },
 		"ListDeadLetters": func() error { _, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{}); return err },
@@ -259,7 +259,7 @@ func TestSeamsAreDelegated(t *testing.T) {
 	appendEvents(t, l, ev("hasura", "h-1", "hasura.public.users.insert"))
 	s := &seams{}
 	c := client(t, Config{Events: l, Deliveries: s, DeadLetters: s, Schedules: s})
-	ctx := context.Background()
+	ctx := t.Context()
 	got, err := c.GetEvent(ctx, &adminv1.GetEventRequest{Id: "h-1"})
 	if err != nil || len(got.GetDeliveries()) != 1 || got.GetDeliveries()[0].GetSubscription() != "email" {
 		t.Fatalf("GetEvent with deliveries: %v %v", got, err)
@@ -340,7 +340,7 @@ func (q *queries) PurgeDeadLetters(_ context.Context, pq dispatch.PurgeQuery) (i
 func TestDeadLetterRequestsBecomeQueries(t *testing.T) {
 	q := &queries{}
 	c := client(t, Config{Events: openLog(t), DeadLetters: q})
-	ctx := context.Background()
+	ctx := t.Context()
 	since, until := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC()
 	r, err := c.ListDeadLetters(ctx, &adminv1.ListDeadLettersRequest{
 		Subscription: "email", Source: "hasura", Type: "users.*", IncludeResolved: true,

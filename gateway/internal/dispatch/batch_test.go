@@ -113,7 +113,7 @@ func TestDeliverBatchGroupsAndTraces(t *testing.T) {
 	evs := make([]string, n)
 	for i := range n {
 		ev := event(fmt.Sprintf("ev-%d", i), "b.x")
-		ctx, span := tp.Tracer("test").Start(context.Background(), "ingest")
+		ctx, span := tp.Tracer("test").Start(t.Context(), "ingest")
 		span.End()
 		sc := trace.SpanContextFromContext(ctx)
 		ev.Traceparent = "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"

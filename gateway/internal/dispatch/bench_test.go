@@ -83,7 +83,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
 	defer cancel()
 	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: b.TempDir()}, nil)
 	if err != nil {
@@ -113,7 +113,7 @@ func (e *benchEnv) dispatcher(b *testing.B, subs int, batch Batch) *Dispatcher {
 		s.Batch = batch
 		ss = append(ss, s)
 	}
-	d, err := New(context.Background(), Config{
+	d, err := New(b.Context(), Config{
 		JS:            e.log.JetStream(),
 		Subscriptions: ss,
 		Conns:         map[string]*grpc.ClientConn{"svc": e.conn},
@@ -122,7 +122,7 @@ func (e *benchEnv) dispatcher(b *testing.B, subs int, batch Batch) *Dispatcher {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(b.Context()), 10*time.Second)
 		defer cancel()
 		_ = d.Stop(ctx)
 	})
@@ -141,7 +141,7 @@ func (e *benchEnv) appendAll(b *testing.B, prefix string, n int) {
 				if i >= int64(n) {
 					return
 				}
-				if _, err := e.log.Append(context.Background(), benchEvent(prefix+strconv.FormatInt(i, 10))); err != nil {
+				if _, err := e.log.Append(b.Context(), benchEvent(prefix+strconv.FormatInt(i, 10))); err != nil {
 					b.Error(err)
 					return
 				}
@@ -167,7 +167,7 @@ func BenchmarkUnaryBaseline(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := client.Deliver(context.Background(), req); err != nil {
+			if _, err := client.Deliver(b.Context(), req); err != nil {
 				b.Error(err)
 				return
 			}
@@ -212,7 +212,7 @@ func benchDrain(b *testing.B, batch Batch, commit time.Duration) {
 	e.appendAll(b, "d", b.N)
 	e.c.seen = nil
 	b.ResetTimer()
-	if err := d.Start(context.Background()); err != nil {
+	if err := d.Start(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	want := int64(3 * b.N)
@@ -240,7 +240,7 @@ func benchLatency(b *testing.B, batch Batch) {
 	for range b.N {
 		e := newBenchEnv(b)
 		d := e.dispatcher(b, 3, batch)
-		if err := d.Start(context.Background()); err != nil {
+		if err := d.Start(b.Context()); err != nil {
 			b.Fatal(err)
 		}
 		total := rate * secs
@@ -257,7 +257,7 @@ func benchLatency(b *testing.B, batch Batch) {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if _, err := e.log.Append(context.Background(), benchEvent("l"+strconv.Itoa(i))); err != nil {
+				if _, err := e.log.Append(b.Context(), benchEvent("l"+strconv.Itoa(i))); err != nil {
 					b.Error(err)
 					return
 				}

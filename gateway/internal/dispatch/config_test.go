@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +130,7 @@ func TestDeliveryTrace(t *testing.T) {
 	d := e.start(cfg)
 
 	// The stored context of the span that accepted the webhook.
-	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "ingest")
+	parentCtx, parent := tp.Tracer("test").Start(t.Context(), "ingest")
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(parentCtx, carrier)
 	parent.End()

@@ -138,7 +138,7 @@ func TestTLSConfigErrors(t *testing.T) {
 			s.TLS = &tt.tls
 			cfg := e.config(s)
 			cfg.Registerer = nil
-			_, err := New(context.Background(), cfg)
+			_, err := New(t.Context(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `subscription "x"`) {
 				t.Fatalf("err = %v, want %q naming the subscription", err, tt.want)
 			}

@@ -258,7 +258,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // delivery returns the state of ev for one subscription.
 func delivery(t *testing.T, d *Dispatcher, ev *eventv1.Event, subName string) *adminv1.Delivery {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	ds, err := d.Deliveries(ctx, ev)
 	if err != nil {
@@ -289,7 +289,7 @@ func waitState(t *testing.T, d *Dispatcher, ev *eventv1.Event, subName string, w
 }
 
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }

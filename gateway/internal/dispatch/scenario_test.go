@@ -242,7 +242,7 @@ func TestKilledMidDeliveryRedelivered(t *testing.T) {
 	<-started
 	nc.Close() // the gateway process dies: its connection is gone
 	close(release)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	_ = a.Stop(sctx)
 	cancel()
 
@@ -285,7 +285,7 @@ func TestStopMidDeliveryCancelledIsRetry(t *testing.T) {
 	ev := event("s-1", "test.x")
 	e.append(ev)
 	<-started
-	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	sctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	err := a.Stop(sctx)
 	cancel()
 	if err == nil {
@@ -310,7 +310,10 @@ func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	lis.Close() // the target is down: connections are refused
+	// the target is down: connections are refused
+	if err := lis.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s := oneAttempt(addr, 2*time.Minute)
 	a := e.start(e.config(s)) // stopped by the test; the cleanup's Stop is then a no-op
 	ev := event("u-1", "test.x")
@@ -318,7 +321,7 @@ func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
 	inFlight := a.m.inFlight.WithLabelValues("svc")
 	eventually(t, 30*time.Second, "the attempt waits for the target", func() bool { return testutil.ToFloat64(inFlight) == 1 })
 	grace := 2 * time.Minute
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	sctx, cancel := context.WithTimeout(t.Context(), grace)
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Stop(sctx) }()

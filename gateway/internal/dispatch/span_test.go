@@ -46,7 +46,7 @@ func TestAttemptSpans(t *testing.T) {
 	cfg.Logger = logging.New(&logs, "gateway")
 	d := e.start(cfg)
 
-	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "ingest")
+	parentCtx, parent := tp.Tracer("test").Start(t.Context(), "ingest")
 	parent.End()
 	stored := parentCtx
 	tpOf := func() string {
@@ -75,7 +75,7 @@ func TestAttemptSpans(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range s.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			switch attrs["hookmesh.event.id"] {
 			case "flaky-1":

@@ -1,7 +1,6 @@
 package eventlog_test
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -34,7 +33,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(syncName, func(b *testing.B) {
 			l := openLog(b, eventlog.Config{Sync: sync})
 			raw := testPrefix(b) + "RAW"
-			if _, err := l.JetStream().CreateStream(context.Background(), jetstream.StreamConfig{
+			if _, err := l.JetStream().CreateStream(b.Context(), jetstream.StreamConfig{
 				Name: raw, Subjects: []string{raw + ".>"}, Storage: jetstream.FileStorage,
 				Duplicates: eventlog.DefaultDedupeWindow, Discard: jetstream.DiscardNew,
 			}); err != nil {
@@ -53,14 +52,14 @@ func BenchmarkAppend(b *testing.B) {
 						Subject: ev.Subject, Time: ev.Time, ReceivedTime: ev.ReceivedTime,
 						Datacontenttype: ev.Datacontenttype, OriginalBody: ev.OriginalBody,
 					}
-					res, err := l.Append(context.Background(), e)
+					res, err := l.Append(b.Context(), e)
 					if err != nil || res.Duplicate {
 						b.Fatalf("append: %+v, %v", res, err)
 					}
 				}
 				publish1 := func(b *testing.B) {
 					id := "stripe/evt_" + strconv.FormatInt(ids.Add(1), 10)
-					ack, err := l.JetStream().PublishMsg(context.Background(), &nats.Msg{
+					ack, err := l.JetStream().PublishMsg(b.Context(), &nats.Msg{
 						Subject: raw + ".stripe", Data: data,
 						Header: nats.Header{jetstream.MsgIDHeader: {id}, eventlog.HeaderType: {ev.Type}},
 					})

@@ -48,9 +48,9 @@ func TestHelperProcess(t *testing.T) {
 		}
 		return nil
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	l, err := eventlog.Open(ctx, cfg, testLogger(t))
+	l, err := eventlog.Open(ctx, cfg, testLogger())
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -83,7 +83,7 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := l.Append(context.Background(), tc.ev)
+			_, err := l.Append(t.Context(), tc.ev)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Append error = %v, want %v", err, tc.want)
 			}
@@ -115,7 +115,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 				<-start
 				for i := range ids {
 					id := fmt.Sprintf("%s_%d", prefix, i)
-					res, err := l.Append(context.Background(), newEvent("hasura", id, "hasura.public.orders.insert", 64*(g+1)))
+					res, err := l.Append(t.Context(), newEvent("hasura", id, "hasura.public.orders.insert", 64*(g+1)))
 					if err != nil {
 						t.Errorf("append: %v", err)
 						return
@@ -173,9 +173,9 @@ func TestDedupeHorizon(t *testing.T) {
 	const window = time.Second
 	dir := t.TempDir()
 	cfg := eventlog.Config{DataDir: dir, DedupeWindow: window}
-	ctx := context.Background()
+	ctx := t.Context()
 
-	l, err := eventlog.Open(ctx, cfg, testLogger(t))
+	l, err := eventlog.Open(ctx, cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestDedupeHorizon(t *testing.T) {
 func rawStreamWithWindow(t *testing.T, js jetstream.JetStream, window time.Duration) string {
 	t.Helper()
 	name := testPrefix(t) + "RAW"
-	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+	_, err := js.CreateStream(t.Context(), jetstream.StreamConfig{
 		Name: name, Subjects: []string{name}, Duplicates: window, Storage: jetstream.MemoryStorage,
 	})
 	if err != nil {
@@ -245,13 +245,13 @@ func TestEarlierLayoutRefused(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, eventlog.Config{DataDir: dir})
 	mustAppend(t, l, newEvent("stripe", "evt_new", "stripe.x", 10))
-	if _, err := l.JetStream().Publish(context.Background(), eventlog.SubjectRoot+".stripe", []byte("old")); err != nil {
+	if _, err := l.JetStream().Publish(t.Context(), eventlog.SubjectRoot+".stripe", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: dir}, testLogger(t))
+	_, err := eventlog.Open(t.Context(), eventlog.Config{DataDir: dir}, testLogger())
 	if !errors.Is(err, eventlog.ErrConfig) || !strings.Contains(err.Error(), eventlog.SubjectRoot+".stripe") {
 		t.Fatalf("Open over the earlier layout = %v, want ErrConfig naming the subject", err)
 	}
@@ -264,7 +264,7 @@ func TestFullStreamRefusesNewKeepsOld(t *testing.T) {
 	var fullErr error
 	for i := 0; i < 200 && fullErr == nil; i++ {
 		id := fmt.Sprintf("evt_%03d", i)
-		_, err := l.Append(context.Background(), newEvent("stripe", id, "stripe.x", 2048))
+		_, err := l.Append(t.Context(), newEvent("stripe", id, "stripe.x", 2048))
 		switch {
 		case err == nil:
 			kept = append(kept, id)
@@ -281,8 +281,8 @@ func TestFullStreamRefusesNewKeepsOld(t *testing.T) {
 		t.Fatal("no event fitted")
 	}
 	eventually(t, 10*time.Second, "Ready reports the full log", func() error {
-		if err := l.Ready(context.Background()); !errors.Is(err, eventlog.ErrFull) {
-			return fmt.Errorf("Ready = %v, want ErrFull", err)
+		if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrFull) {
+			return fmt.Errorf("Ready = %w, want ErrFull", err)
 		}
 		return nil
 	})
@@ -291,7 +291,7 @@ func TestFullStreamRefusesNewKeepsOld(t *testing.T) {
 		t.Fatalf("stream holds %d events, want the %d accepted ones", len(counts), len(kept))
 	}
 	for _, id := range kept[:1] {
-		if _, _, err := l.Get(context.Background(), "stripe", id); err != nil {
+		if _, _, err := l.Get(t.Context(), "stripe", id); err != nil {
 			t.Fatalf("oldest event %s lost: %v", id, err)
 		}
 	}
@@ -307,12 +307,12 @@ func TestUnavailableWhenServerGone(t *testing.T) {
 	mustAppend(t, l, newEvent("stripe", "before", "stripe.x", 10))
 	l.StopServerForTest()
 	eventually(t, 10*time.Second, "Ready reports the lost server", func() error {
-		if err := l.Ready(context.Background()); !errors.Is(err, eventlog.ErrUnavailable) {
-			return fmt.Errorf("Ready = %v", err)
+		if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrUnavailable) {
+			return fmt.Errorf("Ready = %w", err)
 		}
 		return nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := l.Append(ctx, newEvent("stripe", "after", "stripe.x", 10)); !errors.Is(err, eventlog.ErrUnavailable) {
 		t.Fatalf("Append with the server gone = %v, want ErrUnavailable", err)
@@ -334,10 +334,10 @@ func TestClosedLogIsUnavailable(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, err := l.Append(context.Background(), newEvent("s", "1", "t", 1)); !errors.Is(err, eventlog.ErrUnavailable) {
+	if _, err := l.Append(t.Context(), newEvent("s", "1", "t", 1)); !errors.Is(err, eventlog.ErrUnavailable) {
 		t.Fatalf("Append after Close = %v, want ErrUnavailable", err)
 	}
-	if err := l.Ready(context.Background()); !errors.Is(err, eventlog.ErrUnavailable) {
+	if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrUnavailable) {
 		t.Fatalf("Ready after Close = %v, want ErrUnavailable", err)
 	}
 }
@@ -346,7 +346,7 @@ func TestDataDirLockedByOneProcess(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	openLog(t, eventlog.Config{DataDir: dir})
-	_, err := eventlog.Open(context.Background(), eventlog.Config{DataDir: dir}, testLogger(t))
+	_, err := eventlog.Open(t.Context(), eventlog.Config{DataDir: dir}, testLogger())
 	if !errors.Is(err, eventlog.ErrUnavailable) {
 		t.Fatalf("second Open on the same data dir = %v, want ErrUnavailable", err)
 	}
@@ -376,7 +376,7 @@ func TestFaultErrors(t *testing.T) {
 				return err
 			}})
 			ev := newEvent("github", "delivery-1", "github.push", 10)
-			if _, err := l.Append(context.Background(), ev); !errors.Is(err, boom) {
+			if _, err := l.Append(t.Context(), ev); !errors.Is(err, boom) {
 				t.Fatalf("first Append = %v, want the injected fault", err)
 			}
 			res := mustAppend(t, l, ev)
@@ -393,7 +393,7 @@ func TestFaultErrors(t *testing.T) {
 func TestGetAndList(t *testing.T) {
 	t.Parallel()
 	l := openLog(t, eventlog.Config{})
-	ctx := context.Background()
+	ctx := t.Context()
 	type stored struct {
 		ev  *eventv1.Event
 		seq uint64
@@ -546,7 +546,7 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.DataDir = t.TempDir()
-			_, err := eventlog.Open(context.Background(), tc.cfg, nil)
+			_, err := eventlog.Open(t.Context(), tc.cfg, nil)
 			if !errors.Is(err, eventlog.ErrConfig) {
 				t.Fatalf("Open = %v, want ErrConfig", err)
 			}
@@ -556,7 +556,7 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 
 func TestOpenUnreachableServer(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	// Port 1 on loopback: nothing listens there.
 	_, err := eventlog.Open(ctx, eventlog.Config{URL: "nats://127.0.0.1:1"}, nil)
@@ -588,13 +588,13 @@ func TestGetRightAfterAppend(t *testing.T) {
 			defer wg.Done()
 			for i := range 100 {
 				id := fmt.Sprintf("evt_%d_%d", g, i)
-				res, err := l.Append(context.Background(), newEvent("stripe", id, "stripe.x", 100))
+				res, err := l.Append(t.Context(), newEvent("stripe", id, "stripe.x", 100))
 				if err != nil {
 					t.Errorf("append %s: %v", id, err)
 					return
 				}
 				for _, source := range []string{"stripe", ""} {
-					if _, seq, err := l.Get(context.Background(), source, id); err != nil || seq != res.Seq {
+					if _, seq, err := l.Get(t.Context(), source, id); err != nil || seq != res.Seq {
 						t.Errorf("Get(%q, %s) right after append = seq %d, %v; want seq %d", source, id, seq, err, res.Seq)
 					}
 				}

@@ -29,7 +29,7 @@ func TestExternalServer(t *testing.T) {
 		if first.Duplicate || !again.Duplicate || again.Seq != first.Seq {
 			t.Fatalf("first %+v, again %+v", first, again)
 		}
-		if _, seq, err := l.Get(context.Background(), "github", "d-1"); err != nil || seq != first.Seq {
+		if _, seq, err := l.Get(t.Context(), "github", "d-1"); err != nil || seq != first.Seq {
 			t.Fatalf("Get = seq %d, %v", seq, err)
 		}
 	})
@@ -48,17 +48,17 @@ func TestExternalServer(t *testing.T) {
 				c := cfg
 				c.StreamPrefix = testPrefix(t)
 				c.MaxBodyBytes = tc.body
-				l2, err := eventlog.Open(context.Background(), c, testLogger(t))
+				l2, err := eventlog.Open(t.Context(), c, testLogger())
 				if err == nil {
 					_ = l2.Close()
 				}
-				if !errors.Is(err, tc.wantErr) && !(tc.wantErr == nil && err == nil) {
+				if !errors.Is(err, tc.wantErr) { // errors.Is(nil, nil) holds
 					t.Fatalf("Open = %v, want %v", err, tc.wantErr)
 				}
 			})
 		}
 		small := startNATS(t, bin, t.TempDir(), natsOptions{name: "small"}) // default max_payload: 1 MB
-		_, err := eventlog.Open(context.Background(), eventlog.Config{URL: small.clientURL}, testLogger(t))
+		_, err := eventlog.Open(t.Context(), eventlog.Config{URL: small.clientURL}, testLogger())
 		if !errors.Is(err, eventlog.ErrConfig) || !strings.Contains(err.Error(), "max_payload") {
 			t.Fatalf("Open on a 1 MB max_payload server = %v, want ErrConfig naming max_payload", err)
 		}
@@ -66,7 +66,7 @@ func TestExternalServer(t *testing.T) {
 
 	t.Run("a stream the server will not change is a config error", func(t *testing.T) {
 		prefix := testPrefix(t)
-		_, err := l.JetStream().CreateStream(context.Background(), jetstream.StreamConfig{
+		_, err := l.JetStream().CreateStream(t.Context(), jetstream.StreamConfig{
 			Name: prefix + eventlog.StreamName, Subjects: []string{prefix + eventlog.SubjectRoot + ".>"},
 			Storage: jetstream.MemoryStorage,
 		})
@@ -75,13 +75,13 @@ func TestExternalServer(t *testing.T) {
 		}
 		c := cfg
 		c.StreamPrefix = prefix
-		_, err = eventlog.Open(context.Background(), c, testLogger(t))
+		_, err = eventlog.Open(t.Context(), c, testLogger())
 		if !errors.Is(err, eventlog.ErrConfig) {
 			t.Fatalf("Open over a memory stream = %v, want ErrConfig", err)
 		}
 		c.StreamPrefix = testPrefix(t)
 		c.Replicas = 3
-		_, err = eventlog.Open(context.Background(), c, testLogger(t))
+		_, err = eventlog.Open(t.Context(), c, testLogger())
 		if !errors.Is(err, eventlog.ErrConfig) {
 			t.Fatalf("Open with replicas 3 on one server = %v, want ErrConfig", err)
 		}
@@ -91,12 +91,12 @@ func TestExternalServer(t *testing.T) {
 		port := srv.port(t)
 		srv.kill()
 		eventually(t, 10*time.Second, "Ready reports the lost server", func() error {
-			if err := l.Ready(context.Background()); !errors.Is(err, eventlog.ErrUnavailable) {
-				return fmt.Errorf("Ready = %v", err)
+			if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrUnavailable) {
+				return fmt.Errorf("Ready = %w", err)
 			}
 			return nil
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		if _, err := l.Append(ctx, newEvent("github", "d-2", "github.push", 10)); !errors.Is(err, eventlog.ErrUnavailable) {
 			t.Fatalf("Append with the server gone = %v, want ErrUnavailable", err)
@@ -105,7 +105,7 @@ func TestExternalServer(t *testing.T) {
 		// Same store, same port: the log reconnects and still knows d-1.
 		back := startNATS(t, bin, dir, natsOptions{maxPayload: "8MB", port: port})
 		_ = back
-		waitCtx, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+		waitCtx, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel2()
 		if err := l.WaitReady(waitCtx); err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 		StartTimeout: 30 * time.Second, DedupeWindow: 10 * time.Second,
 	}
 	l := openLog(t, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	var (
 		mu       sync.Mutex
@@ -319,7 +319,7 @@ func TestClusterReadiness(t *testing.T) {
 				return errors.New("not connected to a surviving node yet")
 			}
 			if err := l.Ready(ctx); !errors.Is(err, eventlog.ErrUnavailable) {
-				return fmt.Errorf("Ready = %v, want ErrUnavailable", err)
+				return fmt.Errorf("Ready = %w, want ErrUnavailable", err)
 			}
 			return nil
 		})

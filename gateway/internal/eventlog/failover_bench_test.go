@@ -97,7 +97,7 @@ func failover(b *testing.B, bin string, sig syscall.Signal, attempt time.Duratio
 						return
 					default:
 					}
-					ctx, cancel := context.WithTimeout(context.Background(), eventlog.DefaultTimeout)
+					ctx, cancel := context.WithTimeout(b.Context(), eventlog.DefaultTimeout)
 					_, err := l.Append(ctx, newEvent("stripe", id, "stripe.charge.succeeded", 512))
 					cancel()
 					if err == nil {
@@ -161,7 +161,7 @@ func failover(b *testing.B, bin string, sig syscall.Signal, attempt time.Duratio
 // streamLeader returns the node leading the log's stream.
 func streamLeader(tb testing.TB, l *eventlog.Log, nodes []*natsProc) *natsProc {
 	tb.Helper()
-	info, err := l.JetStream().Stream(context.Background(), l.Stream())
+	info, err := l.JetStream().Stream(tb.Context(), l.Stream())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func testPrefix(t testing.TB) string {
 	return fmt.Sprintf("T%d%s_", prefixSeq.Add(1), name)
 }
 
-func testLogger(t testing.TB) *slog.Logger {
+func testLogger() *slog.Logger {
 	if os.Getenv("HOOKMESH_TEST_LOG") != "" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -49,9 +49,9 @@ func openLog(t testing.TB, cfg eventlog.Config) *eventlog.Log {
 	if cfg.URL == "" && cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	l, err := eventlog.Open(ctx, cfg, testLogger(t))
+	l, err := eventlog.Open(ctx, cfg, testLogger())
 	if err != nil {
 		t.Fatalf("open event log: %v", err)
 	}
@@ -79,7 +79,7 @@ func newEvent(source, id, typ string, body int) *eventv1.Event {
 // 503.
 func mustAppend(t testing.TB, l *eventlog.Log, ev *eventv1.Event) eventlog.AppendResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	for {
 		res, err := l.Append(ctx, ev)
@@ -113,7 +113,7 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() err
 // also checks that every event is on its own subject.
 func countEvents(t testing.TB, l *eventlog.Log) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	counts := map[string]int{}
 	stream, err := l.JetStream().Stream(ctx, l.Stream())

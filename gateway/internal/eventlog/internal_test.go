@@ -136,7 +136,7 @@ func TestParsePubAck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parsePubAck([]byte(tc.in))
-			if tc.wantErr == errAPI {
+			if errors.Is(tc.wantErr, errAPI) {
 				var apiErr *jetstream.APIError
 				if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
 					t.Fatalf("parsePubAck error = %v, want the API error", err)

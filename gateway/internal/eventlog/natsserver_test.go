@@ -159,7 +159,9 @@ func (p *natsProc) port(t testing.TB) int {
 		t.Fatal(err)
 	}
 	var n int
-	fmt.Sscan(port, &n)
+	if _, err := fmt.Sscan(port, &n); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 

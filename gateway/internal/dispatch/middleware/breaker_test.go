@@ -27,7 +27,7 @@ func TestBreaker(t *testing.T) {
 		calls++
 		return next
 	})
-	call := func() error { return h(context.Background(), &consumerv1.DeliverRequest{}) }
+	call := func() error { return h(t.Context(), &consumerv1.DeliverRequest{}) }
 
 	steps := []struct {
 		name      string
@@ -74,7 +74,7 @@ func TestChainOrder(t *testing.T) {
 		}
 	}
 	h := Chain(func(context.Context, *consumerv1.DeliverRequest) error { order = append(order, "handler"); return nil }, mw("outer"), mw("inner"))
-	_ = h(context.Background(), &consumerv1.DeliverRequest{})
+	_ = h(t.Context(), &consumerv1.DeliverRequest{})
 	if len(order) != 3 || order[0] != "outer" || order[1] != "inner" || order[2] != "handler" {
 		t.Fatalf("order = %v", order)
 	}

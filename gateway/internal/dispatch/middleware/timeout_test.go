@@ -21,7 +21,7 @@ func TestTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := t.Context()
 			if tt.parent > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tt.parent)
@@ -49,7 +49,7 @@ func TestTimeoutCancelsAfterward(t *testing.T) {
 		inner = ctx
 		return nil
 	})
-	_ = h(context.Background(), &consumerv1.DeliverRequest{})
+	_ = h(t.Context(), &consumerv1.DeliverRequest{})
 	if inner.Err() == nil {
 		t.Fatal("attempt context still live after the attempt")
 	}
