@@ -277,7 +277,9 @@ func TestDeliverBatchWholeCallFailure(t *testing.T) {
 	c.whole = func(n int, req *consumerv1.DeliverBatchRequest) (*consumerv1.DeliverBatchResponse, error) {
 		first := req.GetDeliveries()[0]
 		switch {
-		case n == 2:
+		case strings.HasPrefix(first.GetEvent().GetId(), "ev-") && first.GetAttempt() == 1:
+			// Every call of first attempts fails as a whole (the three usually go in
+			// one call; under load one may still be on its way into the queue).
 			return nil, statusError(&consumerv1.DeliveryStatus{Code: int32(codes.Unavailable), Message: "restarting"})
 		case first.GetEvent().GetId() == "count" && first.GetAttempt() == 1:
 			return &consumerv1.DeliverBatchResponse{Statuses: make([]*consumerv1.DeliveryStatus, len(req.GetDeliveries())+1)}, nil
@@ -304,8 +306,16 @@ func TestDeliverBatchWholeCallFailure(t *testing.T) {
 			t.Errorf("%s attempts %v", ev.GetId(), a)
 		}
 	}
-	if b := c.seen()[1]; len(b) != 3 {
-		t.Fatalf("call 2 carried %d events, want 3", len(b))
+	// The failed calls carried the three first attempts, together.
+	failed, most := 0, 0
+	for _, b := range c.seen()[1:] {
+		if strings.HasPrefix(b[0].GetEvent().GetId(), "ev-") && b[0].GetAttempt() == 1 {
+			failed += len(b)
+			most = max(most, len(b))
+		}
+	}
+	if failed != 3 || most < 2 {
+		t.Fatalf("failed calls carried %d first attempts (at most %d in one), want 3 with several in one call", failed, most)
 	}
 
 	ev := event("count", "b.x")
