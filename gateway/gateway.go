@@ -25,6 +25,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/admin"
 	"github.com/hookmesh/hookmesh/gateway/internal/catalog"
+	"github.com/hookmesh/hookmesh/gateway/internal/cloudevents"
 	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/console"
 	"github.com/hookmesh/hookmesh/gateway/internal/dispatch"
@@ -397,6 +398,8 @@ func (g *Gateway) buildHTTP(deps Deps, w wiring, appends *observedLog) error {
 	// The console's session cookie stands in for the bearer header (same-origin only).
 	adminMux.Handle("/v1/", console.Auth(cfg.AdminToken)(rest))
 	adminMux.Handle("GET /v1/schemas", console.Auth(cfg.AdminToken)(withToken(cfg.AdminToken, catalog.New(g.file))))
+	ce := withToken(cfg.AdminToken, cloudevents.Handler{Admin: adminv1.NewAdminServiceClient(g.grpcConn)})
+	adminMux.Handle("GET /v1/events/{id}", console.Auth(cfg.AdminToken)(cloudevents.Route(ce, rest)))
 	cons, err := console.New(console.Config{Token: cfg.AdminToken, PublicURL: cfg.PublicURL, Log: g.log, Logger: deps.Logger.With("part", "console")})
 	if err != nil {
 		return err

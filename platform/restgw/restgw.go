@@ -96,6 +96,13 @@ func CodeName(c codes.Code) string {
 }
 
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	WriteStatus(w, err)
+}
+
+// WriteStatus writes a gRPC error as the REST API does: the matching HTTP status,
+// the JSON error shape, and Retry-After from a RetryInfo detail (plain HTTP
+// handlers beside the grpc-gateway routes use it too).
+func WriteStatus(w http.ResponseWriter, err error) {
 	s := status.Convert(err)
 	for _, d := range s.Details() {
 		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
