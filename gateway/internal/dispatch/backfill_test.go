@@ -193,6 +193,7 @@ func TestBackfillProgress(t *testing.T) {
 	s.StartFrom = "all"
 	s.MaxInFlight = 2
 	s.Timeout = 30 * time.Second // the held attempts must not time out
+	s.Batch.MaxEvents = 1        // one Deliver per attempt: two held calls fill max_in_flight
 	d := e.start(e.config(s))
 	eventually(t, 5*time.Second, "first attempts", func() bool { return c.numCalls() == 2 })
 	got := listed(t, d, "late")
