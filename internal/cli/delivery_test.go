@@ -135,8 +135,17 @@ func TestDeliveryCommands(t *testing.T) {
 		if n := e.sink.count(id); n != 0 {
 			t.Errorf("delivered while paused")
 		}
+		var ls struct {
+			Subscriptions []struct {
+				StartFrom string `json:"start_from"`
+			} `json:"subscriptions"`
+		}
+		e.cmd("subscriptions", "ls", "--json").jsonOut(t, &ls)
+		if len(ls.Subscriptions) != 1 || ls.Subscriptions[0].StartFrom != "new" {
+			t.Errorf("ls --json start_from: %+v", ls.Subscriptions)
+		}
 		r := e.cmd("subscriptions", "ls")
-		if r.code != 0 || !strings.Contains(r.stdout, "sink") || !strings.Contains(r.stdout, "paused") {
+		if r.code != 0 || !strings.Contains(r.stdout, "sink") || !strings.Contains(r.stdout, "paused") || !strings.Contains(r.stdout, "START") {
 			t.Errorf("ls: exit %d stdout %q", r.code, r.stdout)
 		}
 		r = e.cmd("subscriptions", "resume", "sink")

@@ -21,6 +21,22 @@ type subscriptionJSON struct {
 	Health               string        `json:"health"`
 	Delivered            num           `json:"delivered"`
 	DeadLetters          num           `json:"dead_letters"`
+	StartFrom            string        `json:"start_from"`
+	BackfillThrough      num           `json:"backfill_through"`
+	AckedThrough         num           `json:"acked_through"`
+	Backfilling          bool          `json:"backfilling"`
+}
+
+// backfill is the BACKFILL column: "-" without one, "done", or acked/through
+// event stream sequences while it runs.
+func (s subscriptionJSON) backfill() string {
+	switch {
+	case s.BackfillThrough == 0:
+		return "-"
+	case !s.Backfilling:
+		return "done"
+	}
+	return strconv.FormatInt(int64(s.AckedThrough), 10) + "/" + strconv.FormatInt(int64(s.BackfillThrough), 10)
 }
 
 func runSubscriptions(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -71,7 +87,7 @@ func subscriptionsList(ctx context.Context, args []string, stdout, stderr io.Wri
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tBACKLOG\tOLDEST\tHEALTH\tDELIVERED\tDEAD\tTARGET")
+	fmt.Fprintln(tw, "NAME\tSTATE\tBACKLOG\tOLDEST\tHEALTH\tDELIVERED\tDEAD\tSTART\tBACKFILL\tTARGET")
 	for _, s := range res.Subscriptions {
 		state := "active"
 		if s.Paused {
@@ -85,8 +101,12 @@ func subscriptionsList(ctx context.Context, args []string, stdout, stderr io.Wri
 		if health == "unspecified" || health == "" {
 			health = "unchecked"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, strconv.FormatInt(int64(s.Backlog), 10), oldest,
-			health, strconv.FormatInt(int64(s.Delivered), 10), strconv.FormatInt(int64(s.DeadLetters), 10), s.Target)
+		start := s.StartFrom
+		if start == "" {
+			start = "new"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, strconv.FormatInt(int64(s.Backlog), 10), oldest,
+			health, strconv.FormatInt(int64(s.Delivered), 10), strconv.FormatInt(int64(s.DeadLetters), 10), start, s.backfill(), s.Target)
 	}
 	return c.done(tw.Flush())
 }

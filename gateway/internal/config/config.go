@@ -139,9 +139,13 @@ type Subscription struct {
 	Retry       Retry    `yaml:"retry"`
 	Timeout     Duration `yaml:"timeout"`
 	MaxInFlight int      `yaml:"max_in_flight"`
-	TLS         *TLS     `yaml:"tls"`
-	Breaker     *Breaker `yaml:"breaker"`
-	Batch       Batch    `yaml:"batch"`
+	// StartFrom is where a new subscription starts reading the log: new (default),
+	// all, or an RFC 3339 time (events received at or after it). It applies only
+	// when the subscription's consumer is created; see ParseStartFrom.
+	StartFrom string   `yaml:"start_from"`
+	TLS       *TLS     `yaml:"tls"`
+	Breaker   *Breaker `yaml:"breaker"`
+	Batch     Batch    `yaml:"batch"`
 	// TokenFromEnv names the variable whose value is sent to the target as
 	// "authorization: Bearer …" (its SERVICE_TOKEN); resolved by File.Access.
 	TokenFromEnv string `yaml:"token_from_env"`
@@ -504,6 +508,9 @@ func (s *Subscription) validate(v *validator, i int) {
 	if s.MaxInFlight < 0 {
 		v.add("max_in_flight must be at least 1", at("max_in_flight")...)
 	}
+	if _, _, err := ParseStartFrom(s.StartFrom, time.Now()); err != nil {
+		v.add(err.Error(), at("start_from")...)
+	}
 	if s.TLS != nil && (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		v.add("cert_file and key_file go together", at("tls")...)
 	}
@@ -668,4 +675,29 @@ func (f *File) Source(name string) (*Source, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Start positions of a new subscription (start_from).
+const (
+	StartFromNew = "new"
+	StartFromAll = "all"
+)
+
+// ParseStartFrom reads a start_from value: "" or new (all false, zero time), all
+// (all true) or an RFC 3339 time not after now.
+func ParseStartFrom(v string, now time.Time) (all bool, from time.Time, err error) {
+	switch v {
+	case "", StartFromNew:
+		return false, time.Time{}, nil
+	case StartFromAll:
+		return true, time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("start_from %q is not new, all or an RFC 3339 time", v)
+	}
+	if t.After(now) {
+		return false, time.Time{}, fmt.Errorf("start_from %q is in the future", v)
+	}
+	return false, t, nil
 }

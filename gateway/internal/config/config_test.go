@@ -277,6 +277,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown retry key", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    retry: {attempts: 3}\n", 9, `unknown key "attempts" in subscriptions[0].retry`},
 		{"bad timeout", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    timeout: 30\n", 9, `invalid duration "30"`},
 		{"bad max_in_flight", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    max_in_flight: many\n", 9, `"subscriptions[0].max_in_flight": cannot unmarshal !!str`},
+		{"start_from garbage", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    start_from: yesterday\n", 9, `subscriptions[0].start_from: start_from "yesterday" is not new, all or an RFC 3339 time`},
+		{"start_from in the future", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    start_from: \"2999-01-01T00:00:00Z\"\n", 9, `start_from "2999-01-01T00:00:00Z" is in the future`},
+		{"start_from date only", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    start_from: 2024-01-01\n", 9, "not new, all or an RFC 3339 time"},
 		{"batch max_events too large", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch:\n      max_events: 2000\n", 10, "subscriptions[0].batch.max_events: max_events must be between 1 and 1024"},
 		{"batch negative max_events", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch: {max_events: -1}\n", 9, "max_events must be between"},
 		{"batch max_wait too long", minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n    batch:\n      max_events: 8\n      max_wait: 2s\n", 11, "subscriptions[0].batch.max_wait: max_wait must be between 0 and 1s"},
@@ -416,5 +419,32 @@ func TestMaxAgeCoversDedupeHorizon(t *testing.T) {
 		if _, err := Parse([]byte(log + minimal)); err != nil {
 			t.Errorf("%q refused: %v", log, err)
 		}
+	}
+}
+
+func TestStartFrom(t *testing.T) {
+	for _, v := range []string{"", "new", "all", "2024-05-01T10:00:00Z", "2024-05-01T12:00:00.5+02:00"} {
+		doc := minimal + "subscriptions:\n  - name: s\n    target: builtin:email\n    events: [a]\n"
+		if v != "" {
+			doc += "    start_from: \"" + v + "\"\n"
+		}
+		f, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if got := f.Subscriptions[0].StartFrom; got != v {
+			t.Errorf("%q: StartFrom = %q", v, got)
+		}
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	all, from, err := ParseStartFrom("2026-01-02T03:04:05Z", now)
+	if err != nil || all || !from.Equal(now) {
+		t.Errorf("now itself: %v %v %v", all, from, err)
+	}
+	if all, from, err := ParseStartFrom("all", now); err != nil || !all || !from.IsZero() {
+		t.Errorf("all: %v %v %v", all, from, err)
+	}
+	if _, _, err := ParseStartFrom("2026-01-02T03:04:06Z", now); err == nil {
+		t.Error("a second in the future accepted")
 	}
 }

@@ -245,7 +245,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		if minWait == 0 || ackWait < minWait {
 			minWait = ackWait
 		}
-		if w.events, w.retry, err = d.l.ensureConsumers(ctx, &w.sub, ackWait); err != nil {
+		if w.events, w.retry, err = d.l.ensureConsumers(ctx, &w.sub, ackWait, d.log); err != nil {
 			return nil, err
 		}
 	}

@@ -27,6 +27,10 @@
 // Each subscription has two durable consumers: dispatch-<sub> on the event stream
 // (every event; other types are acknowledged without decoding) and
 // dispatch-retry-<sub> on RetryStream (its parked retries and replay requests).
+// dispatch-<sub> starts where Subscription.StartFrom says when it is created
+// (new, all, or a receive time: a backfill) and never moves after that; its
+// metadata keeps that start_from and the stream's last sequence then, which
+// ListSubscriptions compares with its ack floor to show the backfill's progress.
 //
 // # Cycles
 //

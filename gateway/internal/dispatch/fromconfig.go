@@ -18,6 +18,7 @@ func SubscriptionsFromConfig(subs []config.Subscription) []Subscription {
 			Filter:      s.Filter,
 			Timeout:     time.Duration(s.Timeout),
 			MaxInFlight: s.MaxInFlight,
+			StartFrom:   s.StartFrom,
 			Batch:       Batch{MaxEvents: s.Batch.MaxEvents, MaxWait: time.Duration(s.Batch.MaxWait)},
 			Retry: RetryPolicy{
 				Policy:      s.Retry.Policy,

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 )
 
@@ -38,6 +41,11 @@ const (
 	eventsConsumerPrefix = "dispatch-"
 	retryConsumerPrefix  = "dispatch-retry-"
 	metaSubscription     = "hookmesh.subscription"
+	// metaStartFrom keeps the start_from the event consumer was created with and
+	// metaBackfillThrough the event stream's last sequence at that moment (absent
+	// for new): the backfill is done once the ack floor reaches it.
+	metaStartFrom       = "hookmesh.start_from"
+	metaBackfillThrough = "hookmesh.backfill_through"
 )
 
 // Message headers of parked retries and replay requests (and the event type,
@@ -153,22 +161,26 @@ func ensureLayout(ctx context.Context, js jetstream.JetStream, cfg *Config) (*la
 	return l, nil
 }
 
-// ensureConsumers creates or updates the two durable consumers of sub.
-func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait time.Duration) (events, retry jetstream.Consumer, err error) {
+// ensureConsumers creates or updates the two durable consumers of sub. The event
+// consumer's start position (s.StartFrom) is set only when it is created; an
+// existing one keeps its own, as JetStream cannot move a durable consumer.
+func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait time.Duration, log *slog.Logger) (events, retry jetstream.Consumer, err error) {
 	meta := map[string]string{metaSubscription: s.Name}
-	events, err = l.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       eventsConsumerName(s.Name),
 		Description:   "hookmesh dispatcher: subscription " + s.Name,
-		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: s.MaxInFlight,
 		FilterSubject: l.eventsAll(),
 		Replicas:      l.replicas,
-		Metadata:      meta,
-	})
-	if err != nil {
+		Metadata:      map[string]string{metaSubscription: s.Name},
+	}
+	if err := l.startPosition(ctx, s, &cfg, log); err != nil {
+		return nil, nil, fmt.Errorf("subscription %q: event consumer: %w", s.Name, err)
+	}
+	if events, err = l.events.CreateOrUpdateConsumer(ctx, cfg); err != nil {
 		return nil, nil, fmt.Errorf("subscription %q: event consumer: %w", s.Name, err)
 	}
 	retry, err = l.retry.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
@@ -188,6 +200,57 @@ func (l *layout) ensureConsumers(ctx context.Context, s *Subscription, ackWait t
 		return nil, nil, fmt.Errorf("subscription %q: retry consumer: %w", s.Name, err)
 	}
 	return events, retry, nil
+}
+
+// startPosition sets cfg's deliver policy and start metadata: the existing
+// consumer's when there is one (logging a changed start_from), s.StartFrom's
+// otherwise.
+func (l *layout) startPosition(ctx context.Context, s *Subscription, cfg *jetstream.ConsumerConfig, log *slog.Logger) error {
+	want := s.StartFrom
+	if want == "" {
+		want = config.StartFromNew
+	}
+	c, err := l.events.Consumer(ctx, cfg.Durable)
+	switch {
+	case err == nil:
+		old := c.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+		had := old.Metadata[metaStartFrom]
+		if had == "" {
+			had = config.StartFromNew // created before start_from existed
+		}
+		cfg.Metadata[metaStartFrom] = had
+		if v, ok := old.Metadata[metaBackfillThrough]; ok {
+			cfg.Metadata[metaBackfillThrough] = v
+		}
+		if had != want {
+			log.Info("start_from applies only to a new subscription; keeping the consumer's position",
+				"subscription", s.Name, "start_from", want, "consumer_start_from", had)
+		}
+		return nil
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return err
+	}
+	all, from, err := config.ParseStartFrom(want, time.Now())
+	if err != nil {
+		return err
+	}
+	cfg.Metadata[metaStartFrom] = want
+	switch {
+	case all:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	case !from.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	default:
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+		return nil
+	}
+	info, err := l.events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("event stream info: %w", err)
+	}
+	cfg.Metadata[metaBackfillThrough] = strconv.FormatUint(info.State.LastSeq, 10)
+	return nil
 }
 
 // retryMaxAckPending bounds parked retries in flight per subscription; beyond it

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hookmesh/hookmesh/gateway/internal/config"
 )
 
 // Subscription routes events to one EventConsumerService target.
@@ -18,8 +20,13 @@ import (
 //     Events, Filter, Retry, Timeout and Target take effect for every message handled
 //     after the start, including retries already parked under the old settings (their
 //     attempt count is kept; the new bound applies).
-//   - A new subscription gets a consumer that starts at the end of the log: it sees
-//     events appended after its creation, not history (use a bulk replay for that).
+//   - A new subscription gets a consumer that starts where StartFrom says: at the
+//     end of the log (new, the default), at its first retained event (all) or at
+//     the first event received at or after a time. Only its own consumer reads the
+//     history, so no other subscription sees anything again. StartFrom applies
+//     only when the consumer is created: changing it on an existing subscription
+//     does nothing (logged at info); delete the consumer (remove the subscription
+//     with PruneRemoved, or rename it) to start over, or use a bulk replay.
 //   - A removed subscription's consumers are kept, with their position, and reported
 //     (a warning at start and [Dispatcher.Orphans]) so that re-adding it resumes where
 //     it stopped. With [Config.PruneRemoved] they are deleted at start together with
@@ -47,6 +54,10 @@ type Subscription struct {
 	// MaxInFlight bounds concurrent attempts of this subscription per gateway and
 	// the unacknowledged messages of its event consumer cluster-wide (default 64).
 	MaxInFlight int
+	// StartFrom is "new" (or empty), "all" or an RFC 3339 time not in the future
+	// (config.ParseStartFrom); it is read only when the event consumer is created.
+	// A backfill is bounded by MaxInFlight like live delivery, sharing its slots.
+	StartFrom string
 	// Breaker, when set, stops calling a target that keeps failing for a while.
 	Breaker *Breaker
 	// Batch groups attempts ready together into DeliverBatch calls (batch.go).
@@ -155,6 +166,9 @@ func (s *Subscription) Validate() error {
 	}
 	if s.Breaker != nil && (s.Breaker.Failures < 1 || s.Breaker.Cooldown <= 0) {
 		add("breaker needs failures >= 1 and a positive cooldown")
+	}
+	if _, _, err := config.ParseStartFrom(s.StartFrom, time.Now()); err != nil {
+		add("%w", err)
 	}
 	if s.Batch.MaxEvents < 0 || s.Batch.MaxEvents > MaxBatchMaxEvents {
 		add("batch: max_events must be between 1 and %d", MaxBatchMaxEvents)

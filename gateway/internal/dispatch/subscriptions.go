@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hookmesh/hookmesh/gateway/internal/config"
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
 )
@@ -102,6 +103,11 @@ func (d *Dispatcher) view(ctx context.Context, w *worker) (*adminv1.Subscription
 		Delivered:   w.delivered.Load(),
 		DeadLetters: open,
 	}
+	// backlog just refreshed the cached info (a concurrent stats refresh only
+	// makes it newer).
+	if ci := w.events.CachedInfo(); ci != nil {
+		backfill(s, ci)
+	}
 	if !oldest.IsZero() {
 		s.OldestUndeliveredAge = durationpb.New(max(d.now().Sub(oldest), 0))
 	}
@@ -111,6 +117,20 @@ func (d *Dispatcher) view(ctx context.Context, w *worker) (*adminv1.Subscription
 		s.HealthCheckTime = timestamppb.New(at)
 	}
 	return s, nil
+}
+
+// backfill fills s's start position and backfill progress from the event
+// consumer's metadata (written when it was created) and ack floor.
+func backfill(s *adminv1.Subscription, ci *jetstream.ConsumerInfo) {
+	s.StartFrom = ci.Config.Metadata[metaStartFrom]
+	if s.StartFrom == "" {
+		s.StartFrom = config.StartFromNew
+	}
+	s.AckedThrough = ci.AckFloor.Stream
+	s.BackfillThrough, _ = strconv.ParseUint(ci.Config.Metadata[metaBackfillThrough], 10, 64)
+	// A log ending in messages the consumer's filter skips leaves the ack floor
+	// below backfill_through with nothing left to deliver.
+	s.Backfilling = s.AckedThrough < s.BackfillThrough && ci.NumPending+uint64(ci.NumAckPending) > 0
 }
 
 // backlog returns the messages of w not yet handled and the receive time of the

@@ -1516,6 +1516,17 @@ type V1StockLevel struct {
 
 // V1Subscription Subscription is a configured route and its live state.
 type V1Subscription struct {
+	// AckedThrough The event stream sequence up to which everything of this subscription is
+	// handled (the consumer's ack floor).
+	AckedThrough *string `json:"acked_through,omitempty"`
+
+	// BackfillThrough The event stream's last sequence when the consumer was created with all or a
+	// time (0 for new): the backfill covers the log up to it.
+	BackfillThrough *string `json:"backfill_through,omitempty"`
+
+	// Backfilling True while acked_through is below backfill_through.
+	Backfilling *bool `json:"backfilling,omitempty"`
+
 	// Backlog Events routed to it and not yet delivered or dead-lettered.
 	Backlog *string `json:"backlog,omitempty"`
 
@@ -1545,6 +1556,11 @@ type V1Subscription struct {
 
 	// Paused Paused cluster-wide.
 	Paused *bool `json:"paused,omitempty"`
+
+	// StartFrom Where its event consumer started when it was created: new, all or an RFC 3339
+	// time. Changing start_from in the config later does not move an existing
+	// consumer, so this is the value in effect, not necessarily the configured one.
+	StartFrom *string `json:"start_from,omitempty"`
 
 	// Target Target: builtin:<service>, host:port or dns:///name:port.
 	Target *string `json:"target,omitempty"`

@@ -421,12 +421,13 @@ async function viewSubscriptions() {
       el('td', {}, healthBadge(s.health)),
       el('td', { text: s.delivered }),
       el('td', { text: s.dead_letters }),
+      el('td', { class: 'mono nowrap', text: (s.start_from || 'new') + (s.backfilling ? ' · backfill ' + (s.acked_through || 0) + '/' + s.backfill_through : '') }),
       el('td', { class: 'act' }, el('button', {
         type: 'button', text: s.paused ? 'Resume' : 'Pause',
         onclick: () => api('POST', '/v1/subscriptions/' + encodeURIComponent(s.name) + (s.paused ? ':resume' : ':pause'), {})
           .then(() => { notice(s.name + (s.paused ? ' resumed.' : ' paused.')); draw(); }).catch(fail),
       }))));
-    holder.replaceChildren(table(['Name', 'Target', 'Events', 'State', 'Backlog', 'Oldest undelivered', 'Health', 'Delivered', 'Dead letters', ''], rows, 'No subscriptions configured.'));
+    holder.replaceChildren(table(['Name', 'Target', 'Events', 'State', 'Backlog', 'Oldest undelivered', 'Health', 'Delivered', 'Dead letters', 'Start from', ''], rows, 'No subscriptions configured.'));
   }
   render(el('h1', { text: 'Subscriptions' }), holder);
   await draw();

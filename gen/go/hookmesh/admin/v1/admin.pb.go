@@ -1663,7 +1663,19 @@ type Subscription struct {
 	// Events delivered since start.
 	Delivered int64 `protobuf:"varint,10,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	// Open dead letters.
-	DeadLetters   int64 `protobuf:"varint,11,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	DeadLetters int64 `protobuf:"varint,11,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Where its event consumer started when it was created: new, all or an RFC 3339
+	// time. Changing start_from in the config later does not move an existing
+	// consumer, so this is the value in effect, not necessarily the configured one.
+	StartFrom string `protobuf:"bytes,12,opt,name=start_from,json=startFrom,proto3" json:"start_from,omitempty"`
+	// The event stream's last sequence when the consumer was created with all or a
+	// time (0 for new): the backfill covers the log up to it.
+	BackfillThrough uint64 `protobuf:"varint,13,opt,name=backfill_through,json=backfillThrough,proto3" json:"backfill_through,omitempty"`
+	// The event stream sequence up to which everything of this subscription is
+	// handled (the consumer's ack floor).
+	AckedThrough uint64 `protobuf:"varint,14,opt,name=acked_through,json=ackedThrough,proto3" json:"acked_through,omitempty"`
+	// True while acked_through is below backfill_through.
+	Backfilling   bool `protobuf:"varint,15,opt,name=backfilling,proto3" json:"backfilling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1773,6 +1785,34 @@ func (x *Subscription) GetDeadLetters() int64 {
 		return x.DeadLetters
 	}
 	return 0
+}
+
+func (x *Subscription) GetStartFrom() string {
+	if x != nil {
+		return x.StartFrom
+	}
+	return ""
+}
+
+func (x *Subscription) GetBackfillThrough() uint64 {
+	if x != nil {
+		return x.BackfillThrough
+	}
+	return 0
+}
+
+func (x *Subscription) GetAckedThrough() uint64 {
+	if x != nil {
+		return x.AckedThrough
+	}
+	return 0
+}
+
+func (x *Subscription) GetBackfilling() bool {
+	if x != nil {
+		return x.Backfilling
+	}
+	return false
 }
 
 // ListSubscriptionsRequest has no filters.
@@ -2596,7 +2636,7 @@ const file_hookmesh_admin_v1_admin_proto_rawDesc = "" +
 	"\x10GetReplayRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
 	"\x11GetReplayResponse\x121\n" +
-	"\x06replay\x18\x01 \x01(\v2\x19.hookmesh.admin.v1.ReplayR\x06replay\"\xb5\x03\n" +
+	"\x06replay\x18\x01 \x01(\v2\x19.hookmesh.admin.v1.ReplayR\x06replay\"\xc6\x04\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x16\n" +
@@ -2609,7 +2649,12 @@ const file_hookmesh_admin_v1_admin_proto_rawDesc = "" +
 	"\x11health_check_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0fhealthCheckTime\x12\x1c\n" +
 	"\tdelivered\x18\n" +
 	" \x01(\x03R\tdelivered\x12!\n" +
-	"\fdead_letters\x18\v \x01(\x03R\vdeadLetters\"\x1a\n" +
+	"\fdead_letters\x18\v \x01(\x03R\vdeadLetters\x12\x1d\n" +
+	"\n" +
+	"start_from\x18\f \x01(\tR\tstartFrom\x12)\n" +
+	"\x10backfill_through\x18\r \x01(\x04R\x0fbackfillThrough\x12#\n" +
+	"\racked_through\x18\x0e \x01(\x04R\fackedThrough\x12 \n" +
+	"\vbackfilling\x18\x0f \x01(\bR\vbackfilling\"\x1a\n" +
 	"\x18ListSubscriptionsRequest\"b\n" +
 	"\x19ListSubscriptionsResponse\x12E\n" +
 	"\rsubscriptions\x18\x01 \x03(\v2\x1f.hookmesh.admin.v1.SubscriptionR\rsubscriptions\".\n" +
