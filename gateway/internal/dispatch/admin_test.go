@@ -15,6 +15,7 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // rejecting answers INVALID_ARGUMENT to events whose id starts with "bad".
@@ -39,7 +40,7 @@ func TestDeadLetterListResolvePurge(t *testing.T) {
 		e.append(event(fmt.Sprintf("bad-u%d", i), "users.created"))
 	}
 	e.append(event("bad-o1", "orders.created"))
-	eventually(t, 20*time.Second, "seven dead letters", func() bool {
+	eventually.True(t, 20*time.Second, "seven dead letters", func() bool {
 		r, _, err := d.ListDeadLetters(ctxT(t), DeadLetterQuery{})
 		return err == nil && len(r) == 7
 	})
@@ -202,7 +203,7 @@ func TestBulkReplay(t *testing.T) {
 	}
 	e.append(event("bad-1", "users.created"))
 	e.append(event("o1", "orders.created"))
-	eventually(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 7 })
+	eventually.True(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 7 })
 
 	t.Run("dry run counts", func(t *testing.T) {
 		tests := []struct {
@@ -242,7 +243,7 @@ func TestBulkReplay(t *testing.T) {
 		}
 		id := r.GetId()
 		var job *adminv1.Replay
-		eventually(t, 20*time.Second, "the job to finish", func() bool {
+		eventually.True(t, 20*time.Second, "the job to finish", func() bool {
 			g, err := other.GetReplay(ctxT(t), id)
 			if err != nil {
 				t.Fatal(err)
@@ -253,7 +254,7 @@ func TestBulkReplay(t *testing.T) {
 		if job.GetMatched() != 7 || job.GetQueued() != 7 || job.GetFinishTime() == nil || job.GetRequest().GetRatePerSecond() != 50 {
 			t.Fatalf("job = %v", job)
 		}
-		eventually(t, 20*time.Second, "replayed deliveries", func() bool {
+		eventually.True(t, 20*time.Second, "replayed deliveries", func() bool {
 			n := 0
 			for i := range 6 {
 				for _, cl := range c.callsFor(fmt.Sprintf("u%d", i)) {
@@ -273,7 +274,7 @@ func TestBulkReplay(t *testing.T) {
 	})
 	t.Run("dead letters only closes them as replayed", func(t *testing.T) {
 		// bad-1's replay from the job above dies again first.
-		eventually(t, 20*time.Second, "the replayed bad event to die again", func() bool {
+		eventually.True(t, 20*time.Second, "the replayed bad event to die again", func() bool {
 			l, _, _ := d.ListDeadLetters(ctxT(t), DeadLetterQuery{})
 			return len(l) == 1
 		})
@@ -281,13 +282,13 @@ func TestBulkReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "the job to finish", func() bool {
+		eventually.True(t, 20*time.Second, "the job to finish", func() bool {
 			g, _ := d.GetReplay(ctxT(t), r.GetId())
 			return g.GetState() == adminv1.ReplayState_REPLAY_STATE_DONE && g.GetQueued() == 1
 		})
 		// bad-1 died, was replayed by the job above (closing its dead letter) and
 		// died again, was replayed from the dead letter and died a third time.
-		eventually(t, 20*time.Second, "the replayed dead letter to die again", func() bool {
+		eventually.True(t, 20*time.Second, "the replayed dead letter to die again", func() bool {
 			l, _, _ := d.ListDeadLetters(ctxT(t), DeadLetterQuery{IncludeResolved: true})
 			replayed := 0
 			for _, dl := range l {
@@ -379,7 +380,7 @@ func TestReplayJobTakeover(t *testing.T) {
 	for i := range 4 {
 		seqs = append(seqs, e.append(event(fmt.Sprintf("j%d", i), "j.x")))
 	}
-	eventually(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 4 })
+	eventually.True(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == 4 })
 
 	// A job left behind by a dead gateway: counted, two events queued.
 	rep := &adminv1.Replay{
@@ -397,11 +398,11 @@ func TestReplayJobTakeover(t *testing.T) {
 	if _, err := d.putJob(ctxT(t), rep.GetId(), jr, 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the job taken over and finished", func() bool {
+	eventually.True(t, 20*time.Second, "the job taken over and finished", func() bool {
 		g, err := d.GetReplay(ctxT(t), rep.GetId())
 		return err == nil && g.GetState() == adminv1.ReplayState_REPLAY_STATE_DONE && g.GetQueued() == 4
 	})
-	eventually(t, 20*time.Second, "the two remaining replays", func() bool {
+	eventually.True(t, 20*time.Second, "the two remaining replays", func() bool {
 		return len(c.callsFor("j2")) == 2 && len(c.callsFor("j3")) == 2
 	})
 	if len(c.callsFor("j0")) != 1 || len(c.callsFor("j1")) != 1 {

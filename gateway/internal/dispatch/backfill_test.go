@@ -13,6 +13,7 @@ import (
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // ids lists the event ids c was called with, in call order.
@@ -52,7 +53,7 @@ func waitIDs(t *testing.T, c *testConsumer, what string, want ...string) {
 		}
 		return fmt.Sprint(m)
 	}
-	eventually(t, 10*time.Second, what, func() bool { return key(c.ids()) == key(want) })
+	eventually.True(t, 10*time.Second, what, func() bool { return key(c.ids()) == key(want) })
 	time.Sleep(300 * time.Millisecond)
 	if got := c.ids(); key(got) != key(want) {
 		t.Fatalf("%s: calls %v, want %v", what, got, want)
@@ -127,7 +128,7 @@ func TestStartFrom(t *testing.T) {
 		"since": {cut.UTC().Format(time.RFC3339Nano), last},
 	} {
 		var s *adminv1.Subscription
-		eventually(t, 5*time.Second, name+" acked", func() bool {
+		eventually.True(t, 5*time.Second, name+" acked", func() bool {
 			s = listed(t, second, name)
 			return s.GetAckedThrough() > last
 		})
@@ -195,14 +196,14 @@ func TestBackfillProgress(t *testing.T) {
 	s.Timeout = 30 * time.Second // the held attempts must not time out
 	s.Batch.MaxEvents = 1        // one Deliver per attempt: two held calls fill max_in_flight
 	d := e.start(e.config(s))
-	eventually(t, 5*time.Second, "first attempts", func() bool { return c.numCalls() == 2 })
+	eventually.True(t, 5*time.Second, "first attempts", func() bool { return c.numCalls() == 2 })
 	got := listed(t, d, "late")
 	if !got.GetBackfilling() || got.GetBackfillThrough() != last || got.GetAckedThrough() >= last || got.GetBacklog() != 20 {
 		t.Fatalf("during backfill: backfilling %v, through %d, acked %d, backlog %d; want true, %d, < %d, 20",
 			got.GetBackfilling(), got.GetBackfillThrough(), got.GetAckedThrough(), got.GetBacklog(), last, last)
 	}
 	close(release)
-	eventually(t, 10*time.Second, "backfill done", func() bool {
+	eventually.True(t, 10*time.Second, "backfill done", func() bool {
 		g := listed(t, d, "late")
 		return !g.GetBackfilling() && g.GetAckedThrough() == last
 	})

@@ -22,6 +22,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // batchConsumer is a testConsumer that also implements DeliverBatch: each
@@ -120,7 +121,7 @@ func TestDeliverBatchGroupsAndTraces(t *testing.T) {
 		stored[ev.GetId()], evs[i] = sc, ev.GetId()
 		e.append(ev)
 	}
-	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == n })
+	eventually.True(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == n })
 	if got := c.numCalls(); got != 0 {
 		t.Errorf("%d Deliver calls, want none", got)
 	}
@@ -139,7 +140,7 @@ func TestDeliverBatchGroupsAndTraces(t *testing.T) {
 	// Each delivery span is in its event's trace, and the batch named it.
 	var sends map[string]sdktrace.ReadOnlySpan
 	var batchSpans []sdktrace.ReadOnlySpan
-	eventually(t, 10*time.Second, "delivery spans", func() bool {
+	eventually.True(t, 10*time.Second, "delivery spans", func() bool {
 		sends, batchSpans = map[string]sdktrace.ReadOnlySpan{}, nil
 		for _, s := range exp.GetSpans().Snapshots() {
 			switch s.Name() {
@@ -199,7 +200,7 @@ func TestDeliverBatchGroupsAndTraces(t *testing.T) {
 	if _, err := d.ReplayEvent(ctxT(t), "test", "ev-0", []string{"svc"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the replay", func() bool {
+	eventually.True(t, 10*time.Second, "the replay", func() bool {
 		for _, b := range c.seen() {
 			for _, bd := range b {
 				if bd.GetEvent().GetId() == "ev-0" && bd.GetReplay() && bd.GetAttempt() == 1 {
@@ -231,7 +232,7 @@ func TestDeliverBatchPerEventStatuses(t *testing.T) {
 	d := e.start(e.config(s))
 
 	e.append(event("first", "b.x")) // held by the gate: the rest queue behind it
-	eventually(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
+	eventually.True(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
 	ids := []string{"ok-1", "bad", "ok-2", "flaky", "ok-3"}
 	evs := map[string]*consumerv1.BatchDelivery{}
 	for _, id := range ids {
@@ -239,7 +240,7 @@ func TestDeliverBatchPerEventStatuses(t *testing.T) {
 		evs[id] = &consumerv1.BatchDelivery{Event: ev}
 		e.append(ev)
 	}
-	eventually(t, 10*time.Second, "events queued", func() bool {
+	eventually.True(t, 10*time.Second, "events queued", func() bool {
 		return testutil.ToFloat64(d.m.inFlight.WithLabelValues("svc")) == float64(len(ids)+1)
 	})
 	close(c.gate)
@@ -289,14 +290,14 @@ func TestDeliverBatchWholeCallFailure(t *testing.T) {
 	addr, _ := serve(t, c, "127.0.0.1:0")
 	d := e.start(e.config(sub("svc", addr, "b.*")))
 	e.append(event("first", "b.x"))
-	eventually(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
+	eventually.True(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
 	var evs []*eventv1.Event
 	for i := range 3 {
 		ev := event(fmt.Sprintf("ev-%d", i), "b.x")
 		evs = append(evs, ev)
 		e.append(ev)
 	}
-	eventually(t, 10*time.Second, "events queued", func() bool {
+	eventually.True(t, 10*time.Second, "events queued", func() bool {
 		return testutil.ToFloat64(d.m.inFlight.WithLabelValues("svc")) == 4
 	})
 	close(c.gate) // call 2 carries the three and fails as a whole
@@ -340,7 +341,7 @@ func TestDeliverBatchFallback(t *testing.T) {
 	for i := range n {
 		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
 	}
-	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == n })
+	eventually.True(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == n })
 	if got := c.numCalls(); got != n {
 		t.Errorf("%d Deliver calls, want %d", got, n)
 	}
@@ -373,7 +374,7 @@ func TestBatchMaxWaitAndMaxEvents(t *testing.T) {
 	for i := range 4 {
 		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
 	}
-	eventually(t, 5*time.Second, "the first batch", func() bool { return len(c.seen()) > 0 })
+	eventually.True(t, 5*time.Second, "the first batch", func() bool { return len(c.seen()) > 0 })
 	if took := time.Since(start); took > 800*time.Millisecond {
 		t.Errorf("first batch after %s: a full batch should end the 1s linger", took)
 	}
@@ -383,7 +384,7 @@ func TestBatchMaxWaitAndMaxEvents(t *testing.T) {
 	for i := 4; i < 9; i++ {
 		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
 	}
-	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 9 })
+	eventually.True(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 9 })
 	for _, b := range c.seen() {
 		if len(b) > 4 {
 			t.Errorf("batch of %d beyond max_events 4", len(b))
@@ -403,13 +404,13 @@ func TestBatchBoundedByBytes(t *testing.T) {
 		return ev
 	}
 	e.append(big("first"))
-	eventually(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
+	eventually.True(t, 10*time.Second, "the first call", func() bool { return len(c.seen()) == 1 })
 	for i := range 12 {
 		e.append(big(fmt.Sprintf("ev-%d", i)))
 	}
 	time.Sleep(200 * time.Millisecond) // let them queue behind the gate
 	close(c.gate)
-	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 13 })
+	eventually.True(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 13 })
 	biggest := 0
 	for _, b := range c.seen() {
 		size := proto.Size(&consumerv1.DeliverBatchRequest{Subscription: "svc", Deliveries: b})
@@ -445,16 +446,16 @@ func TestBatchReprobe(t *testing.T) {
 	cfg.Clock = clk
 	e.start(cfg)
 	e.append(event("old-1", "b.x"))
-	eventually(t, 10*time.Second, "old-1 by Deliver", func() bool { return c.fx.total() == 1 })
+	eventually.True(t, 10*time.Second, "old-1 by Deliver", func() bool { return c.fx.total() == 1 })
 	e.append(event("old-2", "b.x"))
-	eventually(t, 10*time.Second, "old-2 by Deliver", func() bool { return c.fx.total() == 2 })
+	eventually.True(t, 10*time.Second, "old-2 by Deliver", func() bool { return c.fx.total() == 2 })
 	if len(c.seen()) != 1 || c.numCalls() != 2 {
 		t.Fatalf("%d batch calls, %d Deliver calls: want 1 and 2", len(c.seen()), c.numCalls())
 	}
 	upgraded.Store(true)
 	clk.off.Store(int64(reprobeAfter + time.Second))
 	e.append(event("new", "b.x"))
-	eventually(t, 10*time.Second, "new by DeliverBatch", func() bool { return c.batchOf("new") != nil && c.fx.total() == 3 })
+	eventually.True(t, 10*time.Second, "new by DeliverBatch", func() bool { return c.batchOf("new") != nil && c.fx.total() == 3 })
 	if c.numCalls() != 2 {
 		t.Errorf("%d Deliver calls after the upgrade", c.numCalls()-2)
 	}
@@ -471,7 +472,7 @@ func TestBatchOff(t *testing.T) {
 	for i := range 10 {
 		e.append(event(fmt.Sprintf("ev-%d", i), "b.x"))
 	}
-	eventually(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 10 })
+	eventually.True(t, 20*time.Second, "every event applied", func() bool { return c.fx.total() == 10 })
 	if len(c.seen()) != 0 || c.numCalls() != 10 {
 		t.Fatalf("%d batches, %d Deliver calls", len(c.seen()), c.numCalls())
 	}

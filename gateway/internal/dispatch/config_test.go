@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -160,9 +161,9 @@ func TestDeliveryTrace(t *testing.T) {
 	if _, err := d.ReplayEvent(ctxT(t), "test", "tr-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the replay", func() bool { return len(c.callsFor("tr-1")) == 2 })
+	eventually.True(t, 10*time.Second, "the replay", func() bool { return len(c.callsFor("tr-1")) == 2 })
 	var replaySpan sdktrace.ReadOnlySpan
-	eventually(t, 10*time.Second, "the replay span", func() bool {
+	eventually.True(t, 10*time.Second, "the replay span", func() bool {
 		for _, s := range exp.GetSpans().Snapshots() {
 			if s.Name() == "send svc" && s.SpanContext().TraceID() != want {
 				replaySpan = s

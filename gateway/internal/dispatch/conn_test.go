@@ -23,6 +23,7 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -167,7 +168,7 @@ func TestWaitingMessagesKeptAlive(t *testing.T) {
 	for i := range n {
 		e.append(event(fmt.Sprintf("k-%d", i), "k.x"))
 	}
-	eventually(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == n })
+	eventually.True(t, 20*time.Second, "first deliveries", func() bool { return c.fx.total() == n })
 	c.behave = func(context.Context, *consumerv1.DeliverRequest) error {
 		time.Sleep(150 * time.Millisecond) // n replays take ~n*150ms, well past 400ms
 		return nil
@@ -177,7 +178,7 @@ func TestWaitingMessagesKeptAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 20*time.Second, "every replay", func() bool { return c.numCalls() >= 2*n })
+	eventually.True(t, 20*time.Second, "every replay", func() bool { return c.numCalls() >= 2*n })
 	time.Sleep(time.Second) // a redelivery would show up here
 	if got := c.numCalls(); got != 2*n {
 		t.Fatalf("%d calls, want %d: a waiting message was handed out twice", got, 2*n)

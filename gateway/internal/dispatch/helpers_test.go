@@ -25,6 +25,7 @@ import (
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // effects is a consumer's storage: applied once per (source, id), like a real
@@ -243,18 +244,6 @@ func orderEvent(id, oldStatus, newStatus string) *eventv1.Event {
 	return ev
 }
 
-// eventually polls cond until it holds or the generous deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // delivery returns the state of ev for one subscription.
 func delivery(t *testing.T, d *Dispatcher, ev *eventv1.Event, subName string) *adminv1.Delivery {
 	t.Helper()
@@ -282,7 +271,7 @@ func stateOf(t *testing.T, d *Dispatcher, ev *eventv1.Event, subName string) adm
 
 func waitState(t *testing.T, d *Dispatcher, ev *eventv1.Event, subName string, want adminv1.DeliveryState) *adminv1.Delivery {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("%s of %s to be %s", subName, ev.GetId(), want), func() bool {
+	eventually.True(t, 20*time.Second, fmt.Sprintf("%s of %s to be %s", subName, ev.GetId(), want), func() bool {
 		return stateOf(t, d, ev, subName) == want
 	})
 	return delivery(t, d, ev, subName)

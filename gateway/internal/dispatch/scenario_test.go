@@ -18,6 +18,7 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // TestDownDeadLetterReplay: the service is down, attempts are retried and
@@ -90,7 +91,7 @@ func TestDownDeadLetterReplay(t *testing.T) {
 	if _, err := d.ReplayEvent(ctxT(t), "test", "u-1", []string{"email"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "second replay", func() bool { return len(c.callsFor("u-1")) == 2 })
+	eventually.True(t, 10*time.Second, "second replay", func() bool { return len(c.callsFor("u-1")) == 2 })
 	waitState(t, d, ev, "email", adminv1.DeliveryState_DELIVERY_STATE_DELIVERED)
 	if n := c.fx.count("test", "u-1"); n != 1 {
 		t.Fatalf("effect applied %d times", n)
@@ -129,7 +130,7 @@ func TestHangingTargetIsolated(t *testing.T) {
 	for i := range n {
 		e.append(event(fmt.Sprintf("o-%d", i), "orders.created"))
 	}
-	eventually(t, 30*time.Second, "the healthy subscriptions to deliver everything", func() bool {
+	eventually.True(t, 30*time.Second, "the healthy subscriptions to deliver everything", func() bool {
 		return fast1.fx.total() == n && fast2.fx.total() == n
 	})
 	if got := hung.Load(); got > 2 {
@@ -137,7 +138,7 @@ func TestHangingTargetIsolated(t *testing.T) {
 	}
 	// The delivered count follows the state write after each answer: wait for it.
 	byName := map[string]*adminv1.Subscription{}
-	eventually(t, 30*time.Second, "the delivered counts to reach every event", func() bool {
+	eventually.True(t, 30*time.Second, "the delivered counts to reach every event", func() bool {
 		resp, err := d.ListSubscriptions(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +180,7 @@ func TestRetryBacklogDoesNotBlockNewEvents(t *testing.T) {
 	for i := range bad {
 		e.append(event(fmt.Sprintf("bad-%d", i), "test.x"))
 	}
-	eventually(t, 20*time.Second, "every bad event to be parked", func() bool {
+	eventually.True(t, 20*time.Second, "every bad event to be parked", func() bool {
 		for i := range bad {
 			if stateOf(t, d, event(fmt.Sprintf("bad-%d", i), "test.x"), "narrow") != adminv1.DeliveryState_DELIVERY_STATE_RETRYING {
 				return false
@@ -190,7 +191,7 @@ func TestRetryBacklogDoesNotBlockNewEvents(t *testing.T) {
 	for i := range good {
 		e.append(event(fmt.Sprintf("good-%d", i), "test.x"))
 	}
-	eventually(t, 20*time.Second, "new events delivered past the retry backlog", func() bool {
+	eventually.True(t, 20*time.Second, "new events delivered past the retry backlog", func() bool {
 		return c.fx.total() == good
 	})
 	resp, err := d.ListSubscriptions(ctxT(t))
@@ -319,7 +320,7 @@ func TestStopSkipsWaitingForUnreachableTarget(t *testing.T) {
 	ev := event("u-1", "test.x")
 	e.append(ev)
 	inFlight := a.m.inFlight.WithLabelValues("svc")
-	eventually(t, 30*time.Second, "the attempt waits for the target", func() bool { return testutil.ToFloat64(inFlight) == 1 })
+	eventually.True(t, 30*time.Second, "the attempt waits for the target", func() bool { return testutil.ToFloat64(inFlight) == 1 })
 	grace := 2 * time.Minute
 	sctx, cancel := context.WithTimeout(t.Context(), grace)
 	defer cancel()
@@ -374,7 +375,7 @@ func TestTwoDispatchersShareWork(t *testing.T) {
 	for i := range n {
 		e.append(event(fmt.Sprintf("w-%d", i), "test.x"))
 	}
-	eventually(t, 30*time.Second, "all events delivered", func() bool { return fx.total() == n })
+	eventually.True(t, 30*time.Second, "all events delivered", func() bool { return fx.total() == n })
 	time.Sleep(200 * time.Millisecond) // let any duplicate show up
 	if got := ca.numCalls() + cb.numCalls(); got != n {
 		t.Fatalf("%d calls for %d events: some were delivered twice", got, n)
@@ -398,14 +399,14 @@ func TestPauseKeepsBacklogResumeDrains(t *testing.T) {
 	if err != nil || !resp.GetPaused() {
 		t.Fatalf("pause = %v, %v", resp, err)
 	}
-	eventually(t, 10*time.Second, "both gateways to apply the pause", func() bool {
+	eventually.True(t, 10*time.Second, "both gateways to apply the pause", func() bool {
 		return a.byName["svc"].isPaused() && b.byName["svc"].isPaused()
 	})
 	const n = 20
 	for i := range n {
 		e.append(event(fmt.Sprintf("p-%d", i), "test.x"))
 	}
-	eventually(t, 10*time.Second, "the backlog to show", func() bool {
+	eventually.True(t, 10*time.Second, "the backlog to show", func() bool {
 		l, err := b.ListSubscriptions(ctxT(t))
 		return err == nil && l[0].GetBacklog() == n && l[0].GetPaused()
 	})
@@ -416,7 +417,7 @@ func TestPauseKeepsBacklogResumeDrains(t *testing.T) {
 	if _, err := b.ResumeSubscription(ctxT(t), "svc"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the backlog to drain", func() bool { return c.fx.total() == n })
+	eventually.True(t, 20*time.Second, "the backlog to drain", func() bool { return c.fx.total() == n })
 
 	for _, name := range []string{"", "nope"} {
 		_, err := a.PauseSubscription(ctxT(t), name)

@@ -16,6 +16,7 @@ import (
 
 	adminv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/admin/v1"
 	consumerv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/consumer/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 	"github.com/hookmesh/hookmesh/platform/logging"
 )
 
@@ -67,7 +68,7 @@ func TestAttemptSpans(t *testing.T) {
 	var flakySpans []seen
 	var badSpan *seen
 	// Spans end after the state is written: wait for them.
-	eventually(t, 10*time.Second, "attempt spans", func() bool {
+	eventually.True(t, 10*time.Second, "attempt spans", func() bool {
 		flakySpans, badSpan = nil, nil
 		for _, s := range exp.GetSpans().Snapshots() {
 			if s.Name() != "send svc" {

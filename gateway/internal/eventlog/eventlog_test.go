@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
 	eventv1 "github.com/hookmesh/hookmesh/gen/go/hookmesh/event/v1"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 func TestAppendAndDuplicate(t *testing.T) {
@@ -280,7 +281,7 @@ func TestFullStreamRefusesNewKeepsOld(t *testing.T) {
 	if len(kept) == 0 {
 		t.Fatal("no event fitted")
 	}
-	eventually(t, 10*time.Second, "Ready reports the full log", func() error {
+	eventually.NoError(t, 10*time.Second, "Ready reports the full log", func() error {
 		if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrFull) {
 			return fmt.Errorf("Ready = %w, want ErrFull", err)
 		}
@@ -306,7 +307,7 @@ func TestUnavailableWhenServerGone(t *testing.T) {
 	l := openLog(t, eventlog.Config{})
 	mustAppend(t, l, newEvent("stripe", "before", "stripe.x", 10))
 	l.StopServerForTest()
-	eventually(t, 10*time.Second, "Ready reports the lost server", func() error {
+	eventually.NoError(t, 10*time.Second, "Ready reports the lost server", func() error {
 		if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrUnavailable) {
 			return fmt.Errorf("Ready = %w", err)
 		}

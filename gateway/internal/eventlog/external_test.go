@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 func TestExternalServer(t *testing.T) {
@@ -90,7 +91,7 @@ func TestExternalServer(t *testing.T) {
 	t.Run("server gone, then back", func(t *testing.T) {
 		port := srv.port(t)
 		srv.kill()
-		eventually(t, 10*time.Second, "Ready reports the lost server", func() error {
+		eventually.NoError(t, 10*time.Second, "Ready reports the lost server", func() error {
 			if err := l.Ready(t.Context()); !errors.Is(err, eventlog.ErrUnavailable) {
 				return fmt.Errorf("Ready = %w", err)
 			}
@@ -185,7 +186,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 		go func() { defer wg.Done(); send() }()
 	}
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	eventually(t, 20*time.Second, "ingest before the kill", func() error {
+	eventually.NoError(t, 20*time.Second, "ingest before the kill", func() error {
 		if n := ackedCount(); n < 200 {
 			return fmt.Errorf("%d acknowledged", n)
 		}
@@ -221,7 +222,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	eventually(t, 30*time.Second, "ingest after the kill", func() error {
+	eventually.NoError(t, 30*time.Second, "ingest after the kill", func() error {
 		if n := ackedCount(); n < before+200 {
 			return fmt.Errorf("%d acknowledged, %d before the kill", n, before)
 		}
@@ -238,7 +239,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 	if d, ok := <-notReady; ok {
 		t.Logf("Ready turned unavailable %s after the kill", d.Round(time.Millisecond))
 	}
-	eventually(t, 20*time.Second, "Ready after the election", func() error { return l.Ready(ctx) })
+	eventually.NoError(t, 20*time.Second, "Ready after the election", func() error { return l.Ready(ctx) })
 
 	// Read back with one node still down: List for exactly-once, Get (leader reads)
 	// for each acknowledged event.
@@ -268,7 +269,7 @@ func TestClusterLosesNoAcknowledgedEvent(t *testing.T) {
 		if n := counts[id]; n != 1 {
 			t.Errorf("acknowledged %s (seq %d) is in the log %d times, want 1", id, seq, n)
 		}
-		eventually(t, 20*time.Second, "get "+id, func() error {
+		eventually.NoError(t, 20*time.Second, "get "+id, func() error {
 			gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			_, got, err := l.Get(gctx, "stripe", id)
@@ -314,7 +315,7 @@ func TestClusterReadiness(t *testing.T) {
 		t.Helper()
 		// Connected (perhaps again, to a surviving node) and still not ready: the
 		// connection alone no longer answers /readyz.
-		eventually(t, 15*time.Second, "Ready reports the log cannot store", func() error {
+		eventually.NoError(t, 15*time.Second, "Ready reports the log cannot store", func() error {
 			if !l.Conn().IsConnected() {
 				return errors.New("not connected to a surviving node yet")
 			}
@@ -331,7 +332,7 @@ func TestClusterReadiness(t *testing.T) {
 	}
 	back := func(t *testing.T, l *eventlog.Log) {
 		t.Helper()
-		eventually(t, 30*time.Second, "Ready once the log stores again", func() error { return l.Ready(ctx) })
+		eventually.NoError(t, 30*time.Second, "Ready once the log stores again", func() error { return l.Ready(ctx) })
 		if res := mustAppend(t, l, newEvent("github", "while-down", "github.push", 10)); res.Duplicate {
 			t.Error("the event refused while down answered duplicate")
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookmesh/hookmesh/gateway/internal/eventlog"
+	"github.com/hookmesh/hookmesh/platform/eventually"
 )
 
 // BenchmarkFailoverGap measures the longest stretch without an acknowledged append
@@ -117,7 +118,7 @@ func failover(b *testing.B, bin string, sig syscall.Signal, attempt time.Duratio
 		}()
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(oks) }
-	eventually(b, 30*time.Second, "ingest before the loss", func() error {
+	eventually.NoError(b, 30*time.Second, "ingest before the loss", func() error {
 		if n := count(); n < 500 {
 			return fmt.Errorf("%d acknowledged", n)
 		}
@@ -128,7 +129,7 @@ func failover(b *testing.B, bin string, sig syscall.Signal, attempt time.Duratio
 	refusedBefore := refused.Load()
 	lost := time.Now()
 	victim.stop(sig)
-	eventually(b, 60*time.Second, "ingest after the loss", func() error {
+	eventually.NoError(b, 60*time.Second, "ingest after the loss", func() error {
 		if n := count(); n < before+500 || time.Since(lost) < 3*time.Second {
 			return fmt.Errorf("%d acknowledged, %d before the loss", n, before)
 		}

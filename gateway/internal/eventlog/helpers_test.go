@@ -93,22 +93,6 @@ func mustAppend(t testing.TB, l *eventlog.Log, ev *eventv1.Event) eventlog.Appen
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes (liveness, not timing).
-func eventually(t testing.TB, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // countEvents reads the whole stream and counts each stored "<source>/<id>"; it
 // also checks that every event is on its own subject.
 func countEvents(t testing.TB, l *eventlog.Log) map[string]int {
